@@ -65,8 +65,12 @@ func Unavailable(err error) *Error {
 }
 
 // CodeOf returns the ErrorCode of err, or ErrCodeUnavailable for any other
-// error (an unknown failure must be treated as "maybe happened").
+// error (an unknown failure must be treated as "maybe happened"), and ""
+// for nil.
 func CodeOf(err error) ErrorCode {
+	if err == nil {
+		return ""
+	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Code

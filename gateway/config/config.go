@@ -1,0 +1,419 @@
+// Package config loads the gateway's YAML configuration: ${VAR} expansion
+// from the environment (a missing variable is an error naming it), strict
+// decoding (an unknown key is an error), defaults, and validation whose
+// messages name the bad field.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/paygate/paygate/providers"
+)
+
+// Config is the whole gateway configuration (configs/gateway.yaml).
+type Config struct {
+	Server    Server     `yaml:"server"`
+	Database  Database   `yaml:"database"`
+	Sandbox   bool       `yaml:"sandbox"`
+	Poller    Poller     `yaml:"poller"`
+	Webhooks  Webhooks   `yaml:"webhooks"`
+	Log       Log        `yaml:"log"`
+	Merchants []Merchant `yaml:"merchants"`
+}
+
+// Server is the HTTP listener and how providers reach it.
+type Server struct {
+	Addr string `yaml:"addr"`
+	// PublicURL is the base of the notify URLs handed to providers.
+	PublicURL string `yaml:"public_url"`
+	// ServerIP is sent as the client IP where a provider requires one
+	// (WeChat v2 spbill_create_ip) and the payer's is unknown.
+	ServerIP        string        `yaml:"server_ip"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Database selects the store.
+type Database struct {
+	Driver string `yaml:"driver"` // sqlite | postgres
+	DSN    string `yaml:"dsn"`
+}
+
+// Poller tunes the background poller.
+type Poller struct {
+	Disabled    bool          `yaml:"disabled"`
+	Interval    time.Duration `yaml:"interval"`    // how often due work is looked for
+	Batch       int           `yaml:"batch"`       // rows claimed per round
+	Concurrency int           `yaml:"concurrency"` // provider calls in flight per channel
+}
+
+// Webhooks tunes the merchant-webhook dispatcher.
+type Webhooks struct {
+	Disabled bool          `yaml:"disabled"`
+	Timeout  time.Duration `yaml:"timeout"`
+	Interval time.Duration `yaml:"interval"`
+	Workers  int           `yaml:"workers"`
+}
+
+// Log selects the log format and level.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Merchant is one merchant: its API keys, webhook and channels.
+type Merchant struct {
+	ID            string    `yaml:"id"`
+	APIKeys       []APIKey  `yaml:"api_keys"`
+	WebhookURL    string    `yaml:"webhook_url"`
+	WebhookSecret string    `yaml:"webhook_secret"`
+	Channels      []Channel `yaml:"channels"`
+}
+
+// APIKey is a bearer key, given in clear (hashed at load) or as its SHA-256.
+type APIKey struct {
+	Key       string   `yaml:"key"`
+	KeySHA256 string   `yaml:"key_sha256"`
+	Scopes    []string `yaml:"scopes"`
+}
+
+// Channel is one merchant account at one provider.
+type Channel struct {
+	ID       string           `yaml:"id"`
+	Provider string           `yaml:"provider"`
+	Currency string           `yaml:"currency"`
+	BaseURL  string           `yaml:"base_url"`
+	Timeout  time.Duration    `yaml:"timeout"`
+	Poll     string           `yaml:"poll"` // auto | always | never
+	Params   providers.Params `yaml:"params"`
+}
+
+// Scopes an API key can hold.
+const (
+	ScopeOrdersWrite  = "orders:write"
+	ScopeOrdersRead   = "orders:read"
+	ScopeRefundsWrite = "refunds:write"
+)
+
+// SandboxBaseURL is the base_url value that points a channel at the
+// in-process sandbox.
+const SandboxBaseURL = "sandbox"
+
+var knownScopes = map[string]bool{ScopeOrdersWrite: true, ScopeOrdersRead: true, ScopeRefundsWrite: true}
+
+// defaultCurrency is a kind's currency when the channel sets none.
+var defaultCurrency = map[string]string{
+	providers.KindWeChatV2: "CNY", providers.KindWeChatV3: "CNY", providers.KindCloudPay: "CNY",
+	providers.KindYaband: "EUR", providers.KindTwoPayNow: "EUR", providers.KindVRPayment: "EUR",
+	providers.KindSupay: "AUD",
+}
+
+// Load reads, expands, decodes, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(raw, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes a config document; lookup resolves ${VAR} references.
+func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, err
+	}
+	if err := expandNode(&root, "", lookup); err != nil {
+		return nil, err
+	}
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandNode replaces ${VAR} and ${VAR:-default} in every scalar value.
+func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := expandNode(c, path, lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			p := key
+			if path != "" {
+				p = path + "." + key
+			}
+			if err := expandNode(n.Content[i+1], p, lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return nil
+		}
+		var missing []string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			m := envRef.FindStringSubmatch(ref)
+			if v, ok := lookup(m[1]); ok && v != "" {
+				return v
+			}
+			if m[2] != "" {
+				return m[3]
+			}
+			missing = append(missing, m[1])
+			return ""
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("%s: environment variable %s is not set", path, strings.Join(missing, ", "))
+		}
+		// A value that came from the environment is a string, whatever it looks like.
+		n.Tag = "!!str"
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Server.Addr == "" {
+		c.Server.Addr = "127.0.0.1:8080"
+	}
+	if c.Server.PublicURL == "" {
+		c.Server.PublicURL = "http://" + c.Server.Addr
+	}
+	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
+	if c.Server.ServerIP == "" {
+		c.Server.ServerIP = "127.0.0.1"
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Database.Driver == "" {
+		c.Database.Driver = "sqlite"
+	}
+	if c.Database.DSN == "" && c.Database.Driver == "sqlite" {
+		c.Database.DSN = "data/gateway.db"
+	}
+	if c.Poller.Interval == 0 {
+		c.Poller.Interval = time.Second
+	}
+	if c.Poller.Batch == 0 {
+		c.Poller.Batch = 50
+	}
+	if c.Poller.Concurrency == 0 {
+		c.Poller.Concurrency = 4
+	}
+	if c.Webhooks.Timeout == 0 {
+		c.Webhooks.Timeout = 10 * time.Second
+	}
+	if c.Webhooks.Interval == 0 {
+		c.Webhooks.Interval = time.Second
+	}
+	if c.Webhooks.Workers == 0 {
+		c.Webhooks.Workers = 8
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	for i := range c.Merchants {
+		for j := range c.Merchants[i].Channels {
+			ch := &c.Merchants[i].Channels[j]
+			if ch.Currency == "" {
+				ch.Currency = defaultCurrency[ch.Provider]
+			}
+			if ch.Poll == "" {
+				ch.Poll = "auto"
+			}
+			if ch.Timeout == 0 {
+				ch.Timeout = 10 * time.Second
+			}
+			if ch.Params == nil {
+				ch.Params = providers.Params{}
+			}
+		}
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Validate checks the config; every error names its field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		bad("server.addr", "must be host:port (%v)", err)
+	}
+	if u, err := url.Parse(c.Server.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		bad("server.public_url", "must be an http(s) URL without a query string")
+	}
+	if net.ParseIP(c.Server.ServerIP) == nil {
+		bad("server.server_ip", "must be an IP address")
+	}
+	switch c.Database.Driver {
+	case "sqlite", "postgres":
+	default:
+		bad("database.driver", "must be sqlite or postgres, got %q", c.Database.Driver)
+	}
+	if c.Database.DSN == "" {
+		bad("database.dsn", "is required")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json")
+	}
+	if len(c.Merchants) == 0 {
+		bad("merchants", "at least one merchant is required")
+	}
+	merchantIDs := map[string]bool{}
+	channelIDs := map[string]string{}
+	keyHashes := map[string]string{}
+	for i, m := range c.Merchants {
+		mf := fmt.Sprintf("merchants[%d]", i)
+		if !idPattern.MatchString(m.ID) {
+			bad(mf+".id", "must match %s", idPattern)
+		} else if merchantIDs[m.ID] {
+			bad(mf+".id", "duplicate merchant id %q", m.ID)
+		}
+		merchantIDs[m.ID] = true
+		if len(m.APIKeys) == 0 {
+			bad(mf+".api_keys", "at least one key is required")
+		}
+		for k, key := range m.APIKeys {
+			kf := fmt.Sprintf("%s.api_keys[%d]", mf, k)
+			h, err := key.Hash()
+			if err != nil {
+				bad(kf, "%v", err)
+			} else if other, dup := keyHashes[h]; dup {
+				bad(kf, "the same key is already configured at %s", other)
+			} else {
+				keyHashes[h] = kf
+			}
+			if len(key.Scopes) == 0 {
+				bad(kf+".scopes", "at least one scope is required")
+			}
+			for _, s := range key.Scopes {
+				if !knownScopes[s] {
+					bad(kf+".scopes", "unknown scope %q (known: orders:write, orders:read, refunds:write)", s)
+				}
+			}
+		}
+		if m.WebhookURL != "" {
+			if u, err := url.Parse(m.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(mf+".webhook_url", "must be an http(s) URL")
+			}
+			if len(m.WebhookSecret) < 16 {
+				bad(mf+".webhook_secret", "must be at least 16 characters when webhook_url is set")
+			}
+		}
+		for j, ch := range m.Channels {
+			cf := fmt.Sprintf("%s.channels[%d]", mf, j)
+			if !idPattern.MatchString(ch.ID) {
+				bad(cf+".id", "must match %s", idPattern)
+			} else if other, dup := channelIDs[ch.ID]; dup {
+				bad(cf+".id", "duplicate channel id %q (also %s); channel ids are global: they name the notify URL", ch.ID, other)
+			}
+			channelIDs[ch.ID] = cf
+			if ch.Provider == "" {
+				bad(cf+".provider", "is required")
+			}
+			if !providers.KnownCurrency(ch.Currency) {
+				bad(cf+".currency", "%q is not an ISO-4217 code", ch.Currency)
+			}
+			switch ch.Poll {
+			case "auto", "always", "never":
+			default:
+				bad(cf+".poll", "must be auto, always or never")
+			}
+			if ch.BaseURL != "" && ch.BaseURL != SandboxBaseURL {
+				if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					bad(cf+".base_url", "must be %q or an http(s) URL", SandboxBaseURL)
+				}
+			}
+			if ch.BaseURL == SandboxBaseURL && !c.Sandbox {
+				bad(cf+".base_url", "is %q but sandbox is off", SandboxBaseURL)
+			}
+			if ch.Timeout < 0 || ch.Timeout > 2*time.Minute {
+				bad(cf+".timeout", "must be between 0 and 2m")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Hash returns the lowercase hex SHA-256 the key is looked up by.
+func (k APIKey) Hash() (string, error) {
+	switch {
+	case k.Key != "" && k.KeySHA256 != "":
+		return "", errors.New("set key or key_sha256, not both")
+	case k.Key != "":
+		if len(k.Key) < 16 {
+			return "", errors.New("key must be at least 16 characters")
+		}
+		return HashKey(k.Key), nil
+	case k.KeySHA256 != "":
+		h := strings.ToLower(k.KeySHA256)
+		if !hexSHA256.MatchString(h) {
+			return "", errors.New("key_sha256 must be 64 hex digits")
+		}
+		return h, nil
+	default:
+		return "", errors.New("key or key_sha256 is required")
+	}
+}
+
+// HashKey is how API keys are stored and compared.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}

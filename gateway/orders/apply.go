@@ -1,0 +1,304 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/store"
+)
+
+// Source says where a reported state came from. When Inbox is set, the
+// notification is recorded in the same transaction as the state change,
+// with the outcome filled in.
+type Source struct {
+	Name  string // notify | poll | query | create | close | refund
+	Inbox *store.Notification
+}
+
+// ErrMismatch: the provider reported an amount, currency or number that
+// contradicts the stored order; nothing is changed.
+var ErrMismatch = errors.New("report does not match the order")
+
+// ApplyOrderState applies a provider's report about an order: it fills
+// the provider's and WeChat's numbers when first learned and moves the
+// status through NextOrderStatus. The change and its merchant event are
+// one compare-and-set transaction, so duplicate or racing reports change
+// the order once and emit one event.
+func (s *Service) ApplyOrderState(ctx context.Context, orderID string, rep providers.OrderState, src Source) (*store.Order, bool, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		var (
+			out     *store.Order
+			changed bool
+			events  bool
+		)
+		err := s.st.InTx(ctx, func(tx *store.Store) error {
+			o, err := tx.OrderByID(ctx, orderID)
+			if err != nil {
+				return err
+			}
+			if err := checkOrderReport(o, rep); err != nil {
+				return err
+			}
+			fields := map[string]any{}
+			if rep.ProviderTradeNo != "" && o.ProviderTradeNo == nil {
+				fields["provider_trade_no"] = rep.ProviderTradeNo
+			}
+			if rep.TransactionID != "" && o.TransactionID == nil {
+				fields["transaction_id"] = rep.TransactionID
+			}
+			next, move := NextOrderStatus(providers.OrderStatus(o.Status), rep.Status)
+			if move {
+				now := s.now().UTC()
+				fields["status"] = string(next)
+				switch next {
+				case providers.OrderPaid:
+					paidAt := rep.PaidAt.UTC()
+					if rep.PaidAt.IsZero() {
+						paidAt = now
+					}
+					fields["paid_at"] = paidAt
+					fields["next_poll_at"] = nil
+					if o.Status != string(providers.OrderPaying) {
+						s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", o.Status, "source", src.Name)
+					}
+				case providers.OrderClosed, providers.OrderFailed:
+					fields["closed_at"] = now
+					fields["next_poll_at"] = nil
+				}
+			}
+			if len(fields) > 0 {
+				if err := tx.UpdateOrder(ctx, o, fields); err != nil {
+					return err
+				}
+			}
+			if move {
+				if typ := orderEvent(next); typ != "" {
+					if err := s.enqueue(ctx, tx, o.MerchantID, typ, o.ID, o.NotifyURL, o.ID, "", ViewOrder(o)); err != nil {
+						return err
+					}
+					events = true
+				}
+			}
+			if src.Inbox != nil {
+				src.Inbox.OrderID = o.ID
+				src.Inbox.Outcome = store.OutcomeDuplicate
+				if move {
+					src.Inbox.Outcome = store.OutcomeApplied
+				}
+				if err := tx.InsertNotification(ctx, src.Inbox); err != nil {
+					return err
+				}
+			}
+			out, changed = o, move
+			return nil
+		})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if changed {
+			s.observe("order", out.Status, src.Name)
+		}
+		if events {
+			s.eventsWritten()
+		}
+		return out, changed, nil
+	}
+	return nil, false, fmt.Errorf("order %s: too many concurrent updates", orderID)
+}
+
+func checkOrderReport(o *store.Order, rep providers.OrderState) error {
+	if !rep.Amount.IsZero() {
+		if rep.Amount.Currency != "" && rep.Amount.Currency != o.Currency {
+			return fmt.Errorf("%w: currency %s, order is in %s", ErrMismatch, rep.Amount.Currency, o.Currency)
+		}
+		if rep.Amount.Minor != o.AmountMinor {
+			return fmt.Errorf("%w: amount %s, order is %s %s", ErrMismatch,
+				providers.FormatMinor(rep.Amount.Minor, o.Currency), providers.FormatMinor(o.AmountMinor, o.Currency), o.Currency)
+		}
+	}
+	if rep.TransactionID != "" && o.TransactionID != nil && *o.TransactionID != rep.TransactionID {
+		return fmt.Errorf("%w: transaction_id %s, order has %s", ErrMismatch, rep.TransactionID, *o.TransactionID)
+	}
+	if rep.ProviderTradeNo != "" && o.ProviderTradeNo != nil && *o.ProviderTradeNo != rep.ProviderTradeNo {
+		return fmt.Errorf("%w: provider_trade_no %s, order has %s", ErrMismatch, rep.ProviderTradeNo, *o.ProviderTradeNo)
+	}
+	if rep.OutTradeNo != "" && rep.OutTradeNo != o.OutTradeNo {
+		return fmt.Errorf("%w: out_trade_no %s, order is %s", ErrMismatch, rep.OutTradeNo, o.OutTradeNo)
+	}
+	return nil
+}
+
+// ApplyRefundState applies a provider's report about a refund: SUCCEEDED
+// moves the reserved amount into the order's refunded amount (and the
+// order to REFUNDED when nothing is left), FAILED gives it back. One
+// transaction with the merchant event, as for orders.
+func (s *Service) ApplyRefundState(ctx context.Context, refundID string, rep providers.RefundState, src Source) (*store.Refund, bool, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		var (
+			out     *store.Refund
+			changed bool
+			events  bool
+		)
+		err := s.st.InTx(ctx, func(tx *store.Store) error {
+			r, err := tx.RefundByID(ctx, refundID)
+			if err != nil {
+				return err
+			}
+			if !rep.Amount.IsZero() && (rep.Amount.Minor != r.AmountMinor || (rep.Amount.Currency != "" && rep.Amount.Currency != r.Currency)) {
+				return fmt.Errorf("%w: refund amount %s %s, refund is %s %s", ErrMismatch,
+					providers.FormatMinor(rep.Amount.Minor, r.Currency), rep.Amount.Currency, providers.FormatMinor(r.AmountMinor, r.Currency), r.Currency)
+			}
+			fields := map[string]any{}
+			if rep.ProviderRefundNo != "" && r.ProviderRefundNo == "" {
+				fields["provider_refund_no"] = rep.ProviderRefundNo
+			}
+			if rep.ProviderStatus != "" && rep.ProviderStatus != r.ProviderStatus {
+				fields["provider_status"] = rep.ProviderStatus
+			}
+			next, move := NextRefundStatus(providers.RefundStatus(r.Status), rep.Status)
+			o, err := tx.OrderByID(ctx, r.OrderID)
+			if err != nil {
+				return err
+			}
+			if move {
+				fields["status"] = string(next)
+				fields["next_poll_at"] = nil
+				orderStatus := ""
+				if next == providers.RefundSucceeded {
+					at := rep.SucceededAt.UTC()
+					if rep.SucceededAt.IsZero() {
+						at = s.now().UTC()
+					}
+					fields["succeeded_at"] = at
+					if o.RefundedMinor+r.AmountMinor == o.AmountMinor {
+						orderStatus = string(providers.OrderRefunded)
+					}
+				} else if rep.ProviderStatus != "" {
+					fields["failure_reason"] = truncate("provider status "+rep.ProviderStatus, 250)
+				}
+				if err := tx.SettleRefundAmount(ctx, r.OrderID, r.AmountMinor, next == providers.RefundSucceeded, orderStatus); err != nil {
+					return err
+				}
+			}
+			if len(fields) > 0 {
+				if err := tx.UpdateRefund(ctx, r, fields); err != nil {
+					return err
+				}
+			}
+			if move {
+				if typ := refundEvent(next); typ != "" {
+					if err := s.enqueue(ctx, tx, r.MerchantID, typ, r.ID, o.NotifyURL, r.OrderID, r.ID, ViewRefund(r, o.OutTradeNo)); err != nil {
+						return err
+					}
+					events = true
+				}
+			}
+			if src.Inbox != nil {
+				src.Inbox.OrderID = r.OrderID
+				src.Inbox.Outcome = store.OutcomeDuplicate
+				if move {
+					src.Inbox.Outcome = store.OutcomeApplied
+				}
+				if err := tx.InsertNotification(ctx, src.Inbox); err != nil {
+					return err
+				}
+			}
+			out, changed = r, move
+			return nil
+		})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if changed {
+			s.observe("refund", out.Status, src.Name)
+		}
+		if events {
+			s.eventsWritten()
+		}
+		return out, changed, nil
+	}
+	return nil, false, fmt.Errorf("refund %s: too many concurrent updates", refundID)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// OrderRef is the provider-facing reference of a stored order.
+func OrderRef(o *store.Order) providers.OrderRef {
+	ref := providers.OrderRef{OutTradeNo: o.OutTradeNo, Amount: providers.Money{Minor: o.AmountMinor, Currency: o.Currency}, CreatedAt: o.CreatedAt}
+	if o.ProviderTradeNo != nil {
+		ref.ProviderTradeNo = *o.ProviderTradeNo
+	}
+	if o.TransactionID != nil {
+		ref.TransactionID = *o.TransactionID
+	}
+	return ref
+}
+
+// Refresh asks the provider about the order and applies the answer: the
+// same path a notification takes. It is what GET ?refresh=true, the poller
+// and untrusted notifications use.
+func (s *Service) Refresh(ctx context.Context, o *store.Order) (*store.Order, error) {
+	ch, err := s.channelOf(o)
+	if err != nil {
+		return nil, err
+	}
+	if !ch.Caps.Query {
+		return o, nil
+	}
+	rep, err := ch.Provider.QueryOrder(ctx, OrderRef(o))
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := s.ApplyOrderState(ctx, o.ID, rep, Source{Name: "query"})
+	return out, err
+}
+
+// RefreshRefund asks the provider about a refund and applies the answer.
+// A refund the provider does not know (the request never arrived) is
+// submitted again with the same out_refund_no, which providers refund once.
+func (s *Service) RefreshRefund(ctx context.Context, r *store.Refund) (*store.Refund, error) {
+	o, err := s.st.OrderByID(ctx, r.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := s.channelOf(o)
+	if err != nil {
+		return nil, err
+	}
+	ref := providers.RefundRef{Order: OrderRef(o), OutRefundNo: r.OutRefundNo, ProviderRefundNo: r.ProviderRefundNo,
+		Amount: providers.Money{Minor: r.AmountMinor, Currency: r.Currency}}
+	if !ch.Caps.RefundQuery {
+		// Settled by the provider's refund notification; an outcome the
+		// gateway never learned cannot be asked about, and resubmitting to a
+		// provider without refund idempotency could refund twice.
+		if r.SubmittedAt == nil {
+			s.log.Warn("refund outcome unknown and the provider has no refund query: check it by hand", "refund", r.ID, "channel", ch.ID)
+		}
+		return r, nil
+	}
+	rep, err := ch.Provider.QueryRefund(ctx, ref)
+	if providers.IsCode(err, providers.ErrCodeNotFound) {
+		return s.submitRefund(ctx, r, o, ch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := s.ApplyRefundState(ctx, r.ID, rep, Source{Name: "query"})
+	return out, err
+}
+
+func nowPtr(t time.Time) *time.Time { u := t.UTC(); return &u }

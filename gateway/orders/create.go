@@ -1,0 +1,306 @@
+package orders
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/paygate/paygate/gateway/apierr"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/store"
+)
+
+// CreateInput is the body of POST /v1/orders.
+type CreateInput struct {
+	Channel         string          `json:"channel"`
+	OutTradeNo      string          `json:"out_trade_no"`
+	Amount          string          `json:"amount"`
+	Currency        string          `json:"currency"`
+	Description     string          `json:"description"`
+	PayMethod       string          `json:"pay_method"`
+	Payer           PayerView       `json:"payer"`
+	NotifyURL       string          `json:"notify_url"`
+	ReturnURL       string          `json:"return_url"`
+	ExpireInSeconds int64           `json:"expire_in_seconds"`
+	ClientIP        string          `json:"client_ip"`
+	Metadata        json.RawMessage `json:"metadata"`
+}
+
+// NumberPattern is what out_trade_no and out_refund_no must match: the
+// subset every provider accepts.
+var NumberPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{6,32}$`)
+
+// Limits of the create body.
+const (
+	DefaultExpiry  = 2 * time.Hour // a WeChat prepay_id lives 2 hours
+	MinExpiry      = time.Minute
+	MaxExpiry      = 24 * time.Hour
+	maxDescription = 128
+	maxMetadata    = 4096
+)
+
+type createPlan struct {
+	ch     *Channel
+	amount providers.Money
+	expiry time.Duration
+	hash   string
+	in     CreateInput
+}
+
+func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan, *apierr.Error) {
+	if in.Channel == "" {
+		return nil, apierr.Invalid("channel", "is required")
+	}
+	ch, ok := s.channels[in.Channel]
+	if !ok || ch.MerchantID != merchantID {
+		return nil, apierr.Invalid("channel", "unknown channel %q", in.Channel)
+	}
+	if !NumberPattern.MatchString(in.OutTradeNo) {
+		return nil, apierr.Invalid("out_trade_no", "must match %s", NumberPattern)
+	}
+	if in.Currency == "" {
+		in.Currency = ch.Currency
+	}
+	if !providers.KnownCurrency(in.Currency) {
+		return nil, apierr.Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
+	}
+	if in.Amount == "" {
+		return nil, apierr.Invalid("amount", "is required, as a decimal string such as \"12.34\"")
+	}
+	amount, err := providers.ParseAmount(in.Amount, in.Currency)
+	if err != nil {
+		return nil, apierr.Invalid("amount", "%v", err)
+	}
+	if !slices.Contains(ch.Caps.Currencies, in.Currency) {
+		return nil, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency", "channel %s accepts %v, not %s", ch.ID, ch.Caps.Currencies, in.Currency)
+	}
+	if in.Description == "" {
+		return nil, apierr.Invalid("description", "is required")
+	}
+	if utf8.RuneCountInString(in.Description) > maxDescription || !utf8.ValidString(in.Description) {
+		return nil, apierr.Invalid("description", "must be valid UTF-8 of at most %d characters", maxDescription)
+	}
+	if in.PayMethod == "" {
+		in.PayMethod = providers.PayMethodWeChat
+	}
+	if !slices.Contains(ch.Caps.PayMethods, in.PayMethod) {
+		return nil, apierr.Unprocessable(apierr.Unsupported, "pay_method", "channel %s offers %v, not %q", ch.ID, ch.Caps.PayMethods, in.PayMethod)
+	}
+	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresOpenID && in.Payer.OpenID == "" {
+		return nil, apierr.Invalid("payer.openid", "is required for WeChat mini-program payments")
+	}
+	if len(in.Payer.OpenID) > 128 || len(in.Payer.AppID) > 64 {
+		return nil, apierr.Invalid("payer", "openid or appid too long")
+	}
+	for field, raw := range map[string]string{"notify_url": in.NotifyURL, "return_url": in.ReturnURL} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 512 {
+			return nil, apierr.Invalid(field, "must be an http(s) URL of at most 512 characters")
+		}
+	}
+	expiry := DefaultExpiry
+	if in.ExpireInSeconds != 0 {
+		expiry = time.Duration(in.ExpireInSeconds) * time.Second
+		if in.ExpireInSeconds < 0 || expiry < MinExpiry || expiry > MaxExpiry {
+			return nil, apierr.Invalid("expire_in_seconds", "must be between %d and %d", int(MinExpiry.Seconds()), int(MaxExpiry.Seconds()))
+		}
+	}
+	if in.ClientIP != "" && net.ParseIP(in.ClientIP) == nil {
+		return nil, apierr.Invalid("client_ip", "must be an IP address")
+	}
+	if len(in.Metadata) > 0 {
+		var obj map[string]any
+		if len(in.Metadata) > maxMetadata || json.Unmarshal(in.Metadata, &obj) != nil || obj == nil {
+			return nil, apierr.Invalid("metadata", "must be a JSON object of at most %d bytes", maxMetadata)
+		}
+	}
+	// The idempotency hash covers the body after defaults, so leaving out a
+	// field and sending its default are the same request.
+	norm := in
+	norm.Amount = amount.String()
+	norm.ExpireInSeconds = int64(expiry.Seconds())
+	norm.Metadata = compactJSON(in.Metadata)
+	b, _ := json.Marshal(norm)
+	sum := sha256.Sum256(b)
+	return &createPlan{ch: ch, amount: amount, expiry: expiry, hash: hex.EncodeToString(sum[:]), in: norm}, nil
+}
+
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	b, _ := json.Marshal(v) // maps marshal with sorted keys
+	return b
+}
+
+// Create places a unified order. It answers created=false with the stored
+// order when the same out_trade_no comes again with the same body, and a
+// 409 when the body differs. The order is stored before the provider is
+// called, so a fast notification always finds it.
+func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput) (*store.Order, bool, error) {
+	plan, aerr := s.validateCreate(merchantID, in)
+	if aerr != nil {
+		return nil, false, aerr
+	}
+	if existing, err := s.st.OrderByOutTradeNo(ctx, merchantID, in.OutTradeNo); err == nil {
+		o, err := s.replay(ctx, existing, plan)
+		return o, false, err
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	}
+	now := s.now().UTC()
+	o := &store.Order{
+		ID: store.NewID("ord"), MerchantID: merchantID, ChannelID: plan.ch.ID, Provider: plan.ch.Kind,
+		OutTradeNo: in.OutTradeNo, AmountMinor: plan.amount.Minor, Currency: plan.amount.Currency,
+		Status: string(providers.OrderPaying), Description: in.Description, PayMethod: plan.in.PayMethod,
+		PayerOpenID: in.Payer.OpenID, PayerAppID: in.Payer.AppID, ClientIP: in.ClientIP,
+		NotifyURL: in.NotifyURL, ReturnURL: in.ReturnURL, Metadata: string(plan.in.Metadata),
+		RequestHash: plan.hash, ExpiresAt: now.Add(plan.expiry), Version: 1, CreatedAt: now, UpdatedAt: now,
+	}
+	next := NextOrderPoll(plan.ch, 0, now, o.ExpiresAt)
+	o.NextPollAt = &next
+	if err := s.st.InsertOrder(ctx, o); err != nil {
+		if errors.Is(err, store.ErrDuplicate) {
+			// A concurrent request with the same number won the insert.
+			existing, gerr := s.st.OrderByOutTradeNo(ctx, merchantID, in.OutTradeNo)
+			if gerr != nil {
+				return nil, false, gerr
+			}
+			o, err := s.replay(ctx, existing, plan)
+			return o, false, err
+		}
+		return nil, false, err
+	}
+	o, err := s.submit(ctx, o, plan.ch)
+	return o, err == nil, err
+}
+
+// replay answers a repeated create.
+func (s *Service) replay(ctx context.Context, o *store.Order, plan *createPlan) (*store.Order, error) {
+	if o.RequestHash != plan.hash {
+		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "out_trade_no",
+			"out_trade_no %s was already used with a different request", o.OutTradeNo)
+	}
+	if o.Status == string(providers.OrderPaying) && o.PayParams == "" && o.PayURL == "" {
+		// The provider call of the first attempt did not complete: try again
+		// with the same number (providers accept a repeat with the same content).
+		return s.submit(ctx, o, plan.ch)
+	}
+	return o, nil
+}
+
+// submit asks the provider to create the order and stores what the payer
+// needs.
+func (s *Service) submit(ctx context.Context, o *store.Order, ch *Channel) (*store.Order, error) {
+	req := providers.CreateOrderRequest{
+		OutTradeNo: o.OutTradeNo, Amount: providers.Money{Minor: o.AmountMinor, Currency: o.Currency},
+		Description: o.Description, PayMethod: o.PayMethod, PayerOpenID: o.PayerOpenID, PayerAppID: o.PayerAppID,
+		ClientIP: o.ClientIP, ExpiresAt: o.ExpiresAt, NotifyURL: ch.NotifyURL, ReturnURL: o.ReturnURL,
+	}
+	if req.ClientIP == "" {
+		req.ClientIP = ch.ServerIP
+	}
+	res, err := ch.Provider.CreateOrder(ctx, req)
+	if err != nil {
+		return s.submitFailed(ctx, o, ch, err)
+	}
+	fields := map[string]any{}
+	if res.ProviderTradeNo != "" {
+		fields["provider_trade_no"] = res.ProviderTradeNo
+	}
+	if len(res.PayParams) > 0 {
+		b, _ := json.Marshal(res.PayParams)
+		fields["pay_params"] = string(b)
+	}
+	if res.PayURL != "" {
+		fields["pay_url"] = res.PayURL
+	}
+	if err := s.updateOrderFields(ctx, o, fields); err != nil {
+		return nil, err
+	}
+	if res.Status != "" && res.Status != providers.OrderPaying {
+		return s.Refresh(ctx, o)
+	}
+	return o, nil
+}
+
+func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel, err error) (*store.Order, error) {
+	var pe *providers.Error
+	errors.As(err, &pe)
+	providerCode := ""
+	if pe != nil {
+		providerCode = pe.ProviderCode
+	}
+	switch providers.CodeOf(err) {
+	case providers.ErrCodeOrderPaid:
+		// The provider already has this order paid: learn it by a query.
+		return s.Refresh(ctx, o)
+	case providers.ErrCodeUnavailable:
+		s.log.Warn("create order: provider unavailable", "order", o.ID, "channel", ch.ID, "err", err)
+		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "",
+			"the provider could not be reached; repeat the same request to try again")
+		e.ProviderCode = providerCode
+		return nil, e
+	default:
+		s.log.Info("create order: provider refused", "order", o.ID, "channel", ch.ID, "err", err)
+		if _, _, ferr := s.ApplyOrderState(ctx, o.ID, providers.OrderState{Status: providers.OrderFailed, ProviderStatus: providerCode}, Source{Name: "create"}); ferr != nil {
+			return nil, ferr
+		}
+		msg := "the provider refused the order"
+		if pe != nil && pe.Message != "" {
+			msg += ": " + pe.Message
+		}
+		e := apierr.Unprocessable(apierr.ProviderRejected, "", "%s", msg)
+		e.ProviderCode = providerCode
+		return nil, e
+	}
+}
+
+// updateOrderFields sets fields with a compare-and-set, re-reading the
+// order and retrying when something else changed it meanwhile.
+func (s *Service) updateOrderFields(ctx context.Context, o *store.Order, fields map[string]any) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	for i := 0; i < 5; i++ {
+		f := make(map[string]any, len(fields)+2)
+		for k, v := range fields {
+			f[k] = v
+		}
+		err := s.st.UpdateOrder(ctx, o, f)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		fresh, gerr := s.st.OrderByID(ctx, o.ID)
+		if gerr != nil {
+			return gerr
+		}
+		*o = *fresh
+	}
+	return fmt.Errorf("order %s: too many concurrent updates", o.ID)
+}
+
+// Get returns a merchant's order by out_trade_no.
+func (s *Service) Get(ctx context.Context, merchantID, outTradeNo string) (*store.Order, error) {
+	o, err := s.st.OrderByOutTradeNo(ctx, merchantID, outTradeNo)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.NotFoundf("order %s not found", outTradeNo)
+	}
+	return o, err
+}

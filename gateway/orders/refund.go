@@ -1,0 +1,248 @@
+package orders
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/paygate/paygate/gateway/apierr"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/store"
+)
+
+// RefundInput is the body of POST /v1/orders/{out_trade_no}/refunds.
+type RefundInput struct {
+	OutRefundNo string `json:"out_refund_no"`
+	Amount      string `json:"amount"`
+	Currency    string `json:"currency"` // optional; must be the channel's refund currency
+	Reason      string `json:"reason"`
+}
+
+const maxReason = 80
+
+// refundable order states: refunds only of paid money.
+var refundable = []string{string(providers.OrderPaid)}
+
+// CreateRefund refunds part or all of a paid order. The amount is reserved
+// atomically against the refundable rest before the provider is called,
+// so concurrent refunds can never exceed what was paid. Idempotent on
+// out_refund_no: the same body answers the stored refund, another body 409.
+func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo string, in RefundInput) (*store.Refund, *store.Order, bool, error) {
+	o, err := s.Get(ctx, merchantID, outTradeNo)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	ch, err := s.channelOf(o)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if !NumberPattern.MatchString(in.OutRefundNo) {
+		return nil, nil, false, apierr.Invalid("out_refund_no", "must match %s", NumberPattern)
+	}
+	if utf8.RuneCountInString(in.Reason) > maxReason || !utf8.ValidString(in.Reason) {
+		return nil, nil, false, apierr.Invalid("reason", "must be valid UTF-8 of at most %d characters", maxReason)
+	}
+	currency := o.Currency
+	if in.Currency != "" && !providers.KnownCurrency(in.Currency) {
+		return nil, nil, false, apierr.Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
+	}
+	if in.Amount == "" {
+		return nil, nil, false, apierr.Invalid("amount", "is required, as a decimal string such as \"1.00\"")
+	}
+	amount, err := providers.ParseAmount(in.Amount, currency)
+	if err != nil {
+		return nil, nil, false, apierr.Invalid("amount", "%v", err)
+	}
+	if !ch.Caps.Refund {
+		return nil, nil, false, apierr.Unprocessable(apierr.Unsupported, "", "channel %s (%s) cannot refund", ch.ID, ch.Kind)
+	}
+	if rc := ch.Caps.RefundCurrency; rc != "" && rc != o.Currency {
+		return nil, nil, false, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency",
+			"refunds on channel %s must be in %s; the order is in %s", ch.ID, rc, o.Currency)
+	}
+	if in.Currency != "" && in.Currency != currency {
+		return nil, nil, false, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency",
+			"refunds of this order are in %s, not %s", currency, in.Currency)
+	}
+	b, _ := json.Marshal(struct {
+		Order, No, Amount, Currency, Reason string
+	}{o.ID, in.OutRefundNo, amount.String(), currency, in.Reason})
+	sum := sha256.Sum256(b)
+	hash := hex.EncodeToString(sum[:])
+
+	if existing, err := s.st.RefundByOutRefundNo(ctx, merchantID, in.OutRefundNo); err == nil {
+		r, err := s.replayRefund(existing, hash)
+		return r, o, false, err
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, false, err
+	}
+
+	now := s.now().UTC()
+	next := NextRefundPoll(0, now)
+	r := &store.Refund{
+		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: merchantID, ChannelID: o.ChannelID,
+		OutRefundNo: in.OutRefundNo, AmountMinor: amount.Minor, Currency: currency, Reason: in.Reason,
+		Status: string(providers.RefundProcessing), RequestHash: hash, NextPollAt: &next,
+		Version: 1, CreatedAt: now, UpdatedAt: now,
+	}
+	var reserveErr error
+	err = s.st.InTx(ctx, func(tx *store.Store) error {
+		ok, err := tx.ReserveRefund(ctx, o.ID, amount.Minor, refundable)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			cur, err := tx.OrderByID(ctx, o.ID)
+			if err != nil {
+				return err
+			}
+			if cur.Status != string(providers.OrderPaid) {
+				reserveErr = apierr.Unprocessable(apierr.OrderState, "", "order %s is %s; only PAID orders can be refunded", o.OutTradeNo, cur.Status)
+			} else {
+				rest := cur.AmountMinor - cur.RefundedMinor - cur.RefundPendingMinor
+				reserveErr = apierr.Unprocessable(apierr.RefundExceeds, "amount", "at most %s %s can still be refunded",
+					providers.FormatMinor(rest, cur.Currency), cur.Currency)
+			}
+			return reserveErr
+		}
+		return tx.InsertRefund(ctx, r)
+	})
+	if reserveErr != nil {
+		return nil, nil, false, reserveErr
+	}
+	if errors.Is(err, store.ErrDuplicate) {
+		existing, gerr := s.st.RefundByOutRefundNo(ctx, merchantID, in.OutRefundNo)
+		if gerr != nil {
+			return nil, nil, false, gerr
+		}
+		r, err := s.replayRefund(existing, hash)
+		return r, o, false, err
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	r, err = s.submitRefund(ctx, r, o, ch)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	o, err = s.st.OrderByID(ctx, o.ID)
+	return r, o, true, err
+}
+
+func (s *Service) replayRefund(r *store.Refund, hash string) (*store.Refund, error) {
+	if r.RequestHash != hash {
+		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "out_refund_no",
+			"out_refund_no %s was already used with a different request", r.OutRefundNo)
+	}
+	return r, nil
+}
+
+// submitRefund sends the refund to the provider and applies its answer.
+// An unknown outcome (timeout, 5xx) leaves the refund PROCESSING; the
+// poller asks again.
+func (s *Service) submitRefund(ctx context.Context, r *store.Refund, o *store.Order, ch *Channel) (*store.Refund, error) {
+	req := providers.RefundRequest{
+		Order: OrderRef(o), OutRefundNo: r.OutRefundNo, Amount: providers.Money{Minor: r.AmountMinor, Currency: r.Currency},
+		Reason: r.Reason, NotifyURL: ch.NotifyURL,
+	}
+	rep, err := ch.Provider.Refund(ctx, req)
+	if err != nil {
+		if providers.CodeOf(err) == providers.ErrCodeUnavailable {
+			s.log.Warn("refund: provider unavailable, will ask again", "refund", r.ID, "channel", ch.ID, "err", err)
+			return r, nil
+		}
+		s.log.Info("refund: provider refused", "refund", r.ID, "channel", ch.ID, "err", err)
+		var pe *providers.Error
+		reason := err.Error()
+		if errors.As(err, &pe) {
+			reason = pe.ProviderCode
+			if pe.Message != "" {
+				reason += ": " + pe.Message
+			}
+		}
+		out, _, aerr := s.ApplyRefundState(ctx, r.ID, providers.RefundState{Status: providers.RefundFailed}, Source{Name: "refund"})
+		if aerr != nil {
+			return nil, aerr
+		}
+		if err := s.st.UpdateRefund(ctx, out, map[string]any{"failure_reason": truncate(reason, 250)}); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	if err := s.st.UpdateRefund(ctx, r, map[string]any{"submitted_at": nowPtr(s.now())}); err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, err
+	}
+	out, _, err := s.ApplyRefundState(ctx, r.ID, rep, Source{Name: "refund"})
+	return out, err
+}
+
+// GetRefund returns a refund of a merchant's order.
+func (s *Service) GetRefund(ctx context.Context, merchantID, outTradeNo, outRefundNo string) (*store.Refund, *store.Order, error) {
+	o, err := s.Get(ctx, merchantID, outTradeNo)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := s.st.RefundOfOrder(ctx, o.ID, outRefundNo, "")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, apierr.NotFoundf("refund %s of order %s not found", outRefundNo, outTradeNo)
+	}
+	return r, o, err
+}
+
+// Close closes an unpaid order at the provider, then locally.
+func (s *Service) Close(ctx context.Context, merchantID, outTradeNo string) (*store.Order, error) {
+	o, err := s.Get(ctx, merchantID, outTradeNo)
+	if err != nil {
+		return nil, err
+	}
+	switch providers.OrderStatus(o.Status) {
+	case providers.OrderClosed:
+		return o, nil
+	case providers.OrderPaying:
+	default:
+		return nil, apierr.Unprocessable(apierr.OrderState, "", "order %s is %s; only PAYING orders can be closed", outTradeNo, o.Status)
+	}
+	ch, err := s.channelOf(o)
+	if err != nil {
+		return nil, err
+	}
+	if !ch.Caps.Close {
+		return nil, apierr.Unprocessable(apierr.Unsupported, "", "channel %s (%s) cannot close orders; the order expires at %s",
+			ch.ID, ch.Kind, o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	o, err = s.CloseAtProvider(ctx, o, "close")
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != string(providers.OrderClosed) {
+		return nil, apierr.Unprocessable(apierr.OrderState, "", "order %s is %s at the provider", outTradeNo, o.Status)
+	}
+	return o, nil
+}
+
+// CloseAtProvider closes the order at the provider and then locally; when
+// the provider says it is paid, the payment is applied instead.
+func (s *Service) CloseAtProvider(ctx context.Context, o *store.Order, source string) (*store.Order, error) {
+	ch, err := s.channelOf(o)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Caps.Close {
+		err = ch.Provider.CloseOrder(ctx, OrderRef(o))
+	}
+	switch providers.CodeOf(err) {
+	case "", providers.ErrCodeOrderClosed, providers.ErrCodeNotFound:
+		// Closed now, closed before, or never created at the provider.
+		out, _, aerr := s.ApplyOrderState(ctx, o.ID, providers.OrderState{Status: providers.OrderClosed}, Source{Name: source})
+		return out, aerr
+	case providers.ErrCodeOrderPaid:
+		return s.Refresh(ctx, o)
+	case providers.ErrCodeUnavailable:
+		return nil, apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached; try again")
+	}
+	return nil, apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused to close the order: %v", err)
+}

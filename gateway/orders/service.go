@@ -1,0 +1,154 @@
+// Package orders holds the gateway's use cases: create, query, close and
+// refund orders, and apply what a provider reports (by notification, poll
+// or synchronous query) through one state machine whose every transition
+// is a compare-and-set committed together with its merchant event.
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/store"
+)
+
+// Channel is a configured channel bound to its provider adapter.
+type Channel struct {
+	ID         string
+	MerchantID string
+	Kind       string
+	Currency   string
+	Poll       string // auto | always | never
+	NotifyURL  string
+	ServerIP   string
+	Provider   providers.Provider
+	Caps       providers.Capabilities
+}
+
+// PollsFast reports whether the poller owns the channel's orders: the
+// provider sends no trusted notification or the config says always.
+func (c *Channel) PollsFast() bool {
+	return c.Poll == "always" || (c.Poll == "auto" && !c.Caps.Notify)
+}
+
+// Merchant is a configured merchant's webhook endpoint.
+type Merchant struct {
+	ID            string
+	WebhookURL    string
+	WebhookSecret string
+}
+
+// Service runs the use cases.
+type Service struct {
+	st        *store.Store
+	channels  map[string]*Channel
+	merchants map[string]*Merchant
+	now       func() time.Time
+	log       *slog.Logger
+	// EventWritten is called after a commit that wrote merchant events, to
+	// wake the dispatcher.
+	EventWritten func()
+	// Observe reports transitions for metrics: kind ("order"/"refund"),
+	// the new status and where the news came from.
+	Observe func(kind, status, source string)
+}
+
+// New builds the service.
+func New(st *store.Store, merchants []*Merchant, channels []*Channel, log *slog.Logger) *Service {
+	s := &Service{st: st, channels: map[string]*Channel{}, merchants: map[string]*Merchant{}, now: time.Now, log: log}
+	for _, m := range merchants {
+		s.merchants[m.ID] = m
+	}
+	for _, c := range channels {
+		s.channels[c.ID] = c
+	}
+	return s
+}
+
+// SetClock replaces the clock (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// Store is the service's store.
+func (s *Service) Store() *store.Store { return s.st }
+
+// Channel returns a channel by id.
+func (s *Service) Channel(id string) (*Channel, bool) {
+	c, ok := s.channels[id]
+	return c, ok
+}
+
+// Channels lists the channels, sorted by id.
+func (s *Service) Channels() []*Channel {
+	out := make([]*Channel, 0, len(s.channels))
+	for _, c := range s.channels {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Merchant returns a merchant by id.
+func (s *Service) Merchant(id string) (*Merchant, bool) {
+	m, ok := s.merchants[id]
+	return m, ok
+}
+
+func (s *Service) channelOf(o *store.Order) (*Channel, error) {
+	c, ok := s.channels[o.ChannelID]
+	if !ok {
+		return nil, fmt.Errorf("order %s: channel %s is no longer configured", o.ID, o.ChannelID)
+	}
+	return c, nil
+}
+
+func (s *Service) observe(kind, status, source string) {
+	if s.Observe != nil {
+		s.Observe(kind, status, source)
+	}
+}
+
+func (s *Service) eventsWritten() {
+	if s.EventWritten != nil {
+		s.EventWritten()
+	}
+}
+
+// enqueue writes a merchant event in tx. data is what the API shows of
+// the order or refund.
+func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ, dedupe, url, orderID, refundID string, data any) error {
+	if url == "" {
+		m, ok := s.merchants[merchantID]
+		if !ok || m.WebhookURL == "" {
+			return nil // the merchant asked for no webhooks
+		}
+		url = m.WebhookURL
+	}
+	id := store.NewID("evt")
+	now := s.now().UTC()
+	payload, err := json.Marshal(struct {
+		ID        string    `json:"id"`
+		Type      string    `json:"type"`
+		CreatedAt time.Time `json:"created_at"`
+		Data      any       `json:"data"`
+	}{id, typ, now.Truncate(time.Second), data})
+	if err != nil {
+		return err
+	}
+	err = tx.InsertEvent(ctx, &store.MerchantEvent{
+		ID: id, MerchantID: merchantID, DedupeKey: typ + ":" + dedupe, Type: typ,
+		OrderID: orderID, RefundID: refundID, URL: url, Payload: payload,
+		Status: store.EventPending, NextTryAt: now, CreatedAt: now, UpdatedAt: now,
+	})
+	if errors.Is(err, store.ErrDuplicate) {
+		// The transition was already reported; the compare-and-set makes
+		// this unreachable, the unique key makes it harmless.
+		s.log.Warn("merchant event already exists", "type", typ, "key", dedupe)
+		return nil
+	}
+	return err
+}

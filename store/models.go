@@ -1,0 +1,169 @@
+package store
+
+import "time"
+
+// Merchant mirrors a configured merchant so orders can reference it.
+type Merchant struct {
+	ID        string `gorm:"primaryKey;size:64"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Channel mirrors a configured channel (no secrets are stored).
+type Channel struct {
+	ID         string `gorm:"primaryKey;size:64"`
+	MerchantID string `gorm:"size:64;not null;index"`
+	Provider   string `gorm:"size:32;not null"`
+	Currency   string `gorm:"size:3;not null"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Order is one unified order with its three numbers: the merchant's
+// (OutTradeNo), the acquirer's (ProviderTradeNo) and WeChat's
+// (TransactionID). Money is integer minor units of Currency.
+type Order struct {
+	ID              string  `gorm:"primaryKey;size:32"`
+	MerchantID      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created,priority:1"`
+	ChannelID       string  `gorm:"size:64;not null;uniqueIndex:ux_orders_channel_ptn,priority:1"`
+	Provider        string  `gorm:"size:32;not null"`
+	OutTradeNo      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:2"`
+	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_channel_ptn,priority:2"`
+	TransactionID   *string `gorm:"size:64;uniqueIndex:ux_orders_transaction_id"`
+
+	AmountMinor        int64  `gorm:"not null"`
+	Currency           string `gorm:"size:3;not null"`
+	RefundedMinor      int64  `gorm:"not null;default:0"`
+	RefundPendingMinor int64  `gorm:"not null;default:0"` // reserved by refunds in PROCESSING
+	Status             string `gorm:"size:16;not null;index"`
+
+	Description string `gorm:"size:256"`
+	PayMethod   string `gorm:"size:32"`
+	PayerOpenID string `gorm:"size:128"`
+	PayerAppID  string `gorm:"size:64"`
+	ClientIP    string `gorm:"size:64"`
+	NotifyURL   string `gorm:"size:512"` // merchant webhook override for this order
+	ReturnURL   string `gorm:"size:512"`
+	Metadata    string `gorm:"type:text"` // JSON object as received
+	PayParams   string `gorm:"type:text"` // JSON object for wx.requestPayment
+	PayURL      string `gorm:"size:1024"`
+	RequestHash string `gorm:"size:64;not null"` // idempotency: the create body's hash
+
+	ExpiresAt time.Time `gorm:"not null"`
+	PaidAt    *time.Time
+	ClosedAt  *time.Time
+
+	NextPollAt   *time.Time `gorm:"index"`
+	PollAttempts int        `gorm:"not null;default:0"`
+	LeaseUntil   *time.Time
+	LeaseToken   string `gorm:"size:64"`
+
+	Version   int64     `gorm:"not null;default:1"`
+	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created,priority:2;index:ix_orders_created"`
+	UpdatedAt time.Time `gorm:"not null"`
+}
+
+// Refund is one (partial) refund of an order.
+type Refund struct {
+	ID               string     `gorm:"primaryKey;size:32"`
+	OrderID          string     `gorm:"size:32;not null;index"`
+	MerchantID       string     `gorm:"size:64;not null;uniqueIndex:ux_refunds_merchant_out,priority:1"`
+	ChannelID        string     `gorm:"size:64;not null"`
+	OutRefundNo      string     `gorm:"size:64;not null;uniqueIndex:ux_refunds_merchant_out,priority:2"`
+	ProviderRefundNo string     `gorm:"size:128"`
+	AmountMinor      int64      `gorm:"not null"`
+	Currency         string     `gorm:"size:3;not null"`
+	Reason           string     `gorm:"size:256"`
+	Status           string     `gorm:"size:16;not null;index"`
+	ProviderStatus   string     `gorm:"size:64"`
+	FailureReason    string     `gorm:"size:256"`
+	RequestHash      string     `gorm:"size:64;not null"`
+	SubmittedAt      *time.Time // the provider accepted the request
+	SucceededAt      *time.Time
+
+	NextPollAt   *time.Time `gorm:"index"`
+	PollAttempts int        `gorm:"not null;default:0"`
+	LeaseUntil   *time.Time
+	LeaseToken   string `gorm:"size:64"`
+
+	Version   int64     `gorm:"not null;default:1"`
+	CreatedAt time.Time `gorm:"not null"`
+	UpdatedAt time.Time `gorm:"not null"`
+
+	Order *Order `gorm:"foreignKey:OrderID;constraint:OnDelete:RESTRICT"`
+}
+
+// Notification is one inbound provider webhook exactly as received
+// (headers redacted of credentials), verified or not, and what came of it.
+type Notification struct {
+	ID               string `gorm:"primaryKey;size:32"`
+	ChannelID        string `gorm:"size:64;not null;index:ix_notifications_channel_received,priority:1;index:ix_notifications_channel_pid,priority:1"`
+	Provider         string `gorm:"size:32"`
+	ProviderNotifyID string `gorm:"size:128;index:ix_notifications_channel_pid,priority:2"`
+	Method           string `gorm:"size:8"`
+	Path             string `gorm:"size:512"`
+	Headers          string `gorm:"type:text"` // JSON
+	Body             []byte
+	RemoteAddr       string `gorm:"size:64"`
+	Verified         bool
+	Kind             string    `gorm:"size:16"` // payment | refund
+	OrderID          string    `gorm:"size:32;index"`
+	Outcome          string    `gorm:"size:32;not null;index"`
+	Detail           string    `gorm:"size:512"`
+	ReceivedAt       time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2"`
+}
+
+// Notification outcomes.
+const (
+	OutcomeApplied         = "applied"           // changed the state
+	OutcomeDuplicate       = "duplicate"         // verified, state already there
+	OutcomeQueried         = "queried"           // a hint: the provider was asked and its answer applied
+	OutcomeBadSignature    = "refused_signature" // verification failed
+	OutcomeMalformed       = "refused_malformed"
+	OutcomeChannelMismatch = "refused_channel"
+	OutcomeAmountMismatch  = "refused_amount"
+	OutcomeUnknownOrder    = "unknown_order"
+	OutcomeUnknownChannel  = "unknown_channel"
+	OutcomeError           = "error" // our side failed; the provider will retry
+)
+
+// MerchantEvent is the outbox: an event for the merchant's backend,
+// written in the same transaction as the state change it reports.
+type MerchantEvent struct {
+	ID         string `gorm:"primaryKey;size:32"`
+	MerchantID string `gorm:"size:64;not null;index:ix_events_merchant_status,priority:1"`
+	// DedupeKey makes a second event for the same transition impossible,
+	// e.g. "order.paid:ord_...".
+	DedupeKey   string    `gorm:"size:128;not null;uniqueIndex"`
+	Type        string    `gorm:"size:32;not null"`
+	OrderID     string    `gorm:"size:32;index"`
+	RefundID    string    `gorm:"size:32"`
+	URL         string    `gorm:"size:512;not null"`
+	Payload     []byte    `gorm:"not null"` // the exact body sent, frozen at creation
+	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
+	Attempts    int       `gorm:"not null;default:0"`
+	NextTryAt   time.Time `gorm:"not null;index"`
+	LeaseUntil  *time.Time
+	LeaseToken  string `gorm:"size:64"`
+	LastError   string `gorm:"size:512"`
+	DeliveredAt *time.Time
+	CreatedAt   time.Time `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null"`
+}
+
+// Event statuses.
+const (
+	EventPending   = "pending"
+	EventDelivered = "delivered"
+	EventFailed    = "failed" // gave up after the whole schedule
+)
+
+// EventAttempt is one delivery attempt of a merchant event.
+type EventAttempt struct {
+	ID         string `gorm:"primaryKey;size:32"`
+	EventID    string `gorm:"size:32;not null;index"`
+	StatusCode int    // 0 when no answer arrived
+	Error      string `gorm:"size:512"`
+	LatencyMS  int64
+	At         time.Time `gorm:"not null"`
+}

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// InsertOrder stores a new order; ErrDuplicate when the merchant already
+// has the out_trade_no.
+func (s *Store) InsertOrder(ctx context.Context, o *Order) error {
+	return translate(s.w.WithContext(ctx).Create(o).Error)
+}
+
+// OrderByOutTradeNo finds a merchant's order by the merchant's number.
+func (s *Store) OrderByOutTradeNo(ctx context.Context, merchantID, outTradeNo string) (*Order, error) {
+	var o Order
+	err := s.r.WithContext(ctx).Where("merchant_id = ? AND out_trade_no = ?", merchantID, outTradeNo).Take(&o).Error
+	return &o, translate(err)
+}
+
+// OrderByID finds an order by the gateway's id.
+func (s *Store) OrderByID(ctx context.Context, id string) (*Order, error) {
+	var o Order
+	err := s.r.WithContext(ctx).Where("id = ?", id).Take(&o).Error
+	return &o, translate(err)
+}
+
+// OrderRef names an order by any of its three numbers.
+type OrderRef struct {
+	OutTradeNo      string
+	ProviderTradeNo string
+	TransactionID   string
+}
+
+// OrderOfChannel finds the channel's order named by ref (the first number
+// set, in the order: out_trade_no, provider_trade_no, transaction_id).
+// An order of another channel is not found.
+func (s *Store) OrderOfChannel(ctx context.Context, merchantID, channelID string, ref OrderRef) (*Order, error) {
+	q := s.r.WithContext(ctx).Where("channel_id = ?", channelID)
+	switch {
+	case ref.OutTradeNo != "":
+		q = q.Where("merchant_id = ? AND out_trade_no = ?", merchantID, ref.OutTradeNo)
+	case ref.ProviderTradeNo != "":
+		q = q.Where("provider_trade_no = ?", ref.ProviderTradeNo)
+	case ref.TransactionID != "":
+		q = q.Where("transaction_id = ?", ref.TransactionID)
+	default:
+		return nil, ErrNotFound
+	}
+	var o Order
+	return &o, translate(q.Take(&o).Error)
+}
+
+// FindOrders finds a merchant's orders by the acquirer's number or WeChat's.
+func (s *Store) FindOrders(ctx context.Context, merchantID string, ref OrderRef) ([]Order, error) {
+	q := s.r.WithContext(ctx).Where("merchant_id = ?", merchantID)
+	if ref.ProviderTradeNo != "" {
+		q = q.Where("provider_trade_no = ?", ref.ProviderTradeNo)
+	}
+	if ref.TransactionID != "" {
+		q = q.Where("transaction_id = ?", ref.TransactionID)
+	}
+	if ref.OutTradeNo != "" {
+		q = q.Where("out_trade_no = ?", ref.OutTradeNo)
+	}
+	var out []Order
+	err := q.Order("created_at, id").Limit(500).Find(&out).Error
+	return out, translate(err)
+}
+
+// UpdateOrder sets fields on the order if its version is still o.Version
+// (compare-and-set) and bumps the version; ErrConflict otherwise. On
+// success o is reloaded.
+func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any) error {
+	fields["version"] = gorm.Expr("version + 1")
+	fields["updated_at"] = s.Now()
+	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND version = ?", o.ID, o.Version).Updates(fields)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrConflict
+	}
+	return translate(s.w.WithContext(ctx).Where("id = ?", o.ID).Take(o).Error)
+}
+
+// ReserveRefund atomically reserves amount of the order's refundable rest
+// (amount - refunded - pending) for a refund in PROCESSING. It returns
+// false when the rest is smaller or the order is not refundable; no read
+// happens in between, so concurrent refunds cannot overdraw.
+func (s *Store) ReserveRefund(ctx context.Context, orderID string, amount int64, refundable []string) (bool, error) {
+	res := s.w.WithContext(ctx).Model(&Order{}).
+		Where("id = ? AND status IN ? AND amount_minor - refunded_minor - refund_pending_minor >= ?", orderID, refundable, amount).
+		Updates(map[string]any{
+			"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
+			"version":              gorm.Expr("version + 1"),
+			"updated_at":           s.Now(),
+		})
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// SettleRefundAmount moves amount out of the order's pending reservation:
+// into refunded_minor when the refund succeeded, back to the refundable
+// rest when it failed. It also sets the order's status when given.
+func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount int64, succeeded bool, status string) error {
+	fields := map[string]any{
+		"refund_pending_minor": gorm.Expr("refund_pending_minor - ?", amount),
+		"version":              gorm.Expr("version + 1"),
+		"updated_at":           s.Now(),
+	}
+	if succeeded {
+		fields["refunded_minor"] = gorm.Expr("refunded_minor + ?", amount)
+	}
+	if status != "" {
+		fields["status"] = status
+	}
+	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount).Updates(fields)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
+	}
+	return nil
+}
+
+// SchedulePoll sets when the order is next polled (nil: never).
+func (s *Store) SchedulePoll(ctx context.Context, orderID string, at *time.Time, attempts int) error {
+	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ?", orderID).
+		Updates(map[string]any{"next_poll_at": at, "poll_attempts": attempts, "lease_until": nil, "lease_token": ""}).Error
+}

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
+
+// InsertRefund stores a new refund; ErrDuplicate when the merchant already
+// has the out_refund_no.
+func (s *Store) InsertRefund(ctx context.Context, r *Refund) error {
+	return translate(s.w.WithContext(ctx).Create(r).Error)
+}
+
+// RefundByOutRefundNo finds a merchant's refund by the merchant's number.
+func (s *Store) RefundByOutRefundNo(ctx context.Context, merchantID, outRefundNo string) (*Refund, error) {
+	var r Refund
+	err := s.r.WithContext(ctx).Where("merchant_id = ? AND out_refund_no = ?", merchantID, outRefundNo).Take(&r).Error
+	return &r, translate(err)
+}
+
+// RefundByID finds a refund by the gateway's id.
+func (s *Store) RefundByID(ctx context.Context, id string) (*Refund, error) {
+	var r Refund
+	err := s.r.WithContext(ctx).Where("id = ?", id).Take(&r).Error
+	return &r, translate(err)
+}
+
+// RefundOfOrder finds a refund of an order by out_refund_no or, failing
+// that, by the provider's refund number.
+func (s *Store) RefundOfOrder(ctx context.Context, orderID, outRefundNo, providerRefundNo string) (*Refund, error) {
+	q := s.r.WithContext(ctx).Where("order_id = ?", orderID)
+	switch {
+	case outRefundNo != "":
+		q = q.Where("out_refund_no = ?", outRefundNo)
+	case providerRefundNo != "":
+		q = q.Where("provider_refund_no = ?", providerRefundNo)
+	default:
+		return nil, ErrNotFound
+	}
+	var r Refund
+	return &r, translate(q.Take(&r).Error)
+}
+
+// RefundsOfOrder lists an order's refunds, oldest first.
+func (s *Store) RefundsOfOrder(ctx context.Context, orderID string) ([]Refund, error) {
+	var out []Refund
+	err := s.r.WithContext(ctx).Where("order_id = ?", orderID).Order("created_at, id").Find(&out).Error
+	return out, translate(err)
+}
+
+// UpdateRefund is the compare-and-set of UpdateOrder for refunds.
+func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]any) error {
+	fields["version"] = gorm.Expr("version + 1")
+	fields["updated_at"] = s.Now()
+	res := s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND version = ?", r.ID, r.Version).Updates(fields)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrConflict
+	}
+	return translate(s.w.WithContext(ctx).Where("id = ?", r.ID).Take(r).Error)
+}

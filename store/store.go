@@ -1,0 +1,213 @@
+// Package store keeps orders, refunds, the notification inbox and the
+// merchant-event outbox in SQL through gorm: SQLite by default, PostgreSQL
+// for several gateway replicas. Money is integer minor units; ids are
+// assigned by the application (see NewID).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrDuplicate = errors.New("duplicate")
+	// ErrConflict: a compare-and-set found the row changed since it was read.
+	ErrConflict = errors.New("concurrent update")
+)
+
+// Store is the database. On SQLite, writes go through one connection (one
+// writer at a time, no SQLITE_BUSY storms) and reads through a pool; on
+// PostgreSQL both are the same pool.
+type Store struct {
+	w, r   *gorm.DB
+	driver string
+	now    func() time.Time
+}
+
+// Options tune Open.
+type Options struct {
+	MaxReadConns int
+	Now          func() time.Time
+}
+
+// Open connects and migrates.
+func Open(driver, dsn string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxReadConns == 0 {
+		opts.MaxReadConns = 8
+	}
+	gcfg := func() *gorm.Config {
+		return &gorm.Config{
+			Logger:                 logger.Discard,
+			SkipDefaultTransaction: true,
+			TranslateError:         true,
+			NowFunc:                func() time.Time { return opts.Now().UTC() },
+		}
+	}
+	s := &Store{driver: driver, now: opts.Now}
+	switch driver {
+	case "sqlite":
+		if err := ensureDir(dsn); err != nil {
+			return nil, err
+		}
+		w, err := gorm.Open(sqlite.Open(sqliteDSN(dsn, false)), gcfg())
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		wdb, _ := w.DB()
+		wdb.SetMaxOpenConns(1)
+		wdb.SetConnMaxLifetime(0)
+		r, err := gorm.Open(sqlite.Open(sqliteDSN(dsn, true)), gcfg())
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite reader: %w", err)
+		}
+		rdb, _ := r.DB()
+		rdb.SetMaxOpenConns(opts.MaxReadConns)
+		s.w, s.r = w, r
+	case "postgres":
+		db, err := gorm.Open(postgres.Open(dsn), gcfg())
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sdb, _ := db.DB()
+		sdb.SetMaxOpenConns(20)
+		sdb.SetMaxIdleConns(10)
+		s.w, s.r = db, db
+	default:
+		return nil, fmt.Errorf("unknown database driver %q", driver)
+	}
+	if err := s.Migrate(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func ensureDir(dsn string) error {
+	path := strings.TrimPrefix(dsn, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" || path == ":memory:" {
+		return fmt.Errorf("sqlite: use a file (the writer and the readers share it), got %q", dsn)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// sqliteDSN adds WAL, a busy timeout, foreign keys, full sync and
+// immediate write transactions to a file path.
+func sqliteDSN(dsn string, readOnly bool) string {
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + dsn
+	}
+	params := []string{"_journal_mode=WAL", "_busy_timeout=10000", "_foreign_keys=on", "_synchronous=FULL"}
+	if readOnly {
+		params = append(params, "_query_only=1")
+	} else {
+		params = append(params, "_txlock=immediate")
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + strings.Join(params, "&")
+}
+
+// Migrate creates or updates the tables and indexes.
+func (s *Store) Migrate() error {
+	if err := s.w.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Driver is "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.driver }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now().UTC() }
+
+// Close releases the connections.
+func (s *Store) Close() error {
+	var errs []error
+	for _, db := range []*gorm.DB{s.w, s.r} {
+		if db == nil {
+			continue
+		}
+		if sdb, err := db.DB(); err == nil {
+			errs = append(errs, sdb.Close())
+		}
+		if s.w == s.r {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sdb, err := s.r.DB()
+	if err != nil {
+		return err
+	}
+	return sdb.PingContext(ctx)
+}
+
+// InTx runs fn in one write transaction; fn's Store reads and writes
+// inside it.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.w.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		return fn(&Store{w: db, r: db, driver: s.driver, now: s.now})
+	})
+}
+
+// DB exposes the write handle for tests and tools.
+func (s *Store) DB() *gorm.DB { return s.w }
+
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: %v", ErrDuplicate, err)
+	default:
+		return err
+	}
+}
+
+// SyncConfig upserts the configured merchants and channels.
+func (s *Store) SyncConfig(ctx context.Context, merchants []Merchant, channels []Channel) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		for i := range merchants {
+			if err := tx.w.Save(&merchants[i]).Error; err != nil {
+				return fmt.Errorf("sync merchant %s: %w", merchants[i].ID, err)
+			}
+		}
+		for i := range channels {
+			if err := tx.w.Save(&channels[i]).Error; err != nil {
+				return fmt.Errorf("sync channel %s: %w", channels[i].ID, err)
+			}
+		}
+		return nil
+	})
+}
