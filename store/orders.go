@@ -130,8 +130,20 @@ func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount i
 	return nil
 }
 
-// SchedulePoll sets when the order is next polled (nil: never).
-func (s *Store) SchedulePoll(ctx context.Context, orderID string, at *time.Time, attempts int) error {
-	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ?", orderID).
-		Updates(map[string]any{"next_poll_at": at, "poll_attempts": attempts, "lease_until": nil, "lease_token": ""}).Error
+// PollNow makes a PAYING order due for a poll at once.
+func (s *Store) PollNow(ctx context.Context, orderID string) error {
+	now := s.Now()
+	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
+		Update("next_poll_at", now).Error
+}
+
+// ScheduleOrderPoll records a poll's result: when to ask next (nil:
+// never) and the attempts so far, if the caller still holds the lease and
+// the order is still PAYING; it releases the lease.
+func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, at *time.Time, attempts int) error {
+	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND lease_token = ?", orderID, token).
+		Updates(map[string]any{
+			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PAYING' THEN ? ELSE NULL END", at),
+			"poll_attempts": attempts, "lease_until": nil, "lease_token": "",
+		}).Error
 }

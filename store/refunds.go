@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -61,4 +62,13 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]a
 		return ErrConflict
 	}
 	return translate(s.w.WithContext(ctx).Where("id = ?", r.ID).Take(r).Error)
+}
+
+// ScheduleRefundPoll is ScheduleOrderPoll for refunds in PROCESSING.
+func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, at *time.Time, attempts int) error {
+	return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND lease_token = ?", refundID, token).
+		Updates(map[string]any{
+			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PROCESSING' THEN ? ELSE NULL END", at),
+			"poll_attempts": attempts, "lease_until": nil, "lease_token": "",
+		}).Error
 }

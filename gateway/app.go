@@ -1,0 +1,246 @@
+// Package gateway wires the payment gateway: store, provider adapters,
+// use cases, HTTP API, notify ingress, poller, merchant-webhook dispatcher
+// and, with `sandbox: true`, the in-process provider sandboxes.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/paygate/paygate/gateway/config"
+	"github.com/paygate/paygate/gateway/httpapi"
+	"github.com/paygate/paygate/gateway/metrics"
+	"github.com/paygate/paygate/gateway/notify"
+	"github.com/paygate/paygate/gateway/orders"
+	"github.com/paygate/paygate/gateway/poller"
+	"github.com/paygate/paygate/gateway/webhook"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/sandbox"
+	"github.com/paygate/paygate/store"
+)
+
+// Options are what tests and tools may inject.
+type Options struct {
+	// HTTPClient is used for provider calls, sandbox notifications and
+	// merchant webhooks; default: a plain client.
+	HTTPClient *http.Client
+	// Store, when set, is used instead of opening cfg.Database.
+	Store *store.Store
+}
+
+// App is a wired gateway.
+type App struct {
+	Config     *config.Config
+	Store      *store.Store
+	Orders     *orders.Service
+	Dispatcher *webhook.Dispatcher
+	Poller     *poller.Poller
+	Sandbox    *sandbox.Sandbox
+	Metrics    *metrics.Metrics
+	Notify     *notify.Handler
+
+	log     *slog.Logger
+	handler http.Handler
+	ownsDB  bool
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// New builds the gateway from cfg. It opens and migrates the database and
+// builds every channel's adapter, so bad keys fail here.
+func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	a := &App{Config: cfg, log: log, Metrics: metrics.New()}
+
+	if cfg.Sandbox {
+		a.Sandbox = sandbox.New(sandbox.Env{Client: client})
+	}
+	var (
+		merchants    []*orders.Merchant
+		channels     []*orders.Channel
+		rowMerchants []store.Merchant
+		rowChannels  []store.Channel
+		secrets      = map[string]string{}
+	)
+	for _, m := range cfg.Merchants {
+		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret})
+		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
+		if m.WebhookSecret != "" {
+			secrets[m.ID] = m.WebhookSecret
+		}
+		for _, c := range m.Channels {
+			ch, err := a.buildChannel(m.ID, c, client)
+			if err != nil {
+				return nil, err
+			}
+			channels = append(channels, ch)
+			rowChannels = append(rowChannels, store.Channel{ID: c.ID, MerchantID: m.ID, Provider: c.Provider, Currency: c.Currency})
+		}
+	}
+	keys, err := httpapi.KeysFromConfig(cfg.Merchants)
+	if err != nil {
+		return nil, err
+	}
+
+	a.Store = opts.Store
+	if a.Store == nil {
+		st, err := store.Open(cfg.Database.Driver, cfg.Database.DSN, store.Options{})
+		if err != nil {
+			return nil, err
+		}
+		a.Store, a.ownsDB = st, true
+	}
+	if err := a.Store.SyncConfig(context.Background(), rowMerchants, rowChannels); err != nil {
+		a.closeStore()
+		return nil, err
+	}
+
+	a.Orders = orders.New(a.Store, merchants, channels, log)
+	a.Orders.Observe = a.Metrics.Transition
+	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
+		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
+	})
+	a.Dispatcher.Observe = a.Metrics.Webhook
+	a.Orders.EventWritten = a.Dispatcher.Kick
+	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
+	a.Poller.Observe = a.Metrics.Poll
+	a.Notify = notify.New(a.Orders, log)
+	a.Notify.Observe = a.Metrics.Notification
+
+	api := httpapi.New(a.Orders, keys, log)
+	api.Kick = a.Dispatcher.Kick
+	a.handler = a.router(api)
+	return a, nil
+}
+
+// buildChannel resolves a configured channel's URLs and builds its adapter.
+func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Client) (*orders.Channel, error) {
+	pub := a.Config.Server.PublicURL
+	ch := providers.Channel{
+		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, BaseURL: c.BaseURL,
+		Timeout: c.Timeout, NotifyURL: pub + "/notify/" + c.ID, ServerIP: a.Config.Server.ServerIP, Params: c.Params,
+	}
+	if c.BaseURL == config.SandboxBaseURL {
+		ch.BaseURL = sandbox.BaseURL(pub, c.Provider)
+		if err := a.Sandbox.AddChannel(sandbox.Channel{ID: c.ID, Kind: c.Provider, Currency: c.Currency, Params: c.Params, NotifyURL: ch.NotifyURL}); err != nil {
+			return nil, fmt.Errorf("channel %s: %w", c.ID, err)
+		}
+	}
+	p, err := providers.New(ch, providers.Deps{HTTPClient: client})
+	if err != nil {
+		return nil, err
+	}
+	return &orders.Channel{
+		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
+		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Provider: p, Caps: p.Capabilities(),
+	}, nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+func (a *App) router(api *httpapi.API) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, err any) {
+		a.log.Error("panic in handler", "path", c.FullPath(), "panic", fmt.Sprint(err))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "INTERNAL", "message": "internal error"}})
+	}), a.accessLog)
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.Store.Ping(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "database unreachable"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+	r.GET("/metrics", gin.WrapH(a.Metrics.Handler()))
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", httpapi.OpenAPI) })
+	r.Any("/notify/:channel", func(c *gin.Context) { a.Notify.Handle(c.Writer, c.Request, c.Param("channel")) })
+	if a.Sandbox != nil {
+		r.Any("/sandbox/*path", gin.WrapH(a.Sandbox))
+	}
+	api.Register(r)
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, gin.H{"error": gin.H{"code": "NOT_FOUND", "message": "no such route"}})
+	})
+	return r
+}
+
+// accessLog logs method, route, status and latency: never headers or
+// bodies, which carry keys and signatures.
+func (a *App) accessLog(c *gin.Context) {
+	start := time.Now()
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Header("X-Request-Id", id)
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	a.Metrics.HTTP.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+	a.log.Debug("http", "method", c.Request.Method, "route", route, "status", status, "ms", time.Since(start).Milliseconds(), "request_id", id)
+}
+
+// Start runs the poller and the dispatcher in the background.
+func (a *App) Start() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	if !a.Config.Webhooks.Disabled {
+		a.done.Add(1)
+		go func() { defer a.done.Done(); a.Dispatcher.Run(ctx) }()
+	}
+	if !a.Config.Poller.Disabled {
+		a.done.Add(1)
+		go func() { defer a.done.Done(); a.Poller.Run(ctx) }()
+	}
+}
+
+// Stop stops the background work, waits for what is in flight (claimed
+// rows are finished and their leases released) and closes the database
+// the app opened.
+func (a *App) Stop() {
+	a.mu.Lock()
+	cancel := a.cancel
+	a.cancel = nil
+	a.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		a.done.Wait()
+	}
+	a.closeStore()
+}
+
+func (a *App) closeStore() {
+	if a.ownsDB && a.Store != nil {
+		_ = a.Store.Close()
+	}
+}

@@ -1,0 +1,265 @@
+// Package httpapi is the gateway's HTTP API v1 for mini-program backends
+// and finance staff (gin): orders, refunds, events, with bearer API keys,
+// the documented JSON error shape and body limits.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/paygate/paygate/gateway/apierr"
+	"github.com/paygate/paygate/gateway/config"
+	"github.com/paygate/paygate/gateway/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/store"
+)
+
+// MaxBody caps API request bodies.
+const MaxBody = 64 << 10
+
+// API serves /v1.
+type API struct {
+	svc  *orders.Service
+	keys Keys
+	log  *slog.Logger
+	// Kick wakes the webhook dispatcher (after a redelivery request).
+	Kick func()
+}
+
+// New builds the API.
+func New(svc *orders.Service, keys Keys, log *slog.Logger) *API {
+	return &API{svc: svc, keys: keys, log: log}
+}
+
+// Register mounts the routes on r.
+func (a *API) Register(r gin.IRouter) {
+	v1 := r.Group("/v1", a.authenticate)
+	v1.POST("/orders", require(config.ScopeOrdersWrite), a.createOrder)
+	v1.GET("/orders", require(config.ScopeOrdersRead), a.listOrders)
+	v1.GET("/orders/:no", require(config.ScopeOrdersRead), a.getOrder)
+	v1.POST("/orders/:no/close", require(config.ScopeOrdersWrite), a.closeOrder)
+	v1.POST("/orders/:no/refunds", require(config.ScopeRefundsWrite), a.createRefund)
+	v1.GET("/orders/:no/refunds", require(config.ScopeOrdersRead), a.listRefunds)
+	v1.GET("/orders/:no/refunds/:rno", require(config.ScopeOrdersRead), a.getRefund)
+	v1.GET("/events", require(config.ScopeOrdersRead), a.listEvents)
+	v1.GET("/events/:id", require(config.ScopeOrdersRead), a.getEvent)
+	v1.POST("/events/:id/redeliver", require(config.ScopeOrdersWrite), a.redeliverEvent)
+}
+
+func (a *API) createOrder(c *gin.Context) {
+	var in orders.CreateInput
+	if !decode(c, &in) {
+		return
+	}
+	o, created, err := a.svc.Create(c.Request.Context(), keyOf(c).MerchantID, in)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, orders.ViewOrder(o))
+}
+
+func (a *API) getOrder(c *gin.Context) {
+	ctx := c.Request.Context()
+	o, err := a.svc.Get(ctx, keyOf(c).MerchantID, c.Param("no"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	switch c.Query("refresh") {
+	case "", "false":
+	case "true":
+		if o, err = a.svc.Refresh(ctx, o); err != nil {
+			a.fail(c, err)
+			return
+		}
+	default:
+		a.fail(c, apierr.Invalid("refresh", "must be true or false"))
+		return
+	}
+	c.JSON(http.StatusOK, orders.ViewOrder(o))
+}
+
+// listOrders answers lookups by the acquirer's or WeChat's number.
+func (a *API) listOrders(c *gin.Context) {
+	ref := store.OrderRef{
+		ProviderTradeNo: c.Query("provider_trade_no"),
+		TransactionID:   c.Query("transaction_id"),
+		OutTradeNo:      c.Query("out_trade_no"),
+	}
+	if ref == (store.OrderRef{}) {
+		a.fail(c, apierr.Invalid("provider_trade_no", "give provider_trade_no, transaction_id or out_trade_no"))
+		return
+	}
+	found, err := a.svc.Store().FindOrders(c.Request.Context(), keyOf(c).MerchantID, ref)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	data := make([]orders.OrderView, 0, len(found))
+	for i := range found {
+		data = append(data, orders.ViewOrder(&found[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": nil})
+}
+
+func (a *API) closeOrder(c *gin.Context) {
+	if c.Request.ContentLength > 0 {
+		var empty struct{}
+		if !decode(c, &empty) {
+			return
+		}
+	}
+	o, err := a.svc.Close(c.Request.Context(), keyOf(c).MerchantID, c.Param("no"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, orders.ViewOrder(o))
+}
+
+func (a *API) createRefund(c *gin.Context) {
+	var in orders.RefundInput
+	if !decode(c, &in) {
+		return
+	}
+	r, o, created, err := a.svc.CreateRefund(c.Request.Context(), keyOf(c).MerchantID, c.Param("no"), in)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, orders.ViewRefund(r, o.OutTradeNo))
+}
+
+func (a *API) getRefund(c *gin.Context) {
+	r, o, err := a.svc.GetRefund(c.Request.Context(), keyOf(c).MerchantID, c.Param("no"), c.Param("rno"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, orders.ViewRefund(r, o.OutTradeNo))
+}
+
+func (a *API) listRefunds(c *gin.Context) {
+	ctx := c.Request.Context()
+	o, err := a.svc.Get(ctx, keyOf(c).MerchantID, c.Param("no"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	rs, err := a.svc.Store().RefundsOfOrder(ctx, o.ID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	data := make([]orders.RefundView, 0, len(rs))
+	for i := range rs {
+		data = append(data, orders.ViewRefund(&rs[i], o.OutTradeNo))
+	}
+	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": nil})
+}
+
+// decode reads a JSON body strictly: size-capped, unknown fields and
+// trailing data refused, type errors naming the field.
+func decode(c *gin.Context, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		abort(c, apierr.New(http.StatusRequestEntityTooLarge, apierr.PayloadTooLarge, "", "the body is larger than %d bytes", MaxBody))
+		return false
+	}
+	if err != nil {
+		abort(c, apierr.Invalid("", "cannot read the body: %v", err))
+		return false
+	}
+	if ct := c.ContentType(); ct != "" && ct != "application/json" {
+		abort(c, apierr.Invalid("", "Content-Type must be application/json"))
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		abort(c, jsonError(err))
+		return false
+	}
+	if dec.More() {
+		abort(c, apierr.Invalid("", "the body must be one JSON object"))
+		return false
+	}
+	return true
+}
+
+func jsonError(err error) *apierr.Error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		return apierr.Invalid(field, "must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))
+	case errors.As(err, &syntaxErr):
+		return apierr.Invalid("", "invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case errors.Is(err, io.EOF):
+		return apierr.Invalid("", "the body is empty; send a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return apierr.Invalid(field, "unknown field")
+	default:
+		return apierr.Invalid("", "invalid JSON: %v", err)
+	}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "int", "int64", "int32", "uint", "uint64", "float64":
+		return "number"
+	case "struct", "map":
+		return "object"
+	case "slice":
+		return "array"
+	}
+	return k
+}
+
+func abort(c *gin.Context, e *apierr.Error) {
+	c.AbortWithStatusJSON(e.Status, e.Body())
+}
+
+// fail answers err in the error shape; errors that are not API errors are
+// provider or internal failures, logged and never echoed.
+func (a *API) fail(c *gin.Context, err error) {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		abort(c, ae)
+		return
+	}
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		a.log.Warn("provider call failed", "path", c.FullPath(), "err", err)
+		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not answer: %s", pe.Code)
+		if pe.Code != providers.ErrCodeUnavailable {
+			e = apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused: %s", pe.Code)
+		}
+		e.ProviderCode = pe.ProviderCode
+		abort(c, e)
+		return
+	}
+	a.log.Error("request failed", "path", c.FullPath(), "err", err)
+	abort(c, apierr.New(http.StatusInternalServerError, apierr.Internal, "", "internal error; see the gateway log (%s)", fmt.Sprint(c.Writer.Header().Get("X-Request-Id"))))
+}

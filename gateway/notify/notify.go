@@ -1,0 +1,230 @@
+// Package notify is the ingress of provider notifications: /notify/{channel}.
+// For each one it lets the channel's adapter verify and parse it, applies
+// the reported state through the same path as a poll, records the raw
+// notification and its outcome in the inbox, commits, and only then
+// writes the provider's acknowledgement.
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate/gateway/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/store"
+)
+
+// MaxBody caps a notification body; providers send a few KB.
+const MaxBody = 256 << 10
+
+// Handler serves /notify/{channel}.
+type Handler struct {
+	svc *orders.Service
+	log *slog.Logger
+	// Observe counts notifications by provider and outcome (metrics).
+	Observe func(provider, outcome string)
+}
+
+// New builds the ingress.
+func New(svc *orders.Service, log *slog.Logger) *Handler {
+	return &Handler{svc: svc, log: log}
+}
+
+// redactedHeaders are never stored.
+var redactedHeaders = map[string]bool{"Authorization": true, "Cookie": true, "Proxy-Authorization": true, "X-Api-Key": true}
+
+// Handle processes one notification for channelID.
+func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID string) {
+	ctx := r.Context()
+	rec := &store.Notification{
+		ID: store.NewID("ntf"), ChannelID: truncate(channelID, 64), Method: r.Method, Path: truncate(r.URL.RequestURI(), 512),
+		Headers: headersJSON(r.Header), RemoteAddr: r.RemoteAddr, ReceivedAt: time.Now().UTC(),
+	}
+	ch, ok := h.svc.Channel(channelID)
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	rec.Body = body
+	if !ok {
+		h.record(ctx, rec, store.OutcomeUnknownChannel, "no such channel")
+		http.Error(w, "unknown channel", http.StatusNotFound)
+		return
+	}
+	rec.Provider = ch.Kind
+	p := ch.Provider
+	if readErr != nil {
+		h.record(ctx, rec, store.OutcomeMalformed, "body: "+readErr.Error())
+		h.ack(w, p, false, "body too large or unreadable")
+		return
+	}
+
+	n, err := p.ParseNotify(ctx, r, body)
+	if err != nil {
+		outcome := store.OutcomeMalformed
+		switch {
+		case errors.Is(err, providers.ErrVerification):
+			outcome = store.OutcomeBadSignature
+		case errors.Is(err, providers.ErrChannelMismatch):
+			outcome = store.OutcomeChannelMismatch
+		}
+		rec.Kind = string(n.Kind)
+		h.record(ctx, rec, outcome, err.Error())
+		if n.Hint && outcome == store.OutcomeBadSignature {
+			// Not trusted, but it names an order: ask the provider soon.
+			h.pollSoon(ctx, ch, n)
+		}
+		h.log.Warn("notification refused", "channel", ch.ID, "outcome", outcome, "err", err)
+		h.ack(w, p, false, "refused")
+		return
+	}
+	rec.Kind = string(n.Kind)
+	rec.ProviderNotifyID = truncate(n.ID, 128)
+	rec.Verified = !n.Hint
+
+	if done, err := h.svc.Store().NotificationApplied(ctx, ch.ID, n.ID); err == nil && done {
+		h.record(ctx, rec, store.OutcomeDuplicate, "notification id seen before")
+		h.ack(w, p, true, "")
+		return
+	}
+
+	o, err := h.findOrder(ctx, ch, n.Order)
+	if err != nil {
+		outcome, detail := store.OutcomeError, err.Error()
+		if errors.Is(err, store.ErrNotFound) {
+			// It may race the create; the provider will retry.
+			outcome, detail = store.OutcomeUnknownOrder, "no such order on this channel"
+		}
+		h.record(ctx, rec, outcome, detail)
+		h.ack(w, p, false, "unknown order")
+		return
+	}
+	rec.OrderID = o.ID
+
+	switch {
+	case n.Hint:
+		err = h.settleByQuery(ctx, o, n)
+		if err == nil {
+			h.record(ctx, rec, store.OutcomeQueried, "applied the provider's answer to a query")
+		}
+	case n.Kind == providers.NotifyRefund:
+		var rf *store.Refund
+		rf, err = h.svc.Store().RefundOfOrder(ctx, o.ID, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
+		if err == nil {
+			_, _, err = h.svc.ApplyRefundState(ctx, rf.ID, n.Refund, orders.Source{Name: "notify", Inbox: rec})
+		}
+	default:
+		_, _, err = h.svc.ApplyOrderState(ctx, o.ID, n.Order, orders.Source{Name: "notify", Inbox: rec})
+	}
+	if err != nil {
+		outcome := store.OutcomeError
+		switch {
+		case errors.Is(err, orders.ErrMismatch):
+			outcome = store.OutcomeAmountMismatch
+		case errors.Is(err, store.ErrNotFound):
+			outcome = store.OutcomeUnknownOrder
+		}
+		h.record(ctx, rec, outcome, err.Error())
+		h.log.Warn("notification not applied", "channel", ch.ID, "order", o.ID, "outcome", outcome, "err", err)
+		h.ack(w, p, false, "not applied")
+		return
+	}
+	if !n.Hint {
+		h.count(ch.Kind, rec.Outcome) // recorded inside the transaction
+	}
+	h.ack(w, p, true, "")
+}
+
+// findOrder looks the order up by each number the notification gives.
+func (h *Handler) findOrder(ctx context.Context, ch *orders.Channel, rep providers.OrderState) (*store.Order, error) {
+	refs := []store.OrderRef{{OutTradeNo: rep.OutTradeNo}, {ProviderTradeNo: rep.ProviderTradeNo}, {TransactionID: rep.TransactionID}}
+	for _, ref := range refs {
+		if ref == (store.OrderRef{}) {
+			continue
+		}
+		o, err := h.svc.Store().OrderOfChannel(ctx, ch.MerchantID, ch.ID, ref)
+		if !errors.Is(err, store.ErrNotFound) {
+			return o, err
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+// settleByQuery applies the provider's answer to a query instead of an
+// untrusted notification body.
+func (h *Handler) settleByQuery(ctx context.Context, o *store.Order, n providers.Notification) error {
+	if n.Kind == providers.NotifyRefund {
+		rf, err := h.svc.Store().RefundOfOrder(ctx, o.ID, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
+		if err != nil {
+			return err
+		}
+		_, err = h.svc.RefreshRefund(ctx, rf)
+		return err
+	}
+	_, err := h.svc.Refresh(ctx, o)
+	return err
+}
+
+// pollSoon makes the poller ask about an order named by a notification
+// that could not be trusted.
+func (h *Handler) pollSoon(ctx context.Context, ch *orders.Channel, n providers.Notification) {
+	o, err := h.findOrder(ctx, ch, n.Order)
+	if err != nil || o.Status != string(providers.OrderPaying) {
+		return
+	}
+	if err := h.svc.Store().PollNow(ctx, o.ID); err != nil {
+		h.log.Warn("schedule poll after refused notification", "order", o.ID, "err", err)
+	}
+}
+
+func (h *Handler) record(ctx context.Context, rec *store.Notification, outcome, detail string) {
+	rec.Outcome = outcome
+	rec.Detail = truncate(detail, 500)
+	// The request may be cancelled by now; the record must still land.
+	if err := h.svc.Store().InsertNotification(context.WithoutCancel(ctx), rec); err != nil {
+		h.log.Error("record notification", "channel", rec.ChannelID, "err", err)
+	}
+	h.count(rec.Provider, outcome)
+}
+
+func (h *Handler) count(provider, outcome string) {
+	if h.Observe != nil {
+		h.Observe(provider, outcome)
+	}
+}
+
+func (h *Handler) ack(w http.ResponseWriter, p providers.Provider, ok bool, reason string) {
+	a := p.NotifyAck(ok, reason)
+	if a.ContentType != "" {
+		w.Header().Set("Content-Type", a.ContentType)
+	}
+	status := a.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(a.Body)
+}
+
+func headersJSON(h http.Header) string {
+	clean := make(map[string][]string, len(h))
+	for k, v := range h {
+		if redactedHeaders[http.CanonicalHeaderKey(k)] {
+			clean[k] = []string{"[redacted]"}
+			continue
+		}
+		clean[k] = v
+	}
+	b, _ := json.Marshal(clean)
+	return string(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

@@ -1,0 +1,184 @@
+// Package poller asks providers about orders and refunds that have not
+// settled: every PAYING order on a backstop schedule (callbacks get lost),
+// channels without trusted callbacks on a faster one, and expired orders
+// are closed at the provider and then locally. Rows are claimed with a
+// lease, so several gateway replicas never poll one order at once; the
+// answer goes through the same state machine as a notification.
+package poller
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/paygate/paygate/gateway/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/store"
+)
+
+// Lease is how long a claimed row stays with this replica.
+const Lease = 30 * time.Second
+
+// BreakerPause is how long work on a channel with an open breaker waits;
+// it does not count as an attempt.
+const BreakerPause = 30 * time.Second
+
+// Poller polls due orders and refunds.
+type Poller struct {
+	svc      *orders.Service
+	st       *store.Store
+	log      *slog.Logger
+	interval time.Duration
+	batch    int
+	now      func() time.Time
+	limits   map[string]chan struct{} // per-channel concurrency
+	// Observe counts polls by result.
+	Observe func(kind, result string)
+}
+
+// New builds a poller: interval between rounds, batch rows per claim,
+// perChannel provider calls in flight per channel.
+func New(svc *orders.Service, log *slog.Logger, interval time.Duration, batch, perChannel int) *Poller {
+	p := &Poller{svc: svc, st: svc.Store(), log: log, interval: interval, batch: batch, now: time.Now, limits: map[string]chan struct{}{}}
+	for _, ch := range svc.Channels() {
+		p.limits[ch.ID] = make(chan struct{}, max(perChannel, 1))
+	}
+	return p
+}
+
+// Run polls until ctx is cancelled, then waits for calls in flight.
+func (p *Poller) Run(ctx context.Context) {
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for {
+		p.Round(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Round claims and processes one batch of due orders and of due refunds;
+// it returns how many rows it processed.
+func (p *Poller) Round(ctx context.Context) int {
+	n := 0
+	if ords, token, err := p.st.ClaimDueOrders(ctx, p.batch, Lease); err != nil {
+		if ctx.Err() == nil {
+			p.log.Error("claim due orders", "err", err)
+		}
+	} else {
+		n += len(ords)
+		p.each(len(ords), func(i int) string { return ords[i].ChannelID }, func(i int) { p.pollOrder(ctx, &ords[i], token) })
+	}
+	if refs, token, err := p.st.ClaimDueRefunds(ctx, p.batch, Lease); err != nil {
+		if ctx.Err() == nil {
+			p.log.Error("claim due refunds", "err", err)
+		}
+	} else {
+		n += len(refs)
+		p.each(len(refs), func(i int) string { return refs[i].ChannelID }, func(i int) { p.pollRefund(ctx, &refs[i], token) })
+	}
+	return n
+}
+
+// each runs fn for every row, at most the channel's limit at a time.
+func (p *Poller) each(n int, channel func(int) string, fn func(int)) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem, ok := p.limits[channel(i)]
+		if !ok {
+			sem = make(chan struct{}, 1)
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fn(i)
+		}(i)
+	}
+	wg.Wait()
+}
+
+func (p *Poller) pollOrder(ctx context.Context, o *store.Order, token string) {
+	// Finishing a claimed row must not be cut off by shutdown.
+	ctx = context.WithoutCancel(ctx)
+	ch, ok := p.svc.Channel(o.ChannelID)
+	if !ok || o.Status != string(providers.OrderPaying) {
+		p.reschedule(ctx, o, token, nil, o.PollAttempts)
+		return
+	}
+	now := p.now().UTC()
+	cur, err := p.svc.Refresh(ctx, o)
+	if err == nil && cur.Status == string(providers.OrderPaying) && !now.Before(o.ExpiresAt) {
+		cur, err = p.svc.CloseAtProvider(ctx, cur, "expire")
+		p.count("order", "expired")
+	}
+	switch {
+	case errors.Is(err, providers.ErrBreakerOpen):
+		at := now.Add(BreakerPause)
+		p.reschedule(ctx, o, token, &at, o.PollAttempts)
+		p.count("order", "breaker_open")
+		return
+	case err != nil:
+		p.log.Info("poll order", "order", o.ID, "channel", o.ChannelID, "err", err)
+		p.count("order", "error")
+	default:
+		p.count("order", "ok")
+		if cur.Status != string(providers.OrderPaying) {
+			p.reschedule(ctx, o, token, nil, o.PollAttempts+1)
+			return
+		}
+	}
+	at := orders.NextOrderPoll(ch, o.PollAttempts+1, now, o.ExpiresAt)
+	if !at.After(now) {
+		// Expired but the close failed: try again soon, not in a hot loop.
+		at = now.Add(orders.Fast[len(orders.Fast)-1])
+	}
+	p.reschedule(ctx, o, token, &at, o.PollAttempts+1)
+}
+
+func (p *Poller) reschedule(ctx context.Context, o *store.Order, token string, at *time.Time, attempts int) {
+	if err := p.st.ScheduleOrderPoll(ctx, o.ID, token, at, attempts); err != nil {
+		p.log.Error("schedule order poll", "order", o.ID, "err", err)
+	}
+}
+
+func (p *Poller) pollRefund(ctx context.Context, r *store.Refund, token string) {
+	ctx = context.WithoutCancel(ctx)
+	now := p.now().UTC()
+	var next *time.Time
+	if r.Status == string(providers.RefundProcessing) {
+		cur, err := p.svc.RefreshRefund(ctx, r)
+		switch {
+		case errors.Is(err, providers.ErrBreakerOpen):
+			at := now.Add(BreakerPause)
+			_ = p.st.ScheduleRefundPoll(ctx, r.ID, token, &at, r.PollAttempts)
+			p.count("refund", "breaker_open")
+			return
+		case err != nil:
+			p.log.Info("poll refund", "refund", r.ID, "err", err)
+			p.count("refund", "error")
+		default:
+			p.count("refund", "ok")
+			r = cur
+		}
+		if r.Status == string(providers.RefundProcessing) {
+			at := orders.NextRefundPoll(r.PollAttempts+1, now)
+			next = &at
+		}
+	}
+	if err := p.st.ScheduleRefundPoll(ctx, r.ID, token, next, r.PollAttempts+1); err != nil {
+		p.log.Error("schedule refund poll", "refund", r.ID, "err", err)
+	}
+}
+
+func (p *Poller) count(kind, result string) {
+	if p.Observe != nil {
+		p.Observe(kind, result)
+	}
+}

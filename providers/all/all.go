@@ -1,0 +1,2 @@
+// Package all registers every provider adapter and sandbox simulator.
+package all
