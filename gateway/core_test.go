@@ -298,7 +298,7 @@ func TestRefusedNotificationsChangeNothing(t *testing.T) {
 	forged := paidNotification("REFU000001", 1000)
 	forged.Sig = strings.Repeat("0", 64)
 	tampered := paidNotification("REFU000001", 1000)
-	tampered.Amount = 1 // signature no longer matches
+	tampered.Amount = 1                              // signature no longer matches
 	wrongAmount := paidNotification("REFU000001", 1) // signed, but not the order's amount
 	wrongCurrency := gatewaytest.FakeNotification{Account: "acct-1", OutTradeNo: "REFU000001", Status: "PAID", Amount: 1000, Currency: "USD"}
 	wrongCurrency.Sign(fakeSecret)
