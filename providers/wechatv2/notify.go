@@ -180,8 +180,8 @@ func decryptReqInfo(reqInfo, apiKey string) ([]byte, error) {
 
 // NotifyAck answers WeChat: HTTP 200 text/xml with return_code SUCCESS,
 // or FAIL and a short message (WeChat retries on a FAIL body). The
-// message is reduced to a few plain ASCII words so nothing sensitive or
-// XML-breaking is echoed.
+// message is one of a few fixed phrases chosen from the reason, so
+// nothing of the reason (which may name internals) is echoed.
 func (a *Adapter) NotifyAck(ok bool, reason string) providers.Ack {
 	code, msg := codeSuccess, "OK"
 	if !ok {
@@ -194,21 +194,16 @@ func (a *Adapter) NotifyAck(ok bool, reason string) providers.Ack {
 	}
 }
 
-// ackMessage keeps letters, digits, spaces and ".,:_-" of reason, at most
-// 64 bytes; "ERROR" when nothing is left.
+// ackMessage names the failure in a fixed phrase.
 func ackMessage(reason string) string {
-	var b strings.Builder
-	for _, c := range reason {
-		if b.Len() >= 64 {
-			break
-		}
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune(" .,:_-", c):
-			b.WriteRune(c)
-		}
+	switch {
+	case strings.Contains(reason, providers.ErrVerification.Error()):
+		return "SIGN ERROR"
+	case strings.Contains(reason, providers.ErrChannelMismatch.Error()):
+		return "ACCOUNT MISMATCH"
+	case strings.Contains(reason, providers.ErrMalformed.Error()):
+		return "BAD REQUEST"
+	default:
+		return "TRY AGAIN"
 	}
-	if s := strings.TrimSpace(b.String()); s != "" {
-		return s
-	}
-	return "ERROR"
 }
