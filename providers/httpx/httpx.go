@@ -37,6 +37,13 @@ func WithClientCert(certFile, keyFile string) Option {
 		if err != nil {
 			return fmt.Errorf("load client certificate: %w", err)
 		}
+		// The transport may be shared (Deps.HTTPClient): give this
+		// channel its own copy so its certificate stays its own.
+		t, err := c.Transport()
+		if err != nil {
+			return fmt.Errorf("client certificate: %w", err)
+		}
+		c.SetTransport(t.Clone())
 		c.SetCertificates(cert)
 		return nil
 	}
@@ -46,7 +53,10 @@ func WithClientCert(certFile, keyFile string) Option {
 func New(ch providers.Channel, deps providers.Deps, opts ...Option) (*Client, error) {
 	var rc *resty.Client
 	if deps.HTTPClient != nil {
-		rc = resty.NewWithClient(deps.HTTPClient)
+		// Copy the shared client: resty sets the timeout (and options may
+		// set TLS) on the *http.Client it is given.
+		hc := *deps.HTTPClient
+		rc = resty.NewWithClient(&hc)
 	} else {
 		rc = resty.New()
 	}
