@@ -1,0 +1,121 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+const minimal = `
+server: {addr: "127.0.0.1:8080"}
+sandbox: true
+merchants:
+  - id: demo
+    api_keys: [{key: "${API_KEY}", scopes: [orders:write]}]
+    webhook_url: "http://127.0.0.1:9000/payments"
+    webhook_secret: "${SECRET:-demo-secret-0123456789}"
+    channels:
+      - id: wx
+        provider: wechat_v2
+        base_url: sandbox
+        params: {appid: "wx123", mch_id: 10000100, api_key: "${WX_KEY}"}
+`
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseExpandsAndDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), env(map[string]string{"API_KEY": "key-0123456789abcdef", "WX_KEY": "0123"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Merchants[0]
+	ch := m.Channels[0]
+	if m.APIKeys[0].Key != "key-0123456789abcdef" || m.WebhookSecret != "demo-secret-0123456789" {
+		t.Fatalf("expansion: %+v", m)
+	}
+	if ch.Params.String("api_key") != "0123" || ch.Params.String("mch_id") != "10000100" {
+		t.Fatalf("params: %v", ch.Params)
+	}
+	if ch.Currency != "CNY" || ch.Poll != "auto" || ch.Timeout.Seconds() != 10 {
+		t.Fatalf("channel defaults: %+v", ch)
+	}
+	if cfg.Server.PublicURL != "http://127.0.0.1:8080" || cfg.Database.Driver != "sqlite" || cfg.Database.DSN != "data/gateway.db" {
+		t.Fatalf("defaults: %+v %+v", cfg.Server, cfg.Database)
+	}
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	vars := map[string]string{"API_KEY": "key-0123456789abcdef", "WX_KEY": "k"}
+	tests := []struct {
+		name, doc string
+		vars      map[string]string
+		want      []string
+	}{
+		{"missing variable", minimal, map[string]string{"API_KEY": "key-0123456789abcdef"},
+			[]string{"merchants[0].channels[0].params.api_key", "WX_KEY is not set"}},
+		{"unknown key", strings.Replace(minimal, "sandbox: true", "sandbox: true\nsandbx: true", 1), vars,
+			[]string{"sandbx"}},
+		{"bad currency", strings.Replace(minimal, "base_url: sandbox", "base_url: sandbox\n        currency: EURO", 1), vars,
+			[]string{"merchants[0].channels[0].currency"}},
+		{"bad poll", strings.Replace(minimal, "base_url: sandbox", "base_url: sandbox\n        poll: sometimes", 1), vars,
+			[]string{"merchants[0].channels[0].poll"}},
+		{"sandbox off", strings.Replace(minimal, "sandbox: true", "sandbox: false", 1), vars,
+			[]string{"merchants[0].channels[0].base_url", "sandbox is off"}},
+		{"bad scope", strings.Replace(minimal, "scopes: [orders:write]", "scopes: [orders:delete]", 1), vars,
+			[]string{"merchants[0].api_keys[0].scopes", "orders:delete"}},
+		{"short key", minimal, map[string]string{"API_KEY": "short", "WX_KEY": "k"},
+			[]string{"merchants[0].api_keys[0]", "at least 16"}},
+		{"short secret", minimal, map[string]string{"API_KEY": "key-0123456789abcdef", "WX_KEY": "k", "SECRET": "short"},
+			[]string{"merchants[0].webhook_secret"}},
+		{"duplicate channel", strings.Replace(minimal, "      - id: wx\n", "      - id: wx\n        provider: wechat_v2\n        base_url: sandbox\n      - id: wx\n", 1), vars,
+			[]string{"merchants[0].channels[1].id", "duplicate"}},
+		{"bad driver", minimal + "database: {driver: mysql}\n", vars, []string{"database.driver"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), env(tt.vars))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestShippedConfigLoadsWithoutEnvironment(t *testing.T) {
+	raw, err := os.ReadFile("../../configs/gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(raw, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("configs/gateway.yaml: %v", err)
+	}
+	if !cfg.Sandbox || cfg.Database.Driver != "sqlite" {
+		t.Fatalf("shipped config must run on SQLite with the sandbox: %+v", cfg)
+	}
+}
+
+func TestKeyHash(t *testing.T) {
+	// printf '%s' 'demo-key-0000000000000001' | sha256sum
+	const want = "167977f306119d8fac9026465065cfdca64e75ae7a842068c6a99d21eb6685de"
+	if got := HashKey("demo-key-0000000000000001"); got != want {
+		t.Fatalf("HashKey = %s, want %s", got, want)
+	}
+	h, err := APIKey{KeySHA256: strings.ToUpper(want)}.Hash()
+	if err != nil || h != want {
+		t.Fatalf("key_sha256 form: %q %v, want %q", h, err, want)
+	}
+	if _, err := (APIKey{Key: "a-long-enough-key-1", KeySHA256: want}).Hash(); err == nil {
+		t.Fatal("both key and key_sha256 accepted")
+	}
+	if _, err := (APIKey{KeySHA256: "abc"}).Hash(); err == nil {
+		t.Fatal("a short key_sha256 accepted")
+	}
+}
