@@ -48,8 +48,8 @@ func ViewOrder(o *store.Order) OrderView {
 		Currency:       o.Currency,
 		RefundedAmount: providers.FormatMinor(o.RefundedMinor, o.Currency),
 		Description:    o.Description, PayMethod: o.PayMethod,
-		ExpiresAt: o.ExpiresAt.UTC(), PaidAt: utcPtr(o.PaidAt),
-		CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
+		ExpiresAt: apiTime(o.ExpiresAt), PaidAt: utcPtr(o.PaidAt),
+		CreatedAt: apiTime(o.CreatedAt), UpdatedAt: apiTime(o.UpdatedAt),
 	}
 	if o.PayerOpenID != "" || o.PayerAppID != "" {
 		v.Payer = &PayerView{OpenID: o.PayerOpenID, AppID: o.PayerAppID}
@@ -89,7 +89,7 @@ func ViewRefund(r *store.Refund, outTradeNo string) RefundView {
 		ID: r.ID, OutRefundNo: r.OutRefundNo, OutTradeNo: outTradeNo, Status: r.Status,
 		Amount: providers.FormatMinor(r.AmountMinor, r.Currency), Currency: r.Currency,
 		Reason: r.Reason, FailureReason: r.FailureReason,
-		SucceededAt: utcPtr(r.SucceededAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		SucceededAt: utcPtr(r.SucceededAt), CreatedAt: apiTime(r.CreatedAt), UpdatedAt: apiTime(r.UpdatedAt),
 	}
 	if r.ProviderRefundNo != "" {
 		p := r.ProviderRefundNo
@@ -98,10 +98,13 @@ func ViewRefund(r *store.Refund, outTradeNo string) RefundView {
 	return v
 }
 
+// apiTime is how the API shows a time: UTC, whole seconds (RFC 3339).
+func apiTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
-	u := t.UTC()
+	u := apiTime(*t)
 	return &u
 }
