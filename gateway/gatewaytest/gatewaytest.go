@@ -28,7 +28,7 @@ const WebhookSecret = "test-webhook-secret-0123456789"
 
 // Env is a running gateway.
 type Env struct {
-	T        *testing.T
+	T        testing.TB
 	URL      string
 	App      *gateway.App
 	Server   *httptest.Server
@@ -51,7 +51,7 @@ type Options struct {
 // Start runs a gateway from a YAML config. ${PUBLIC_URL}, ${WEBHOOK_URL},
 // ${WEBHOOK_SECRET} and ${DB} are provided: the test server's URL, the
 // receiver's URL, WebhookSecret and a fresh SQLite file.
-func Start(t *testing.T, yamlConfig string, opts Options) *Env {
+func Start(t testing.TB, yamlConfig string, opts Options) *Env {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
@@ -203,7 +203,7 @@ type Event struct {
 // Receiver is a merchant backend: it checks each webhook's signature and
 // records it. It can be told to fail the first N deliveries.
 type Receiver struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	secret string
 
@@ -214,7 +214,7 @@ type Receiver struct {
 }
 
 // NewReceiver starts a receiver.
-func NewReceiver(t *testing.T, secret string) *Receiver {
+func NewReceiver(t testing.TB, secret string) *Receiver {
 	r := &Receiver{t: t, secret: secret}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
