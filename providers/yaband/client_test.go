@@ -149,14 +149,20 @@ func TestCreateRefusedBeforeCalling(t *testing.T) {
 		}
 	}
 	for _, op := range []func() error{
-		func() error { _, err := p.QueryOrder(context.Background(), providers.OrderRef{OutTradeNo: "O1"}); return err },
+		func() error {
+			_, err := p.QueryOrder(context.Background(), providers.OrderRef{OutTradeNo: "O1"})
+			return err
+		},
 		func() error { return p.CloseOrder(context.Background(), providers.OrderRef{OutTradeNo: "O1"}) },
 		func() error {
 			_, err := p.Refund(context.Background(), providers.RefundRequest{Order: providers.OrderRef{OutTradeNo: "O1"},
 				OutRefundNo: "R1", Amount: providers.Money{Minor: 1, Currency: "EUR"}})
 			return err
 		},
-		func() error { _, err := p.QueryRefund(context.Background(), providers.RefundRef{OutRefundNo: "R1"}); return err },
+		func() error {
+			_, err := p.QueryRefund(context.Background(), providers.RefundRef{OutRefundNo: "R1"})
+			return err
+		},
 	} {
 		if err := op(); !providers.IsCode(err, providers.ErrCodeRejected) {
 			t.Errorf("operation without Yaband's number: err = %v", err)
