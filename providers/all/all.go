@@ -1,0 +1,9 @@
+// Package all registers every provider adapter and sandbox simulator.
+package all
+
+import (
+	_ "github.com/paygate/paygate/providers/sandbox/supaysim"
+	_ "github.com/paygate/paygate/providers/sandbox/yabandsim"
+	_ "github.com/paygate/paygate/providers/supay"
+	_ "github.com/paygate/paygate/providers/yaband"
+)
