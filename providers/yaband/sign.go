@@ -77,11 +77,11 @@ func verifySign(secret string, fields map[string]string, got string) bool {
 // and key collisions are refused.
 func flattenData(data map[string]any) (map[string]string, error) {
 	out := make(map[string]string, len(data))
-	var add func(prefix string, m map[string]any) error
-	add = func(_ string, m map[string]any) error {
+	var add func(m map[string]any) error
+	add = func(m map[string]any) error {
 		for k, v := range m {
 			if nested, ok := v.(map[string]any); ok {
-				if err := add(k, nested); err != nil {
+				if err := add(nested); err != nil {
 					return err
 				}
 				continue
@@ -97,7 +97,7 @@ func flattenData(data map[string]any) (map[string]string, error) {
 		}
 		return nil
 	}
-	if err := add("", data); err != nil {
+	if err := add(data); err != nil {
 		return nil, err
 	}
 	return out, nil
