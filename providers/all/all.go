@@ -2,6 +2,10 @@
 package all
 
 import (
+	_ "github.com/paygate/paygate/providers/sandbox/supaysim"
 	_ "github.com/paygate/paygate/providers/sandbox/wechatv2sim"
+	_ "github.com/paygate/paygate/providers/sandbox/yabandsim"
+	_ "github.com/paygate/paygate/providers/supay"
 	_ "github.com/paygate/paygate/providers/wechatv2"
+	_ "github.com/paygate/paygate/providers/yaband"
 )
