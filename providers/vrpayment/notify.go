@@ -1,0 +1,81 @@
+package vrpayment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/paygate/paygate/providers"
+)
+
+// webhook is wallee's webhook body: {eventId, entityId, listenerEntityId,
+// listenerEntityTechnicalName, spaceId, webhookListenerId, timestamp,
+// state?}. It names an entity; it carries no amount.
+type webhook struct {
+	EventID                     json.Number `json:"eventId"`
+	EntityID                    json.Number `json:"entityId"`
+	ListenerEntityID            json.Number `json:"listenerEntityId"`
+	ListenerEntityTechnicalName string      `json:"listenerEntityTechnicalName"`
+	SpaceID                     json.Number `json:"spaceId"`
+	WebhookListenerID           json.Number `json:"webhookListenerId"`
+	Timestamp                   string      `json:"timestamp"`
+	State                       string      `json:"state"`
+}
+
+// ParseNotify reads a VR Payment webhook as a hint only: VR Payment sends
+// no trusted callback for this flow (Capabilities.Notify is false), and the
+// optional x-signature (ECDSA, key fetched from the API) is not checked, so
+// nothing in the body is believed. The gateway re-reads the entity by id
+// and applies that answer. The space must be the channel's
+// (ErrChannelMismatch). Listeners must be configured for the Transaction
+// and Refund entities; any other entity is refused as malformed (its
+// entityId is not a transaction or refund id).
+func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
+	if r.Method != http.MethodPost {
+		return providers.Notification{}, fmt.Errorf("%w: webhook must be a POST, got %s", providers.ErrMalformed, r.Method)
+	}
+	var w webhook
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&w); err != nil {
+		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
+	}
+	if w.SpaceID == "" || w.EntityID == "" || w.ListenerEntityTechnicalName == "" {
+		return providers.Notification{}, fmt.Errorf("%w: spaceId, entityId and listenerEntityTechnicalName are required", providers.ErrMalformed)
+	}
+	if w.SpaceID.String() != p.spaceID {
+		return providers.Notification{}, fmt.Errorf("%w: spaceId %s", providers.ErrChannelMismatch, w.SpaceID)
+	}
+	entity := w.EntityID.String()
+	if !idPattern.MatchString(entity) {
+		return providers.Notification{}, fmt.Errorf("%w: entityId %q is not an id", providers.ErrMalformed, entity)
+	}
+	n := providers.Notification{ID: w.EventID.String(), Hint: true}
+	switch w.ListenerEntityTechnicalName {
+	case "Transaction":
+		n.Kind = providers.NotifyPayment
+		n.Order = providers.OrderState{ProviderTradeNo: entity, ProviderStatus: w.State, Status: providers.OrderPaying}
+		if st, ok := mapTransactionState(w.State); ok {
+			n.Order.Status = st
+		}
+	case "Refund":
+		n.Kind = providers.NotifyRefund
+		n.Refund = providers.RefundState{ProviderRefundNo: entity, ProviderStatus: w.State, Status: providers.RefundProcessing}
+		if st, ok := mapRefundState(w.State); ok {
+			n.Refund.Status = st
+		}
+	default:
+		return providers.Notification{}, fmt.Errorf("%w: webhook for entity %q: configure listeners for Transaction and Refund only", providers.ErrMalformed, w.ListenerEntityTechnicalName)
+	}
+	return n, nil
+}
+
+// NotifyAck: wallee wants a 2xx once the webhook is handled (empty body);
+// 500 makes it retry (the wallee-family plugins' convention).
+func (p *Provider) NotifyAck(ok bool, reason string) providers.Ack {
+	if ok {
+		return providers.Ack{Status: http.StatusOK}
+	}
+	return providers.Ack{Status: http.StatusInternalServerError}
+}
