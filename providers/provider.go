@@ -64,6 +64,9 @@ type Capabilities struct {
 	PayMethods []string
 	// RequiresOpenID: mini-program payments need payer.openid.
 	RequiresOpenID bool
+	// RequiresAppID: mini-program payments need payer.appid (the channel
+	// has no default mini-program appid).
+	RequiresAppID bool
 }
 
 // Provider is one merchant's account at one provider (a channel), bound to

@@ -147,9 +147,21 @@ func (a *API) createRefund(c *gin.Context) {
 }
 
 func (a *API) getRefund(c *gin.Context) {
-	r, o, err := a.svc.GetRefund(c.Request.Context(), keyOf(c).MerchantID, c.Param("no"), c.Param("rno"))
+	ctx := c.Request.Context()
+	r, o, err := a.svc.GetRefund(ctx, keyOf(c).MerchantID, c.Param("no"), c.Param("rno"))
 	if err != nil {
 		a.fail(c, err)
+		return
+	}
+	switch c.Query("refresh") {
+	case "", "false":
+	case "true":
+		if r, err = a.svc.RefreshRefund(ctx, r); err != nil {
+			a.fail(c, err)
+			return
+		}
+	default:
+		a.fail(c, apierr.Invalid("refresh", "must be true or false"))
 		return
 	}
 	c.JSON(http.StatusOK, orders.ViewRefund(r, o.OutTradeNo))

@@ -271,6 +271,9 @@ func (s *Service) Refresh(ctx context.Context, o *store.Order) (*store.Order, er
 // A refund the provider does not know (the request never arrived) is
 // submitted again with the same out_refund_no, which providers refund once.
 func (s *Service) RefreshRefund(ctx context.Context, r *store.Refund) (*store.Refund, error) {
+	if r.Status != string(providers.RefundProcessing) {
+		return r, nil // final
+	}
 	o, err := s.st.OrderByID(ctx, r.OrderID)
 	if err != nil {
 		return nil, err

@@ -99,6 +99,9 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresOpenID && in.Payer.OpenID == "" {
 		return nil, apierr.Invalid("payer.openid", "is required for WeChat mini-program payments")
 	}
+	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresAppID && in.Payer.AppID == "" {
+		return nil, apierr.Invalid("payer.appid", "is required on channel %s: the mini-program's appid", ch.ID)
+	}
 	if len(in.Payer.OpenID) > 128 || len(in.Payer.AppID) > 64 {
 		return nil, apierr.Invalid("payer", "openid or appid too long")
 	}

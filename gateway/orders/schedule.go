@@ -11,8 +11,13 @@ var Backstop = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 
 // callback, or poll: always); after the last step it asks every minute.
 var Fast = []time.Duration{3 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}
 
-// RefundBackstop is the poll schedule of refunds in PROCESSING.
+// RefundBackstop is the poll schedule of refunds in PROCESSING on
+// channels whose provider notifies refund results.
 var RefundBackstop = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour}
+
+// RefundFast is the schedule of refunds the poller owns (no refund
+// notification).
+var RefundFast = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, time.Hour}
 
 func step(schedule []time.Duration, attempts int) time.Duration {
 	if attempts < len(schedule) {
@@ -40,6 +45,9 @@ func NextOrderPoll(ch *Channel, attempts int, now, expiresAt time.Time) time.Tim
 }
 
 // NextRefundPoll is when a PROCESSING refund is asked about next.
-func NextRefundPoll(attempts int, now time.Time) time.Time {
+func NextRefundPoll(ch *Channel, attempts int, now time.Time) time.Time {
+	if ch != nil && !ch.Caps.RefundNotify {
+		return now.Add(step(RefundFast, attempts))
+	}
 	return now.Add(step(RefundBackstop, attempts))
 }

@@ -168,7 +168,8 @@ func (p *Poller) pollRefund(ctx context.Context, r *store.Refund, token string) 
 			r = cur
 		}
 		if r.Status == string(providers.RefundProcessing) {
-			at := orders.NextRefundPoll(r.PollAttempts+1, now)
+			ch, _ := p.svc.Channel(r.ChannelID)
+			at := orders.NextRefundPoll(ch, r.PollAttempts+1, now)
 			next = &at
 		}
 	}

@@ -77,13 +77,15 @@ type Provider struct {
 	user           string
 	secret         string
 	refundCurrency string
+	subAppID       string // the mini-program's appid when the payer names none
 	currencies     []string
 	http           *httpx.Client
 	now            func() time.Time
 }
 
 // New builds a Yaband channel. Params: user (the cashier UID), secret_key,
-// and optionally refund_currency.
+// and optionally refund_currency and sub_app_id (the merchant's
+// mini-program appid, used when an order's payer.appid is empty).
 func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) {
 	if err := ch.Params.Require("user", "secret_key"); err != nil {
 		return nil, err
@@ -115,6 +117,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 		user:           strings.TrimSpace(ch.Params.String("user")),
 		secret:         ch.Params.String("secret_key"),
 		refundCurrency: refundCurrency,
+		subAppID:       strings.TrimSpace(ch.Params.String("sub_app_id")),
 		currencies:     currencies,
 		http:           client,
 		now:            deps.NowFunc(),
@@ -140,6 +143,7 @@ func (p *Provider) Capabilities() providers.Capabilities {
 		RefundCurrency: p.refundCurrency,
 		PayMethods:     append([]string(nil), payMethods...),
 		RequiresOpenID: true,
+		RequiresAppID:  p.subAppID == "",
 	}
 }
 
@@ -342,6 +346,9 @@ func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderReq
 		payMethod = providers.PayMethodWeChat
 	}
 	if payMethod == providers.PayMethodWeChat {
+		if req.PayerAppID == "" {
+			req.PayerAppID = p.subAppID
+		}
 		if req.PayerAppID == "" {
 			return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
 				"yaband: payer appid (sub_app_id, the mini-program's appid) is required for WeChat mini-program payments")
