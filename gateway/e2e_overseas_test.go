@@ -7,6 +7,7 @@ import (
 
 	"github.com/paygate/paygate/gateway/gatewaytest"
 	"github.com/paygate/paygate/gateway/orders"
+	"github.com/paygate/paygate/store"
 )
 
 // overseasConfig has one channel per overseas acquirer, each on its
@@ -118,6 +119,12 @@ func TestOverseasAcquirersEndToEnd(t *testing.T) {
 			}
 			if len(env.Receiver.Matching("order.paid", tt.no)) != 1 {
 				t.Fatalf("order.paid sent more than once")
+			}
+			if tt.channel == "vr-eu" {
+				// VR Payment sends nothing: the poller alone found the payment.
+				if n := count(t, env, &store.Notification{}, "channel_id = ?", "vr-eu"); n != 0 {
+					t.Fatalf("%d notifications on vr-eu, want none", n)
+				}
 			}
 		})
 	}
