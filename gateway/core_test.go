@@ -42,11 +42,11 @@ merchants:
       - {id: fake-2, provider: test_fake, currency: CNY, params: {key: "k2", account: "acct-2"}}
 `
 
+var fastRetries = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
+
 func startCore(t *testing.T) *gatewaytest.Env {
 	t.Helper()
-	env := gatewaytest.Start(t, coreConfig, gatewaytest.Options{})
-	env.App.Dispatcher.SetSchedule([]time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond})
-	return env
+	return gatewaytest.Start(t, coreConfig, gatewaytest.Options{WebhookSchedule: fastRetries})
 }
 
 func orderBody(no string, amount string) map[string]any {

@@ -46,6 +46,8 @@ type Options struct {
 	Store *store.Store
 	// Logger; default discards.
 	Logger *slog.Logger
+	// WebhookSchedule replaces the merchant-webhook retry schedule.
+	WebhookSchedule []time.Duration
 }
 
 // Start runs a gateway from a YAML config. ${PUBLIC_URL}, ${WEBHOOK_URL},
@@ -82,6 +84,9 @@ func Start(t testing.TB, yamlConfig string, opts Options) *Env {
 	app, err := gateway.New(cfg, log, gateway.Options{Store: opts.Store})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
+	}
+	if opts.WebhookSchedule != nil {
+		app.Dispatcher.SetSchedule(opts.WebhookSchedule)
 	}
 	srv.Config.Handler = app.Handler()
 	srv.Start()
