@@ -77,16 +77,13 @@ func (a *API) getOrder(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	switch c.Query("refresh") {
-	case "", "false":
-	case "true":
+	if refresh, ok := a.refreshParam(c); !ok {
+		return
+	} else if refresh {
 		if o, err = a.svc.Refresh(ctx, o); err != nil {
 			a.fail(c, err)
 			return
 		}
-	default:
-		a.fail(c, apierr.Invalid("refresh", "must be true or false"))
-		return
 	}
 	c.JSON(http.StatusOK, orders.ViewOrder(o))
 }
@@ -153,16 +150,13 @@ func (a *API) getRefund(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	switch c.Query("refresh") {
-	case "", "false":
-	case "true":
+	if refresh, ok := a.refreshParam(c); !ok {
+		return
+	} else if refresh {
 		if r, err = a.svc.RefreshRefund(ctx, r); err != nil {
 			a.fail(c, err)
 			return
 		}
-	default:
-		a.fail(c, apierr.Invalid("refresh", "must be true or false"))
-		return
 	}
 	c.JSON(http.StatusOK, orders.ViewRefund(r, o.OutTradeNo))
 }
@@ -184,6 +178,18 @@ func (a *API) listRefunds(c *gin.Context) {
 		data = append(data, orders.ViewRefund(&rs[i], o.OutTradeNo))
 	}
 	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": nil})
+}
+
+// refreshParam reads ?refresh=true|false; ok is false after a 400.
+func (a *API) refreshParam(c *gin.Context) (refresh, ok bool) {
+	switch c.Query("refresh") {
+	case "", "false":
+		return false, true
+	case "true":
+		return true, true
+	}
+	a.fail(c, apierr.Invalid("refresh", "must be true or false"))
+	return false, false
 }
 
 // decode reads a JSON body strictly: size-capped, unknown fields and

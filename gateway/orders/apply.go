@@ -28,88 +28,114 @@ var ErrMismatch = errors.New("report does not match the order")
 // one compare-and-set transaction, so duplicate or racing reports change
 // the order once and emit one event.
 func (s *Service) ApplyOrderState(ctx context.Context, orderID string, rep providers.OrderState, src Source) (*store.Order, bool, error) {
+	var out *store.Order
+	moved, err := s.transact(ctx, "order", src, func(tx *store.Store) (step, error) {
+		o, err := tx.OrderByID(ctx, orderID)
+		if err != nil {
+			return step{}, err
+		}
+		if err := checkOrderReport(o, rep); err != nil {
+			return step{}, err
+		}
+		fields := map[string]any{}
+		if rep.ProviderTradeNo != "" && o.ProviderTradeNo == nil {
+			fields["provider_trade_no"] = rep.ProviderTradeNo
+		}
+		if rep.TransactionID != "" && o.TransactionID == nil {
+			fields["transaction_id"] = rep.TransactionID
+		}
+		next, move := NextOrderStatus(providers.OrderStatus(o.Status), rep.Status)
+		if move {
+			now := s.now().UTC()
+			fields["status"] = string(next)
+			switch next {
+			case providers.OrderPaid:
+				paidAt := rep.PaidAt.UTC()
+				if rep.PaidAt.IsZero() {
+					paidAt = now
+				}
+				fields["paid_at"] = paidAt
+				fields["next_poll_at"] = nil
+				if o.Status != string(providers.OrderPaying) {
+					s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", o.Status, "source", src.Name)
+				}
+			case providers.OrderClosed, providers.OrderFailed:
+				fields["closed_at"] = now
+				fields["next_poll_at"] = nil
+			}
+		}
+		if len(fields) > 0 {
+			if err := tx.UpdateOrder(ctx, o, fields); err != nil {
+				return step{}, err
+			}
+		}
+		out = o
+		st := step{orderID: o.ID, moved: move, status: o.Status}
+		if typ := orderEvent(next); move && typ != "" {
+			st.event = &event{merchantID: o.MerchantID, typ: typ, dedupe: o.ID, url: o.NotifyURL, orderID: o.ID, data: ViewOrder(o)}
+		}
+		return st, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, moved, nil
+}
+
+// step is what one attempt of a transition did.
+type step struct {
+	orderID string // for the inbox row
+	moved   bool   // the status changed
+	status  string // the status now
+	event   *event // the merchant event to write, if any
+}
+
+type event struct {
+	merchantID, typ, dedupe, url, orderID, refundID string
+	data                                            any
+}
+
+// transact runs fn in a transaction together with its merchant event and
+// the inbox row of src, retrying when a compare-and-set lost a race; it
+// reports whether the status moved.
+func (s *Service) transact(ctx context.Context, kind string, src Source, fn func(tx *store.Store) (step, error)) (bool, error) {
 	for attempt := 0; attempt < 8; attempt++ {
-		var (
-			out     *store.Order
-			changed bool
-			events  bool
-		)
+		var st step
 		err := s.st.InTx(ctx, func(tx *store.Store) error {
-			o, err := tx.OrderByID(ctx, orderID)
-			if err != nil {
+			var err error
+			if st, err = fn(tx); err != nil {
 				return err
 			}
-			if err := checkOrderReport(o, rep); err != nil {
-				return err
-			}
-			fields := map[string]any{}
-			if rep.ProviderTradeNo != "" && o.ProviderTradeNo == nil {
-				fields["provider_trade_no"] = rep.ProviderTradeNo
-			}
-			if rep.TransactionID != "" && o.TransactionID == nil {
-				fields["transaction_id"] = rep.TransactionID
-			}
-			next, move := NextOrderStatus(providers.OrderStatus(o.Status), rep.Status)
-			if move {
-				now := s.now().UTC()
-				fields["status"] = string(next)
-				switch next {
-				case providers.OrderPaid:
-					paidAt := rep.PaidAt.UTC()
-					if rep.PaidAt.IsZero() {
-						paidAt = now
-					}
-					fields["paid_at"] = paidAt
-					fields["next_poll_at"] = nil
-					if o.Status != string(providers.OrderPaying) {
-						s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", o.Status, "source", src.Name)
-					}
-				case providers.OrderClosed, providers.OrderFailed:
-					fields["closed_at"] = now
-					fields["next_poll_at"] = nil
-				}
-			}
-			if len(fields) > 0 {
-				if err := tx.UpdateOrder(ctx, o, fields); err != nil {
+			if e := st.event; e != nil {
+				if err := s.enqueue(ctx, tx, e.merchantID, e.typ, e.dedupe, e.url, e.orderID, e.refundID, e.data); err != nil {
 					return err
-				}
-			}
-			if move {
-				if typ := orderEvent(next); typ != "" {
-					if err := s.enqueue(ctx, tx, o.MerchantID, typ, o.ID, o.NotifyURL, o.ID, "", ViewOrder(o)); err != nil {
-						return err
-					}
-					events = true
 				}
 			}
 			if src.Inbox != nil {
-				src.Inbox.OrderID = o.ID
+				src.Inbox.OrderID = st.orderID
 				src.Inbox.Outcome = store.OutcomeDuplicate
-				if move {
+				if st.moved {
 					src.Inbox.Outcome = store.OutcomeApplied
 				}
-				if err := tx.InsertNotification(ctx, src.Inbox); err != nil {
-					return err
-				}
+				return tx.InsertNotification(ctx, src.Inbox)
 			}
-			out, changed = o, move
 			return nil
 		})
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return nil, false, err
+			return false, err
 		}
-		if changed {
-			s.observe("order", out.Status, src.Name)
+		if st.moved {
+			s.observe(kind, st.status, src.Name)
 		}
-		if events {
+		if st.event != nil {
 			s.eventsWritten()
 		}
-		return out, changed, nil
+		return st.moved, nil
 	}
-	return nil, false, fmt.Errorf("order %s: too many concurrent updates", orderID)
+	return false, fmt.Errorf("%s: too many concurrent updates", kind)
 }
 
 func checkOrderReport(o *store.Order, rep providers.OrderState) error {
@@ -139,94 +165,64 @@ func checkOrderReport(o *store.Order, rep providers.OrderState) error {
 // order to REFUNDED when nothing is left), FAILED gives it back. One
 // transaction with the merchant event, as for orders.
 func (s *Service) ApplyRefundState(ctx context.Context, refundID string, rep providers.RefundState, src Source) (*store.Refund, bool, error) {
-	for attempt := 0; attempt < 8; attempt++ {
-		var (
-			out     *store.Refund
-			changed bool
-			events  bool
-		)
-		err := s.st.InTx(ctx, func(tx *store.Store) error {
-			r, err := tx.RefundByID(ctx, refundID)
-			if err != nil {
-				return err
-			}
-			if !rep.Amount.IsZero() && (rep.Amount.Minor != r.AmountMinor || (rep.Amount.Currency != "" && rep.Amount.Currency != r.Currency)) {
-				return fmt.Errorf("%w: refund amount %s %s, refund is %s %s", ErrMismatch,
-					providers.FormatMinor(rep.Amount.Minor, r.Currency), rep.Amount.Currency, providers.FormatMinor(r.AmountMinor, r.Currency), r.Currency)
-			}
-			fields := map[string]any{}
-			if rep.ProviderRefundNo != "" && r.ProviderRefundNo == "" {
-				fields["provider_refund_no"] = rep.ProviderRefundNo
-			}
-			if rep.ProviderStatus != "" && rep.ProviderStatus != r.ProviderStatus {
-				fields["provider_status"] = rep.ProviderStatus
-			}
-			next, move := NextRefundStatus(providers.RefundStatus(r.Status), rep.Status)
-			o, err := tx.OrderByID(ctx, r.OrderID)
-			if err != nil {
-				return err
-			}
-			if move {
-				fields["status"] = string(next)
-				fields["next_poll_at"] = nil
-				orderStatus := ""
-				if next == providers.RefundSucceeded {
-					at := rep.SucceededAt.UTC()
-					if rep.SucceededAt.IsZero() {
-						at = s.now().UTC()
-					}
-					fields["succeeded_at"] = at
-					if o.RefundedMinor+r.AmountMinor == o.AmountMinor {
-						orderStatus = string(providers.OrderRefunded)
-					}
-				} else if rep.ProviderStatus != "" {
-					fields["failure_reason"] = truncate("provider status "+rep.ProviderStatus, 250)
-				}
-				if err := tx.SettleRefundAmount(ctx, r.OrderID, r.AmountMinor, next == providers.RefundSucceeded, orderStatus); err != nil {
-					return err
-				}
-			}
-			if len(fields) > 0 {
-				if err := tx.UpdateRefund(ctx, r, fields); err != nil {
-					return err
-				}
-			}
-			if move {
-				if typ := refundEvent(next); typ != "" {
-					if err := s.enqueue(ctx, tx, r.MerchantID, typ, r.ID, o.NotifyURL, r.OrderID, r.ID, ViewRefund(r, o.OutTradeNo)); err != nil {
-						return err
-					}
-					events = true
-				}
-			}
-			if src.Inbox != nil {
-				src.Inbox.OrderID = r.OrderID
-				src.Inbox.Outcome = store.OutcomeDuplicate
-				if move {
-					src.Inbox.Outcome = store.OutcomeApplied
-				}
-				if err := tx.InsertNotification(ctx, src.Inbox); err != nil {
-					return err
-				}
-			}
-			out, changed = r, move
-			return nil
-		})
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
+	var out *store.Refund
+	moved, err := s.transact(ctx, "refund", src, func(tx *store.Store) (step, error) {
+		r, err := tx.RefundByID(ctx, refundID)
 		if err != nil {
-			return nil, false, err
+			return step{}, err
 		}
-		if changed {
-			s.observe("refund", out.Status, src.Name)
+		if !rep.Amount.IsZero() && (rep.Amount.Minor != r.AmountMinor || (rep.Amount.Currency != "" && rep.Amount.Currency != r.Currency)) {
+			return step{}, fmt.Errorf("%w: refund amount %s %s, refund is %s %s", ErrMismatch,
+				providers.FormatMinor(rep.Amount.Minor, r.Currency), rep.Amount.Currency, providers.FormatMinor(r.AmountMinor, r.Currency), r.Currency)
 		}
-		if events {
-			s.eventsWritten()
+		o, err := tx.OrderByID(ctx, r.OrderID)
+		if err != nil {
+			return step{}, err
 		}
-		return out, changed, nil
+		fields := map[string]any{}
+		if rep.ProviderRefundNo != "" && r.ProviderRefundNo == "" {
+			fields["provider_refund_no"] = rep.ProviderRefundNo
+		}
+		if rep.ProviderStatus != "" && rep.ProviderStatus != r.ProviderStatus {
+			fields["provider_status"] = rep.ProviderStatus
+		}
+		next, move := NextRefundStatus(providers.RefundStatus(r.Status), rep.Status)
+		if move {
+			fields["status"] = string(next)
+			fields["next_poll_at"] = nil
+			orderStatus := ""
+			if next == providers.RefundSucceeded {
+				at := rep.SucceededAt.UTC()
+				if rep.SucceededAt.IsZero() {
+					at = s.now().UTC()
+				}
+				fields["succeeded_at"] = at
+				if o.RefundedMinor+r.AmountMinor == o.AmountMinor {
+					orderStatus = string(providers.OrderRefunded)
+				}
+			} else if rep.ProviderStatus != "" {
+				fields["failure_reason"] = truncate("provider status "+rep.ProviderStatus, 250)
+			}
+			if err := tx.SettleRefundAmount(ctx, r.OrderID, r.AmountMinor, next == providers.RefundSucceeded, orderStatus); err != nil {
+				return step{}, err
+			}
+		}
+		if len(fields) > 0 {
+			if err := tx.UpdateRefund(ctx, r, fields); err != nil {
+				return step{}, err
+			}
+		}
+		out = r
+		st := step{orderID: r.OrderID, moved: move, status: r.Status}
+		if typ := refundEvent(next); move && typ != "" {
+			st.event = &event{merchantID: r.MerchantID, typ: typ, dedupe: r.ID, url: o.NotifyURL, orderID: r.OrderID, refundID: r.ID, data: ViewRefund(r, o.OutTradeNo)}
+		}
+		return st, nil
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	return nil, false, fmt.Errorf("refund %s: too many concurrent updates", refundID)
+	return out, moved, nil
 }
 
 func truncate(s string, n int) string {

@@ -19,7 +19,7 @@ var RefundBackstop = []time.Duration{30 * time.Second, time.Minute, 2 * time.Min
 // notification).
 var RefundFast = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, time.Hour}
 
-func step(schedule []time.Duration, attempts int) time.Duration {
+func delay(schedule []time.Duration, attempts int) time.Duration {
 	if attempts < len(schedule) {
 		return schedule[attempts]
 	}
@@ -37,7 +37,7 @@ func NextOrderPoll(ch *Channel, attempts int, now, expiresAt time.Time) time.Tim
 	if ch.PollsFast() {
 		schedule = Fast
 	}
-	next := now.Add(step(schedule, attempts))
+	next := now.Add(delay(schedule, attempts))
 	if next.After(expiresAt) {
 		return expiresAt
 	}
@@ -47,7 +47,7 @@ func NextOrderPoll(ch *Channel, attempts int, now, expiresAt time.Time) time.Tim
 // NextRefundPoll is when a PROCESSING refund is asked about next.
 func NextRefundPoll(ch *Channel, attempts int, now time.Time) time.Time {
 	if ch != nil && !ch.Caps.RefundNotify {
-		return now.Add(step(RefundFast, attempts))
+		return now.Add(delay(RefundFast, attempts))
 	}
-	return now.Add(step(RefundBackstop, attempts))
+	return now.Add(delay(RefundBackstop, attempts))
 }
