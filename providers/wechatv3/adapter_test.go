@@ -132,7 +132,9 @@ func TestCreateOrderWire(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeWeChat(t)
-			f.answer = func(recorded) (int, string, bool) { return 200, `{"prepay_id":"wx201410272009395522657a690389285100"}`, true }
+			f.answer = func(recorded) (int, string, bool) {
+				return 200, `{"prepay_id":"wx201410272009395522657a690389285100"}`, true
+			}
 			p := newTestProvider(t, tt.params, f.srv.URL)
 			req := orderReq()
 			req.PayerAppID = tt.payerAppID
@@ -230,13 +232,19 @@ func TestOperationsWire(t *testing.T) {
 			func(p *Provider) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) },
 			"/v3/pay/partner/transactions/out-trade-no/" + tOutTradeNo + "?sp_mchid=" + tSpMchID + "&sub_mchid=" + tSubMchID, "", nil},
 		{"query by transaction_id (partner)", partnerParams(), partnerPaid, 200,
-			func(p *Provider) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{TransactionID: tTransactionID}) },
+			func(p *Provider) (any, error) {
+				return p.QueryOrder(ctx, providers.OrderRef{TransactionID: tTransactionID})
+			},
 			"/v3/pay/partner/transactions/id/" + tTransactionID + "?sp_mchid=" + tSpMchID + "&sub_mchid=" + tSubMchID, "", nil},
 		{"close (direct) 204", directParams(), "", 204,
-			func(p *Provider) (any, error) { return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) },
+			func(p *Provider) (any, error) {
+				return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo})
+			},
 			"/v3/pay/transactions/out-trade-no/" + tOutTradeNo + "/close", `{"mchid":"` + tMchID + `"}`, nil},
 		{"close (partner) 204", partnerParams(), "", 204,
-			func(p *Provider) (any, error) { return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) },
+			func(p *Provider) (any, error) {
+				return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo})
+			},
 			"/v3/pay/partner/transactions/out-trade-no/" + tOutTradeNo + "/close", `{"sp_mchid":"` + tSpMchID + `","sub_mchid":"` + tSubMchID + `"}`, nil},
 		{"refund (direct)", directParams(), refundAnswer, 200,
 			func(p *Provider) (any, error) { return p.Refund(ctx, refundReq) },
@@ -257,7 +265,9 @@ func TestOperationsWire(t *testing.T) {
 			"/v3/refund/domestic/refunds",
 			`{"sub_mchid":"` + tSubMchID + `","out_trade_no":"` + tOutTradeNo + `","out_refund_no":"R20240101000001","reason":"商品已售完","notify_url":"https://gw.example/notify/t","amount":{"refund":30,"total":100,"currency":"CNY"}}`, nil},
 		{"refund query (direct)", directParams(), strings.Replace(refundAnswer, "PROCESSING", "SUCCESS", 1), 200,
-			func(p *Provider) (any, error) { return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R20240101000001"}) },
+			func(p *Provider) (any, error) {
+				return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R20240101000001"})
+			},
 			"/v3/refund/domestic/refunds/R20240101000001", "",
 			func(t *testing.T, got any) {
 				if st := got.(providers.RefundState); st.Status != providers.RefundSucceeded {
@@ -265,10 +275,14 @@ func TestOperationsWire(t *testing.T) {
 				}
 			}},
 		{"refund query (partner)", partnerParams(), refundAnswer, 200,
-			func(p *Provider) (any, error) { return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R20240101000001"}) },
+			func(p *Provider) (any, error) {
+				return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R20240101000001"})
+			},
 			"/v3/refund/domestic/refunds/R20240101000001?sub_mchid=" + tSubMchID, "", nil},
 		{"path segment escaped", directParams(), strings.Replace(refundAnswer, "R20240101000001", "R2024|01*@x", 1), 200,
-			func(p *Provider) (any, error) { return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R2024|01*@x"}) },
+			func(p *Provider) (any, error) {
+				return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R2024|01*@x"})
+			},
 			"/v3/refund/domestic/refunds/R2024%7C01%2A@x", "", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,7 +327,9 @@ func TestAnswerVerificationAndErrors(t *testing.T) {
 		provCode string
 		verif    bool
 	}{
-		{"unsigned 200", query, func(w wechatSide, r recorded) (int, string, http.Header) { return 200, jsonOf(t, directTransaction()), http.Header{} },
+		{"unsigned 200", query, func(w wechatSide, r recorded) (int, string, http.Header) {
+			return 200, jsonOf(t, directTransaction()), http.Header{}
+		},
 			providers.ErrCodeBadResponse, "", true},
 		{"unsigned 204 close", closeOrder, func(w wechatSide, r recorded) (int, string, http.Header) { return 204, "", http.Header{} },
 			providers.ErrCodeBadResponse, "", true},
@@ -350,7 +366,9 @@ func TestAnswerVerificationAndErrors(t *testing.T) {
 		{"403 FREQUENCY_LIMITED", query, errAnswer(403, "FREQUENCY_LIMITED"), providers.ErrCodeUnavailable, "FREQUENCY_LIMITED", false},
 		{"429 without body", query, func(wechatSide, recorded) (int, string, http.Header) { return 429, "", http.Header{} }, providers.ErrCodeUnavailable, "", false},
 		{"500 SYSTEM_ERROR", query, errAnswer(500, "SYSTEM_ERROR"), providers.ErrCodeUnavailable, "SYSTEM_ERROR", false},
-		{"502 HTML", query, func(wechatSide, recorded) (int, string, http.Header) { return 502, "<html>bad gateway</html>", http.Header{} }, providers.ErrCodeUnavailable, "", false},
+		{"502 HTML", query, func(wechatSide, recorded) (int, string, http.Header) {
+			return 502, "<html>bad gateway</html>", http.Header{}
+		}, providers.ErrCodeUnavailable, "", false},
 		{"200 not JSON (signed)", query, func(w wechatSide, r recorded) (int, string, http.Header) {
 			return 200, "<xml/>", w.sign(t, tPubKeyID, tNow, "x", []byte("<xml/>"))
 		}, providers.ErrCodeBadResponse, "", false},
@@ -397,7 +415,9 @@ func errAnswer(status int, code string) func(wechatSide, recorded) (int, string,
 
 func TestPrepayOnPaidOrderSaysPaid(t *testing.T) {
 	f := newFakeWeChat(t)
-	f.answer = func(recorded) (int, string, bool) { return 400, `{"code":"ORDERPAID","message":"该订单已支付"}`, true }
+	f.answer = func(recorded) (int, string, bool) {
+		return 400, `{"code":"ORDERPAID","message":"该订单已支付"}`, true
+	}
 	res, err := newTestProvider(t, directParams(), f.srv.URL).CreateOrder(context.Background(), orderReq())
 	if err != nil || res.Status != providers.OrderPaid || res.PayParams != nil {
 		t.Fatalf("res = %+v, err = %v", res, err)

@@ -39,7 +39,7 @@ func demoParams(extra providers.Params) providers.Params {
 		"private_key_file": demo + "apiclient_key.pem", "merchant_cert_file": demo + "apiclient_cert.pem",
 		"cert_serial_no":            demoCertSerial,
 		"wechatpay_public_key_file": demo + "wechatpay_public_key.pem", "wechatpay_public_key_id": demoPubKeyID,
-		"platform_cert_files":                []any{demo + "platform_cert.pem"},
+		"platform_cert_files":                 []any{demo + "platform_cert.pem"},
 		wechatv3sim.ParamPublicKeyPrivateFile: demo + "sandbox_wechatpay_private_key.pem",
 		wechatv3sim.ParamPlatformPrivateFile:  demo + "sandbox_platform_private_key.pem",
 		wechatv3sim.ParamRefundDelayMS:        "100",
@@ -205,4 +205,3 @@ func TestRotationCertToPublicKey(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
