@@ -158,7 +158,7 @@ func DecodePrivateKey(b []byte) (*rsa.PrivateKey, error) {
 		if blk.Type == "RSA PRIVATE KEY" {
 			return x509.ParsePKCS1PrivateKey(blk.Bytes)
 		}
-		if strings.HasSuffix(blk.Type, "PRIVATE KEY") { // "PRIVATE KEY" (and WPG's "TESTING KEY" renamed)
+		if blk.Type == "PRIVATE KEY" {
 			k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 			if err != nil {
 				return nil, err
