@@ -192,7 +192,10 @@ func TestOtherOperationsWire(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	query := func(p *Provider) error { _, err := p.QueryOrder(context.Background(), providers.OrderRef{OutTradeNo: "T1"}); return err }
+	query := func(p *Provider) error {
+		_, err := p.QueryOrder(context.Background(), providers.OrderRef{OutTradeNo: "T1"})
+		return err
+	}
 	for _, tt := range []struct {
 		name     string
 		status   int
