@@ -9,6 +9,7 @@
 package cloudpay
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -258,9 +259,24 @@ type unifiedOrderReq struct {
 	TotalFee       int64  `json:"total_fee"`
 	NonceStr       string `json:"nonce_str"`
 	TradeType      string `json:"trade_type"`
-	OpenID         string `json:"openid"`
 	TimeExpire     string `json:"time_expire,omitempty"`
 	callbackFields
+}
+
+// withPayer adds the payer's openid under payerField.
+func (u unifiedOrderReq) withPayer(openID string) (map[string]any, error) {
+	raw, err := json.Marshal(u)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // total_fee stays an exact integer, never a float64
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	m[payerField] = openID
+	return m, nil
 }
 
 type unifiedOrderResp struct {
@@ -293,7 +309,7 @@ func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderReq
 		OutTradeNo:     req.OutTradeNo,
 		SpbillCreateIP: firstNonEmpty(req.ClientIP, p.ch.ServerIP),
 		SubMchID:       p.subMchID, SubAppID: p.subAppID,
-		TotalFee: req.Amount.Minor, NonceStr: nonce(), TradeType: "JSAPI", OpenID: req.PayerOpenID,
+		TotalFee: req.Amount.Minor, NonceStr: nonce(), TradeType: "JSAPI",
 		callbackFields: p.callback,
 	}
 	if body.SpbillCreateIP == "" {
@@ -302,8 +318,12 @@ func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderReq
 	if !req.ExpiresAt.IsZero() {
 		body.TimeExpire = req.ExpiresAt.In(beijing).Format("20060102150405")
 	}
+	wire, err := body.withPayer(req.PayerOpenID)
+	if err != nil {
+		return providers.CreateOrderResult{}, fmt.Errorf("cloudpay: encode request: %w", err)
+	}
 	var out unifiedOrderResp
-	if err := p.call(ctx, PathUnifiedOrder, body, &out); err != nil {
+	if err := p.call(ctx, PathUnifiedOrder, wire, &out); err != nil {
 		if providers.IsCode(err, providers.ErrCodeOrderPaid) {
 			return providers.CreateOrderResult{Status: providers.OrderPaid}, nil
 		}

@@ -2,8 +2,11 @@ package cloudpay_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/paygate/paygate/providers"
 	_ "github.com/paygate/paygate/providers/cloudpay"
@@ -60,4 +63,35 @@ func TestCallbacksAreHints(t *testing.T) {
 	if ack := h.Provider.NotifyAck(true, ""); string(ack.Body) != `{"errcode":0,"errmsg":"OK"}` {
 		t.Fatalf("ack = %s", ack.Body)
 	}
+}
+
+// TestExampleConfigSandboxChannel runs the suite on the sandbox channel of
+// configs/examples/wechat_cloudpay.yaml as shipped.
+func TestExampleConfigSandboxChannel(t *testing.T) {
+	raw, err := os.ReadFile("../../configs/examples/wechat_cloudpay.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Merchants []struct {
+			Channels []struct {
+				ID, Provider, Currency string
+				BaseURL                string         `yaml:"base_url"`
+				Params                 map[string]any `yaml:"params"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range cfg.Merchants[0].Channels {
+		if ch.BaseURL == "sandbox" {
+			providertest.Run(t, providertest.Config{
+				Channel: providers.Channel{ID: ch.ID, Kind: ch.Provider, Currency: ch.Currency, Params: ch.Params},
+				Order:   providers.CreateOrderRequest{PayerOpenID: "oZp5njTTsWaCeEoXi14oeOVCKlik"},
+			})
+			return
+		}
+	}
+	t.Fatal("no sandbox channel in the example")
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/providertest"
@@ -204,4 +208,55 @@ func TestRotationCertToPublicKey(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestExampleConfigSandboxChannel runs the conformance suite on the
+// sandbox channel of configs/examples/wechat_v3.yaml exactly as shipped
+// (paths made relative to this package), so the example and the demo
+// keys cannot drift apart.
+func TestExampleConfigSandboxChannel(t *testing.T) {
+	raw, err := os.ReadFile("../../configs/examples/wechat_v3.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Merchants []struct {
+			Channels []struct {
+				ID, Provider, Currency string
+				BaseURL                string         `yaml:"base_url"`
+				Params                 map[string]any `yaml:"params"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range cfg.Merchants[0].Channels {
+		if ch.BaseURL != "sandbox" {
+			continue
+		}
+		params := providers.Params{}
+		for k, v := range ch.Params {
+			switch x := v.(type) {
+			case string:
+				if strings.HasPrefix(x, "configs/") {
+					v = "../../" + x
+				}
+			case []any:
+				for i, e := range x {
+					if s, ok := e.(string); ok && strings.HasPrefix(s, "configs/") {
+						x[i] = "../../" + s
+					}
+				}
+			}
+			params[k] = v
+		}
+		providertest.Run(t, providertest.Config{
+			Channel: providers.Channel{ID: ch.ID, Kind: ch.Provider, Currency: ch.Currency, Params: params},
+			Order:   providers.CreateOrderRequest{PayerOpenID: demoOpenID},
+			Forge:   forge,
+		})
+		return
+	}
+	t.Fatal("no sandbox channel in the example")
 }
