@@ -68,7 +68,11 @@ func (p *Provider) decrypt(r *resource) ([]byte, error) {
 // (learnt by decrypting, never a status or amount): the gateway may query
 // the order, never settle it from this body.
 func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) (providers.Notification, error) {
-	verr := p.verifier.verify(r.Header, body)
+	var h http.Header
+	if r != nil {
+		h = r.Header
+	}
+	verr := p.verifier.verify(h, body)
 	env, perr := parseEnvelope(body)
 	if verr != nil {
 		if perr != nil {
