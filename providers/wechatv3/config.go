@@ -1,0 +1,124 @@
+package wechatv3
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"fmt"
+	"strings"
+
+	"github.com/paygate/paygate/providers"
+)
+
+// Channel params of kind wechat_v3 (the public config contract).
+const (
+	ParamAppID            = "appid"
+	ParamMchID            = "mchid"
+	ParamSubMchID         = "sub_mchid"
+	ParamSubAppID         = "sub_appid"
+	ParamAPIv3Key         = "api_v3_key"
+	ParamPrivateKeyFile   = "private_key_file"
+	ParamCertSerialNo     = "cert_serial_no"
+	ParamMerchantCertFile = "merchant_cert_file"
+	ParamPublicKeyFile    = "wechatpay_public_key_file"
+	ParamPublicKeyID      = "wechatpay_public_key_id"
+	ParamPlatformCerts    = "platform_cert_files"
+)
+
+// PublicKeyIDPrefix starts every WeChat Pay public key id
+// (e.g. PUB_KEY_ID_0000000000000024101100397200000006).
+const PublicKeyIDPrefix = "PUB_KEY_ID_"
+
+// config is a validated wechat_v3 channel.
+type config struct {
+	appid    string // appid, or sp_appid in partner mode
+	mchid    string // mchid, or sp_mchid in partner mode
+	subMchid string // partner mode only
+	subAppid string // partner mode, optional
+	partner  bool
+
+	apiV3Key   []byte
+	privateKey *rsa.PrivateKey
+	certSerial string
+
+	pubKeyID string
+	pubKey   *rsa.PublicKey
+	certs    []*x509.Certificate
+}
+
+// loadConfig validates params and loads every key, so a bad channel fails
+// at start-up with an error naming the param.
+func loadConfig(p providers.Params) (*config, error) {
+	if err := p.Require(ParamAppID, ParamMchID, ParamAPIv3Key, ParamPrivateKeyFile, ParamCertSerialNo); err != nil {
+		return nil, err
+	}
+	c := &config{
+		appid:      strings.TrimSpace(p.String(ParamAppID)),
+		mchid:      strings.TrimSpace(p.String(ParamMchID)),
+		subMchid:   strings.TrimSpace(p.String(ParamSubMchID)),
+		subAppid:   strings.TrimSpace(p.String(ParamSubAppID)),
+		certSerial: strings.TrimSpace(p.String(ParamCertSerialNo)),
+	}
+	c.partner = c.subMchid != ""
+	if !c.partner && c.subAppid != "" {
+		return nil, fmt.Errorf("params.%s is set without params.%s (partner mode needs both)", ParamSubAppID, ParamSubMchID)
+	}
+	if c.partner && c.subMchid == c.mchid {
+		return nil, fmt.Errorf("params.%s equals params.%s: in partner mode params.%s is the service provider's", ParamSubMchID, ParamMchID, ParamMchID)
+	}
+
+	key := p.String(ParamAPIv3Key)
+	if len(key) != 32 {
+		return nil, fmt.Errorf("params.%s must be exactly 32 bytes (the APIv3 key set on the merchant platform), got %d", ParamAPIv3Key, len(key))
+	}
+	c.apiV3Key = []byte(key)
+
+	var err error
+	if c.privateKey, err = loadPrivateKeyFile(p.String(ParamPrivateKeyFile)); err != nil {
+		return nil, fmt.Errorf("params.%s: %v", ParamPrivateKeyFile, err)
+	}
+	if f := strings.TrimSpace(p.String(ParamMerchantCertFile)); f != "" {
+		certs, err := loadCertificatesFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("params.%s: %v", ParamMerchantCertFile, err)
+		}
+		mc := certs[0]
+		if !samePublicKey(mc.PublicKey.(*rsa.PublicKey), &c.privateKey.PublicKey) {
+			return nil, fmt.Errorf("params.%s does not match params.%s (the certificate holds another key)", ParamPrivateKeyFile, ParamMerchantCertFile)
+		}
+		if normSerial(certSerial(mc)) != normSerial(c.certSerial) {
+			return nil, fmt.Errorf("params.%s %q differs from the serial of params.%s (%s)", ParamCertSerialNo, c.certSerial, ParamMerchantCertFile, certSerial(mc))
+		}
+	}
+
+	pkFile := strings.TrimSpace(p.String(ParamPublicKeyFile))
+	c.pubKeyID = strings.TrimSpace(p.String(ParamPublicKeyID))
+	switch {
+	case pkFile != "" && c.pubKeyID == "":
+		return nil, fmt.Errorf("params.%s is required with params.%s", ParamPublicKeyID, ParamPublicKeyFile)
+	case pkFile == "" && c.pubKeyID != "":
+		return nil, fmt.Errorf("params.%s is required with params.%s", ParamPublicKeyFile, ParamPublicKeyID)
+	case pkFile != "":
+		if !strings.HasPrefix(c.pubKeyID, PublicKeyIDPrefix) {
+			return nil, fmt.Errorf("params.%s %q must start with %s (it is the id shown next to the WeChat Pay public key, not a certificate serial)", ParamPublicKeyID, c.pubKeyID, PublicKeyIDPrefix)
+		}
+		if c.pubKey, err = loadPublicKeyFile(pkFile); err != nil {
+			return nil, fmt.Errorf("params.%s: %v", ParamPublicKeyFile, err)
+		}
+	}
+	for _, f := range p.Strings(ParamPlatformCerts) {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		certs, err := loadCertificatesFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("params.%s: %s: %v", ParamPlatformCerts, f, err)
+		}
+		c.certs = append(c.certs, certs...)
+	}
+	if c.pubKey == nil && len(c.certs) == 0 {
+		return nil, fmt.Errorf("no WeChat Pay key to verify answers and notifications: set params.%s + params.%s, and/or params.%s",
+			ParamPublicKeyFile, ParamPublicKeyID, ParamPlatformCerts)
+	}
+	return c, nil
+}
