@@ -48,10 +48,12 @@ func (a *Adapter) parsePayNotify(m map[string]string) (providers.Notification, e
 		return providers.Notification{}, err
 	}
 	o := providers.OrderState{
-		OutTradeNo:     m["out_trade_no"],
-		TransactionID:  m["transaction_id"],
-		ProviderStatus: m["result_code"],
-		PayerID:        payerID(m),
+		OutTradeNo:    m["out_trade_no"],
+		TransactionID: m["transaction_id"],
+		// WeChat is the acquirer: its number is the provider's number too.
+		ProviderTradeNo: m["transaction_id"],
+		ProviderStatus:  m["result_code"],
+		PayerID:         payerID(m),
 	}
 	if o.OutTradeNo == "" {
 		return providers.Notification{}, fmt.Errorf("%w: no out_trade_no", providers.ErrMalformed)

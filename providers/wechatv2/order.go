@@ -166,7 +166,9 @@ func orderState(m map[string]string, ref providers.OrderRef) (providers.OrderSta
 		ProviderStatus: ts,
 		OutTradeNo:     m["out_trade_no"],
 		TransactionID:  m["transaction_id"],
-		PayerID:        payerID(m),
+		// WeChat is the acquirer: its number is the provider's number too.
+		ProviderTradeNo: m["transaction_id"],
+		PayerID:         payerID(m),
 	}
 	if st.OutTradeNo == "" {
 		st.OutTradeNo = ref.OutTradeNo
