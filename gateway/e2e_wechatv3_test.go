@@ -610,10 +610,102 @@ merchants:
 `
 }
 
+// v3World is WeChat as a standalone simulator holding both of its keys,
+// so a gateway's key config can differ from WeChat's and the simulator's
+// order book survives gateway restarts; the gateways restart on one
+// SQLite store and post to one merchant backend.
+type v3World struct {
+	t    *testing.T
+	sb   *sandbox.Sandbox
+	sim  *wechatv3sim.Simulator
+	st   *store.Store
+	vars map[string]string
+	recv *gatewaytest.Receiver
+}
+
+func newV3World(t *testing.T, mode wechatv3sim.KeyMode) *v3World {
+	t.Helper()
+	w := &v3World{t: t, sb: sandbox.New(sandbox.Env{})}
+	srv := httptest.NewServer(w.sb)
+	t.Cleanup(srv.Close)
+	err := w.sb.AddChannel(sandbox.Channel{ID: "wxv3-mis", Kind: wechatv3sim.Kind, Currency: "CNY", Params: providers.Params{
+		"appid": v3AppID, "mchid": "1900000309", "api_v3_key": v3APIv3Key,
+		"private_key_file": v3Dir + "apiclient_key.pem", "cert_serial_no": "5D1A2B3C4D5E6F708192A3B4C5D6E7F801234567",
+		"wechatpay_public_key_file": v3Dir + "wechatpay_public_key.pem", "wechatpay_public_key_id": v3PubKeyID,
+		"platform_cert_files":                 []string{v3Dir + "platform_cert.pem"},
+		wechatv3sim.ParamPublicKeyPrivateFile: v3Dir + "sandbox_wechatpay_private_key.pem",
+		wechatv3sim.ParamPlatformPrivateFile:  v3Dir + "sandbox_platform_private_key.pem",
+		wechatv3sim.ParamSignWith:             string(mode),
+		wechatv3sim.ParamRefundDelayMS:        "50",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := w.sb.Simulator(wechatv3sim.Kind)
+	w.sim = s.(*wechatv3sim.Simulator)
+	if w.st, err = store.Open("sqlite", filepath.Join(t.TempDir(), "gateway.db"), store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.st.Close() })
+	w.vars = map[string]string{"SIM_URL": srv.URL}
+	return w
+}
+
+// start runs a gateway whose channel knows the WeChat keys in keys.
+func (w *v3World) start(keys string) *gatewaytest.Env {
+	w.t.Helper()
+	env := gatewaytest.Start(w.t, misConfig(keys), gatewaytest.Options{Store: w.st, Vars: w.vars})
+	if w.recv == nil {
+		w.recv = env.Receiver
+		w.vars["WEBHOOK_URL"] = w.recv.URL()
+	}
+	return env
+}
+
+func (w *v3World) stop(env *gatewaytest.Env) { env.Server.Close(); env.App.Stop() }
+
+// pay makes WeChat's payer pay; it returns the gateway's answer to the
+// notification.
+func (w *v3World) pay(no string) sandbox.DeliveryResult {
+	w.t.Helper()
+	res, err := w.sb.Pay(context.Background(), "wxv3-mis", no, sandbox.PayOptions{})
+	if err != nil {
+		w.t.Fatalf("pay %s: %v", no, err)
+	}
+	d := res.(map[string]any)["notifications"].([]sandbox.DeliveryResult)
+	if len(d) != 1 {
+		w.t.Fatalf("pay %s: %d notifications", no, len(d))
+	}
+	return d[0]
+}
+
+// lastRefused checks the newest inbox row: a refused notification whose
+// Wechatpay-Serial the gateway did not know (a refused row names no
+// order: nothing in it could be trusted).
+func (w *v3World) lastRefused(kind, serial string) {
+	w.t.Helper()
+	rows := v3Inbox(w.t, w.st, "wxv3-mis")
+	rec := rows[len(rows)-1]
+	if rec.Outcome != store.OutcomeBadSignature || rec.Verified || rec.Kind != kind || !strings.Contains(rec.Detail, `unknown Wechatpay-Serial "`+serial+`"`) {
+		w.t.Fatalf("inbox %+v, want a refused_signature %s row naming %s", rec, kind, serial)
+	}
+}
+
+// onePaid waits until the order is PAID with exactly one order.paid.
+func (w *v3World) onePaid(env *gatewaytest.Env, no string) {
+	w.t.Helper()
+	o := env.WaitStatus(demoKey, no, "PAID", 3*time.Second)
+	if !strings.HasPrefix(o.Str("transaction_id"), "4200") {
+		w.t.Fatalf("%s: %s", no, o.Body)
+	}
+	w.recv.Wait("order.paid", no, 1, 3*time.Second)
+	if n := eventCount(w.t, w.st, "order.paid", orderIDOf(w.t, w.st, no)); n != 1 || len(w.recv.Matching("order.paid", no)) != 1 {
+		w.t.Fatalf("%s: %d order.paid events", no, n)
+	}
+}
+
 // TestWeChatV3MisconfiguredKeys: a gateway that lacks the key WeChat
-// signs with. WeChat is a standalone simulator holding both keys, so the
-// gateway's key config can differ from WeChat's and the simulator's order
-// book survives gateway restarts; the gateways share one SQLite store.
+// signs with (see v3World).
 //
 // Part 1, callbacks only. The channel knows only the platform certificate;
 // WeChat has moved this merchant's callbacks to the public key. WeChat
@@ -636,109 +728,50 @@ merchants:
 func TestWeChatV3MisconfiguredKeys(t *testing.T) {
 	defer func(s []time.Duration) { orders.Backstop = s }(orders.Backstop)
 	orders.Backstop = []time.Duration{10 * time.Second, 100 * time.Millisecond}
-
-	wechat := sandbox.New(sandbox.Env{})
-	simSrv := httptest.NewServer(wechat)
-	t.Cleanup(simSrv.Close)
-	err := wechat.AddChannel(sandbox.Channel{ID: "wxv3-mis", Kind: wechatv3sim.Kind, Currency: "CNY", Params: providers.Params{
-		"appid": v3AppID, "mchid": "1900000309", "api_v3_key": v3APIv3Key,
-		"private_key_file": v3Dir + "apiclient_key.pem", "cert_serial_no": "5D1A2B3C4D5E6F708192A3B4C5D6E7F801234567",
-		"wechatpay_public_key_file": v3Dir + "wechatpay_public_key.pem", "wechatpay_public_key_id": v3PubKeyID,
-		"platform_cert_files":                 []string{v3Dir + "platform_cert.pem"},
-		wechatv3sim.ParamPublicKeyPrivateFile: v3Dir + "sandbox_wechatpay_private_key.pem",
-		wechatv3sim.ParamPlatformPrivateFile:  v3Dir + "sandbox_platform_private_key.pem",
-		wechatv3sim.ParamSignWith:             string(wechatv3sim.KeyPublicKey),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := wechat.Simulator(wechatv3sim.Kind)
-	sim := s.(*wechatv3sim.Simulator)
-
-	st, err := store.Open("sqlite", filepath.Join(t.TempDir(), "gateway.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	vars := map[string]string{"SIM_URL": simSrv.URL}
-	var recv *gatewaytest.Receiver // one merchant backend for every restart
-	start := func(keys string) *gatewaytest.Env {
-		env := gatewaytest.Start(t, misConfig(keys), gatewaytest.Options{Store: st, Vars: vars})
-		if recv == nil {
-			recv = env.Receiver
-			vars["WEBHOOK_URL"] = recv.URL()
-		}
-		return env
-	}
-	stop := func(env *gatewaytest.Env) { env.Server.Close(); env.App.Stop() }
-	ctx := context.Background()
-	pay := func(no string) {
+	w := newV3World(t, wechatv3sim.KeyPublicKey)
+	create := func(env *gatewaytest.Env, no, amount string) {
 		t.Helper()
-		res, err := wechat.Pay(ctx, "wxv3-mis", no, sandbox.PayOptions{})
-		if err != nil {
-			t.Fatalf("pay %s: %v", no, err)
+		if r := env.Do("POST", "/v1/orders", demoKey, v3Order("wxv3-mis", no, amount, "")); r.Status != 201 {
+			t.Fatalf("create %s: %d %s", no, r.Status, r.Body)
 		}
-		d := res.(map[string]any)["notifications"].([]sandbox.DeliveryResult)
-		if len(d) != 1 || d[0].Status < 400 || !strings.Contains(d[0].Body, `"FAIL"`) {
+	}
+	refusedPay := func(no, serial string) {
+		t.Helper()
+		if d := w.pay(no); d.Status < 400 || !strings.Contains(d.Body, `"FAIL"`) {
 			t.Fatalf("pay %s: the gateway answered %+v, want a refusal", no, d)
 		}
-	}
-	// refused checks the inbox row of the notification just refused (a
-	// refused row names no order: nothing in it could be trusted).
-	refused := func(no, serial string) {
-		t.Helper()
-		rows := v3Inbox(t, st, "wxv3-mis")
-		rec := rows[len(rows)-1]
-		if rec.Outcome != store.OutcomeBadSignature || rec.Verified || rec.Kind != "payment" || !strings.Contains(rec.Detail, `unknown Wechatpay-Serial "`+serial+`"`) {
-			t.Fatalf("%s: inbox %+v, want a refused_signature row naming %s", no, rec, serial)
-		}
-	}
-	onePaid := func(env *gatewaytest.Env, no string) {
-		t.Helper()
-		o := env.WaitStatus(demoKey, no, "PAID", 3*time.Second)
-		if !strings.HasPrefix(o.Str("transaction_id"), "4200") {
-			t.Fatalf("%s: %s", no, o.Body)
-		}
-		recv.Wait("order.paid", no, 1, 3*time.Second)
-		if n := eventCount(t, st, "order.paid", orderIDOf(t, st, no)); n != 1 || len(recv.Matching("order.paid", no)) != 1 {
-			t.Fatalf("%s: %d order.paid events", no, n)
-		}
+		w.lastRefused("payment", serial)
 	}
 
 	// Part 1: certificate-only gateway, public-key callbacks.
-	g1 := start(v3PlatformCert)
-	for _, no := range []string{"MISCONF00001", "MISCONF00002"} {
-		if r := g1.Do("POST", "/v1/orders", demoKey, v3Order("wxv3-mis", no, "5.00", "")); r.Status != 201 {
-			t.Fatalf("create %s: %d %s", no, r.Status, r.Body)
-		}
-		pay(no)
-		refused(no, v3PubKeyID)
+	g1 := w.start(v3PlatformCert)
+	part1 := []string{"MISCONF00001", "MISCONF00002"}
+	for _, no := range part1 {
+		create(g1, no, "5.00")
+		refusedPay(no, v3PubKeyID)
 	}
-	for _, no := range []string{"MISCONF00001", "MISCONF00002"} {
-		onePaid(g1, no)
+	for _, no := range part1 {
+		w.onePaid(g1, no)
 	}
-	stop(g1)
+	w.stop(g1)
 
 	// Part 2: public-key-only gateway; WeChat signs with the certificate.
-	g2 := start(v3PublicKey)
+	g2 := w.start(v3PublicKey)
 	part2 := []string{"MISCONF00003", "MISCONF00004"}
 	for _, no := range part2 {
-		if r := g2.Do("POST", "/v1/orders", demoKey, v3Order("wxv3-mis", no, "6.00", "")); r.Status != 201 {
-			t.Fatalf("create %s: %d %s", no, r.Status, r.Body)
-		}
+		create(g2, no, "6.00")
 	}
-	if err := sim.UseKey("wxv3-mis", wechatv3sim.KeyPlatformCert); err != nil {
+	if err := w.sim.UseKey("wxv3-mis", wechatv3sim.KeyPlatformCert); err != nil {
 		t.Fatal(err)
 	}
 	for _, no := range part2 {
-		pay(no)
-		refused(no, v3CertSerial)
+		refusedPay(no, v3CertSerial)
 	}
 	// The poller tries (made due by the refused callbacks) and fails.
 	deadline := time.Now().Add(3 * time.Second)
 	for _, no := range part2 {
 		for {
-			o, err := st.OrderByOutTradeNo(ctx, "demo", no)
+			o, err := w.st.OrderByOutTradeNo(context.Background(), "demo", no)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -754,14 +787,14 @@ func TestWeChatV3MisconfiguredKeys(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	stop(g2)
-	if n := count(t, g2, &store.MerchantEvent{}, "order_id IN ?", []string{orderIDOf(t, st, part2[0]), orderIDOf(t, st, part2[1])}); n != 0 {
+	w.stop(g2)
+	if n := count(t, g2, &store.MerchantEvent{}, "order_id IN ?", []string{orderIDOf(t, w.st, part2[0]), orderIDOf(t, w.st, part2[1])}); n != 0 {
 		t.Fatalf("%d merchant events for unsettled orders", n)
 	}
 
 	// The operator adds the certificate and restarts on the same database.
-	g3 := start(v3BothKeys)
+	g3 := w.start(v3BothKeys)
 	for _, no := range part2 {
-		onePaid(g3, no)
+		w.onePaid(g3, no)
 	}
 }
