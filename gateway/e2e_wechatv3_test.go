@@ -767,6 +767,9 @@ func TestWeChatV3MisconfiguredKeys(t *testing.T) {
 	for _, no := range part2 {
 		refusedPay(no, v3CertSerial)
 	}
+	if r := g2.Do("GET", "/v1/orders/"+part2[0]+"?refresh=true", demoKey, nil); r.Status != 502 || r.ErrCode() != "PROVIDER_UNAVAILABLE" {
+		t.Fatalf("refresh when the answer cannot be verified: %d %s", r.Status, r.Body)
+	}
 	// The poller tries (made due by the refused callbacks) and fails.
 	deadline := time.Now().Add(3 * time.Second)
 	for _, no := range part2 {
@@ -796,5 +799,94 @@ func TestWeChatV3MisconfiguredKeys(t *testing.T) {
 	g3 := w.start(v3BothKeys)
 	for _, no := range part2 {
 		w.onePaid(g3, no)
+	}
+}
+
+// An answer WeChat signs with a key the gateway lacks fails verification
+// (PROVIDER_BAD_RESPONSE). That is not WeChat refusing: the prepay or the
+// refund may well have gone through. So a create answers 502 and the
+// order stays PAYING (the same request succeeds once the key is added),
+// and a refund stays PROCESSING with its amount reserved until the
+// gateway can read WeChat again, then settles: no second refund of money
+// already on its way, no order failed for good by a key mix-up.
+func TestWeChatV3UnverifiableAnswersLeaveTheOutcomeOpen(t *testing.T) {
+	defer func(s []time.Duration) { orders.RefundBackstop = s }(orders.RefundBackstop)
+	orders.RefundBackstop = []time.Duration{100 * time.Millisecond}
+	w := newV3World(t, wechatv3sim.KeyPublicKey)
+	g1 := w.start(v3PublicKey)
+	const paid, unpaid = "UNVERIFIED01", "UNVERIFIED02"
+	if r := g1.Do("POST", "/v1/orders", demoKey, v3Order("wxv3-mis", paid, "5.00", "")); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	if d := w.pay(paid); d.Status != http.StatusNoContent {
+		t.Fatalf("pay: %+v", d)
+	}
+	w.onePaid(g1, paid)
+
+	// From now on WeChat signs with the certificate, which g1 lacks.
+	if err := w.sim.UseKey("wxv3-mis", wechatv3sim.KeyPlatformCert); err != nil {
+		t.Fatal(err)
+	}
+	body := v3Order("wxv3-mis", unpaid, "7.00", "")
+	if r := g1.Do("POST", "/v1/orders", demoKey, body); r.Status != 502 || r.ErrCode() != "PROVIDER_UNAVAILABLE" {
+		t.Fatalf("create with an unverifiable answer: %d %s", r.Status, r.Body)
+	}
+	if o := g1.Do("GET", "/v1/orders/"+unpaid, demoKey, nil); o.Str("status") != "PAYING" || o.JSON["pay_params"] != nil {
+		t.Fatalf("order after an unverifiable answer: %s", o.Body)
+	}
+	rf := g1.Do("POST", "/v1/orders/"+paid+"/refunds", demoKey, map[string]any{"out_refund_no": paid + "R1", "amount": "2.00"})
+	if rf.Status != 201 || rf.Str("status") != "PROCESSING" {
+		t.Fatalf("refund with an unverifiable answer: %d %s", rf.Status, rf.Body)
+	}
+	if over := g1.Do("POST", "/v1/orders/"+paid+"/refunds", demoKey, map[string]any{"out_refund_no": paid + "R2", "amount": "5.00"}); over.Status != 422 || over.ErrCode() != "REFUND_EXCEEDS_REFUNDABLE" {
+		t.Fatalf("second refund while the first is under way: %d %s", over.Status, over.Body)
+	}
+	// WeChat completes the refund; its REFUND.SUCCESS is refused too, and
+	// the poller's refund queries fail.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		rows := v3Inbox(t, w.st, "wxv3-mis")
+		if last := rows[len(rows)-1]; last.Kind == "refund" {
+			w.lastRefused("refund", v3CertSerial)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no REFUND.SUCCESS notification arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for {
+		r, err := w.st.RefundByOutRefundNo(context.Background(), "demo", paid+"R1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != "PROCESSING" {
+			t.Fatalf("refund settled without a verified answer: %s", r.Status)
+		}
+		if r.PollAttempts >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refund polled %d times, want 2", r.PollAttempts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.stop(g1)
+
+	// The operator adds the certificate and restarts on the same database.
+	g2 := w.start(v3BothKeys)
+	if r := g2.Do("POST", "/v1/orders", demoKey, body); r.Status != 200 || r.JSON["pay_params"] == nil || r.Str("status") != "PAYING" {
+		t.Fatalf("the same create again: %d %s", r.Status, r.Body)
+	}
+	ev := w.recv.Wait("refund.succeeded", paid, 1, 3*time.Second)[0]
+	if !ev.SignatureOK || ev.Data["amount"] != "2.00" || ev.Data["status"] != "SUCCEEDED" {
+		t.Fatalf("refund.succeeded: %v", ev.Data)
+	}
+	if o := g2.Do("GET", "/v1/orders/"+paid, demoKey, nil); o.Str("status") != "PAID" || o.Str("refunded_amount") != "2.00" {
+		t.Fatalf("after the refund: %s", o.Body)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(w.recv.Matching("refund.succeeded", paid)); n != 1 {
+		t.Fatalf("%d refund.succeeded events", n)
 	}
 }
