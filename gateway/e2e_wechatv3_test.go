@@ -391,6 +391,10 @@ func postNotify(t *testing.T, url string, h http.Header, body []byte) (int, []by
 	return resp.StatusCode, ack
 }
 
+// Notifications built here as WeChat would (signed with the sandbox's
+// WeChat key, resource sealed with the channel's APIv3 key), each with one
+// defect: refused with v3's failure ack, recorded with the reason, and
+// the order left alone. A control with no defect is then accepted.
 func TestWeChatV3RefusedNotifications(t *testing.T) {
 	env := gatewaytest.Start(t, v3Config, gatewaytest.Options{})
 	const no = "V3REFUSED001"
@@ -417,13 +421,6 @@ func TestWeChatV3RefusedNotifications(t *testing.T) {
 	body := func(id string, apiV3Key string, total int64, tamper bool) []byte {
 		return v3Notification(t, id, "TRANSACTION.SUCCESS", "transaction", apiV3Key, tx(total, forgedTxn), tamper)
 	}
-	now := time.Now().Unix()
-	probe := func(b []byte) http.Header {
-		h := v3SignHeaders(t, wechatKey, v3PubKeyID, now, b)
-		h.Set("Wechatpay-Signature", "WECHATPAY/SIGNTEST/"+h.Get("Wechatpay-Signature"))
-		return h
-	}
-
 	type notification struct {
 		h    http.Header
 		body []byte
@@ -431,6 +428,10 @@ func TestWeChatV3RefusedNotifications(t *testing.T) {
 	signed := func(key *rsa.PrivateKey, serial string, ts int64, b []byte) notification {
 		return notification{v3SignHeaders(t, key, serial, ts, b), b}
 	}
+	now := time.Now().Unix()
+	// WeChat's probe: a signature starting WECHATPAY/SIGNTEST/ must fail.
+	probe := signed(wechatKey, v3PubKeyID, now, body("evt-probe", v3APIv3Key, 1000, false))
+	probe.h.Set("Wechatpay-Signature", "WECHATPAY/SIGNTEST/"+probe.h.Get("Wechatpay-Signature"))
 	tests := []struct {
 		name    string
 		n       notification
@@ -439,8 +440,7 @@ func TestWeChatV3RefusedNotifications(t *testing.T) {
 	}{
 		{"bad signature", signed(otherKey, v3PubKeyID, now, body("evt-bad-sig", v3APIv3Key, 1000, false)),
 			store.OutcomeBadSignature, "signature does not verify"},
-		{"signature probe", notification{probe(body("evt-probe", v3APIv3Key, 1000, false)), body("evt-probe", v3APIv3Key, 1000, false)},
-			store.OutcomeBadSignature, "probe"},
+		{"signature probe", probe, store.OutcomeBadSignature, "probe"},
 		{"stale timestamp (300 s)", signed(wechatKey, v3PubKeyID, now-300, body("evt-stale", v3APIv3Key, 1000, false)),
 			store.OutcomeBadSignature, "away from now"},
 		{"unknown Wechatpay-Serial", signed(wechatKey, "PUB_KEY_ID_0000000000000099000000000000000002", now, body("evt-serial", v3APIv3Key, 1000, false)),
