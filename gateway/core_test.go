@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -226,6 +227,51 @@ func TestCreateWhenProviderFails(t *testing.T) {
 	}
 	if got := env.Do("GET", "/v1/orders/REJ0000001", demoKey, nil); got.Str("status") != "FAILED" {
 		t.Fatalf("refused order: %s", got.Body)
+	}
+}
+
+// An answer that fails verification or cannot be read (PROVIDER_BAD_RESPONSE)
+// is not a refusal: the provider may have done what was asked. The order
+// stays PAYING and the same request can be repeated; the refund stays
+// PROCESSING with its amount reserved until the provider is asked again.
+func TestProviderBadResponseIsAnUnknownOutcome(t *testing.T) {
+	env := startCore(t)
+	book := gatewaytest.Book("fake-1")
+	bad := providers.Errorf(providers.ErrCodeBadResponse, "", "answer signature does not verify")
+
+	book.SetErrors(bad, nil)
+	body := orderBody("BADANS0001", "5.00")
+	if r := env.Do("POST", "/v1/orders", demoKey, body); r.Status != 502 || r.ErrCode() != "PROVIDER_UNAVAILABLE" {
+		t.Fatalf("create with an unreadable answer: %d %s", r.Status, r.Body)
+	}
+	if got := env.Do("GET", "/v1/orders/BADANS0001", demoKey, nil); got.Str("status") != "PAYING" {
+		t.Fatalf("order after an unreadable answer: %s", got.Body)
+	}
+	book.SetErrors(nil, nil)
+	if r := env.Do("POST", "/v1/orders", demoKey, body); r.Status != 200 || r.JSON["pay_params"] == nil {
+		t.Fatalf("repeat after recovery: %d %s", r.Status, r.Body)
+	}
+
+	payOrder(t, env, "BADANS0002", "10.00", 1000)
+	book.SetErrors(nil, bad)
+	r := env.Do("POST", "/v1/orders/BADANS0002/refunds", demoKey, map[string]any{"out_refund_no": "BADANSR001", "amount": "4.00"})
+	if r.Status != 201 || r.Str("status") != "PROCESSING" {
+		t.Fatalf("refund with an unreadable answer: %d %s", r.Status, r.Body)
+	}
+	// The 4.00 may be on its way to the payer: it stays reserved.
+	if over := env.Do("POST", "/v1/orders/BADANS0002/refunds", demoKey, map[string]any{"out_refund_no": "BADANSR002", "amount": "10.00"}); over.Status != 422 || over.ErrCode() != "REFUND_EXCEEDS_REFUNDABLE" {
+		t.Fatalf("second refund while the first is unknown: %d %s", over.Status, over.Body)
+	}
+	book.SetErrors(nil, nil)
+	rf, err := env.App.Store.RefundByOutRefundNo(context.Background(), "demo", "BADANSR001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf, err = env.App.Orders.RefreshRefund(context.Background(), rf); err != nil || rf.Status != "SUCCEEDED" {
+		t.Fatalf("refund asked again: %v %+v", err, rf)
+	}
+	if o := env.Do("GET", "/v1/orders/BADANS0002", demoKey, nil); o.Str("refunded_amount") != "4.00" {
+		t.Fatalf("after the refund: %s", o.Body)
 	}
 }
 

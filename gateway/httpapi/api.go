@@ -271,7 +271,7 @@ func (a *API) fail(c *gin.Context, err error) {
 	if errors.As(err, &pe) {
 		a.log.Warn("provider call failed", "path", c.FullPath(), "err", err)
 		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not answer: %s", pe.Code)
-		if pe.Code != providers.ErrCodeUnavailable {
+		if !orders.OutcomeUnknown(pe) {
 			e = apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused: %s", pe.Code)
 		}
 		e.ProviderCode = pe.ProviderCode

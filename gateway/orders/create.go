@@ -243,6 +243,18 @@ func (s *Service) submit(ctx context.Context, o *store.Order, ch *Channel) (*sto
 	return o, nil
 }
 
+// OutcomeUnknown reports whether a failed provider call may still have
+// taken effect: the provider was unreachable or busy, or it answered but
+// the answer failed verification or could not be read. Such a call is
+// repeated or asked about, never taken as a refusal.
+func OutcomeUnknown(err error) bool {
+	switch providers.CodeOf(err) {
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+		return true
+	}
+	return false
+}
+
 func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel, err error) (*store.Order, error) {
 	var pe *providers.Error
 	errors.As(err, &pe)
@@ -254,10 +266,13 @@ func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel,
 	case providers.ErrCodeOrderPaid:
 		// The provider already has this order paid: learn it by a query.
 		return s.Refresh(ctx, o)
-	case providers.ErrCodeUnavailable:
-		s.log.Warn("create order: provider unavailable", "order", o.ID, "channel", ch.ID, "err", err)
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+		// Unreachable, or an answer that failed verification or could not
+		// be read: the provider may have created the order. Keep it PAYING;
+		// the same request is sent again on a repeat.
+		s.log.Warn("create order: outcome unknown", "order", o.ID, "channel", ch.ID, "err", err)
 		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "",
-			"the provider could not be reached; repeat the same request to try again")
+			"the provider could not be reached or its answer could not be verified; repeat the same request to try again")
 		e.ProviderCode = providerCode
 		return nil, e
 	default:

@@ -142,8 +142,8 @@ func (s *Service) replayRefund(r *store.Refund, hash string) (*store.Refund, err
 }
 
 // submitRefund sends the refund to the provider and applies its answer.
-// An unknown outcome (timeout, 5xx) leaves the refund PROCESSING; the
-// poller asks again.
+// An unknown outcome (timeout, 5xx, an answer that fails verification)
+// leaves the refund PROCESSING; the poller asks again.
 func (s *Service) submitRefund(ctx context.Context, r *store.Refund, o *store.Order, ch *Channel) (*store.Refund, error) {
 	req := providers.RefundRequest{
 		Order: OrderRef(o), OutRefundNo: r.OutRefundNo, Amount: providers.Money{Minor: r.AmountMinor, Currency: r.Currency},
@@ -151,8 +151,9 @@ func (s *Service) submitRefund(ctx context.Context, r *store.Refund, o *store.Or
 	}
 	rep, err := ch.Provider.Refund(ctx, req)
 	if err != nil {
-		if providers.CodeOf(err) == providers.ErrCodeUnavailable {
-			s.log.Warn("refund: provider unavailable, will ask again", "refund", r.ID, "channel", ch.ID, "err", err)
+		if OutcomeUnknown(err) {
+			// The refund may be under way: keep it PROCESSING, amount reserved.
+			s.log.Warn("refund: outcome unknown, will ask again", "refund", r.ID, "channel", ch.ID, "err", err)
 			return r, nil
 		}
 		s.log.Info("refund: provider refused", "refund", r.ID, "channel", ch.ID, "err", err)
@@ -241,8 +242,8 @@ func (s *Service) CloseAtProvider(ctx context.Context, o *store.Order, source st
 		return out, aerr
 	case providers.ErrCodeOrderPaid:
 		return s.Refresh(ctx, o)
-	case providers.ErrCodeUnavailable:
-		return nil, apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached; try again")
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+		return nil, apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
 	}
 	return nil, apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused to close the order: %v", err)
 }
