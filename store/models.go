@@ -134,15 +134,18 @@ type MerchantEvent struct {
 	MerchantID string `gorm:"size:64;not null;index:ix_events_merchant_status,priority:1"`
 	// DedupeKey makes a second event for the same transition impossible,
 	// e.g. "order.paid:ord_...".
-	DedupeKey   string    `gorm:"size:128;not null;uniqueIndex"`
-	Type        string    `gorm:"size:32;not null"`
-	OrderID     string    `gorm:"size:32;index"`
-	RefundID    string    `gorm:"size:32"`
-	URL         string    `gorm:"size:512;not null"`
-	Payload     []byte    `gorm:"not null"` // the exact body sent, frozen at creation
-	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
+	DedupeKey string `gorm:"size:128;not null;uniqueIndex"`
+	Type      string `gorm:"size:32;not null"`
+	OrderID   string `gorm:"size:32;index"`
+	RefundID  string `gorm:"size:32"`
+	URL       string `gorm:"size:512;not null"`
+	Payload   []byte `gorm:"not null"` // the exact body sent, frozen at creation
+	// Due events are found by ix_events_due (status, next_try_at): delivered
+	// and failed events, which keep their last next_try_at, stay out of the
+	// range the dispatcher scans.
+	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
 	Attempts    int       `gorm:"not null;default:0"`
-	NextTryAt   time.Time `gorm:"not null;index"`
+	NextTryAt   time.Time `gorm:"not null;index:ix_events_due,priority:2"`
 	LeaseUntil  *time.Time
 	LeaseToken  string `gorm:"size:64"`
 	LastError   string `gorm:"size:512"`

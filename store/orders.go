@@ -143,7 +143,7 @@ func (s *Store) PollNow(ctx context.Context, orderID string) error {
 func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, at *time.Time, attempts int) error {
 	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND lease_token = ?", orderID, token).
 		Updates(map[string]any{
-			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PAYING' THEN ? ELSE NULL END", at),
+			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PAYING' THEN "+s.timeArg()+" ELSE NULL END", at),
 			"poll_attempts": attempts, "lease_until": nil, "lease_token": "",
 		}).Error
 }

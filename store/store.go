@@ -38,6 +38,8 @@ type Store struct {
 // Options tune Open.
 type Options struct {
 	MaxReadConns int
+	// MaxOpenConns caps the PostgreSQL pool (default 20).
+	MaxOpenConns int
 	Now          func() time.Time
 }
 
@@ -48,6 +50,9 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 	}
 	if opts.MaxReadConns == 0 {
 		opts.MaxReadConns = 8
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 20
 	}
 	gcfg := func() *gorm.Config {
 		return &gorm.Config{
@@ -83,8 +88,8 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
 		sdb, _ := db.DB()
-		sdb.SetMaxOpenConns(20)
-		sdb.SetMaxIdleConns(10)
+		sdb.SetMaxOpenConns(opts.MaxOpenConns)
+		sdb.SetMaxIdleConns(max(opts.MaxOpenConns/2, 1))
 		s.w, s.r = db, db
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", driver)
@@ -137,6 +142,15 @@ func (s *Store) Migrate() error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// timeArg is a placeholder for a time argument where the SQL gives it no
+// type (a CASE branch): PostgreSQL would take it for text.
+func (s *Store) timeArg() string {
+	if s.driver == "postgres" {
+		return "CAST(? AS timestamptz)"
+	}
+	return "?"
 }
 
 // Driver is "sqlite" or "postgres".
