@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"gorm.io/gorm"
+)
 
 // ClaimQuery is a due-work statement and the index that must serve it.
 type ClaimQuery struct {
@@ -17,4 +21,10 @@ func (s *Store) ClaimQueries() []ClaimQuery {
 			Args: []any{now, "lease_x", now, now, 10, now}})
 	}
 	return out
+}
+
+// ListOrdersSQL is the statement ListOrders runs, for the index tests.
+func (s *Store) ListOrdersSQL(f OrderFilter, from *OrderKey, limit int) (string, []any) {
+	stmt := after(s.filterOrders(s.r.Session(&gorm.Session{DryRun: true}), f), from).Order("created_at, id").Limit(limit).Find(&[]Order{}).Statement
+	return stmt.SQL.String(), stmt.Vars
 }

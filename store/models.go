@@ -23,8 +23,8 @@ type Channel struct {
 // (OutTradeNo), the acquirer's (ProviderTradeNo) and WeChat's
 // (TransactionID). Money is integer minor units of Currency.
 type Order struct {
-	ID              string  `gorm:"primaryKey;size:32"`
-	MerchantID      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created,priority:1"`
+	ID              string  `gorm:"primaryKey;size:32;index:ix_orders_merchant_created_id,priority:3"`
+	MerchantID      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created_id,priority:1"`
 	ChannelID       string  `gorm:"size:64;not null;uniqueIndex:ux_orders_channel_ptn,priority:1"`
 	Provider        string  `gorm:"size:32;not null"`
 	OutTradeNo      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:2"`
@@ -58,8 +58,10 @@ type Order struct {
 	LeaseUntil   *time.Time
 	LeaseToken   string `gorm:"size:64"`
 
-	Version   int64     `gorm:"not null;default:1"`
-	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created,priority:2;index:ix_orders_created"`
+	Version int64 `gorm:"not null;default:1"`
+	// ix_orders_merchant_created_id (merchant_id, created_at, id) serves the
+	// finance API's keyset paging and export without a sort.
+	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created_id,priority:2;index:ix_orders_created"`
 	UpdatedAt time.Time `gorm:"not null"`
 }
 

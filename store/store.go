@@ -141,6 +141,18 @@ func (s *Store) Migrate() error {
 	if err := s.w.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// Indexes replaced by wider ones (AutoMigrate only adds).
+	m := s.w.Migrator()
+	for _, old := range []struct {
+		model any
+		name  string
+	}{{&Order{}, "ix_orders_merchant_created"}, {&MerchantEvent{}, "idx_merchant_events_next_try_at"}} {
+		if m.HasIndex(old.model, old.name) {
+			if err := m.DropIndex(old.model, old.name); err != nil {
+				return fmt.Errorf("migrate: drop index %s: %w", old.name, err)
+			}
+		}
+	}
 	return nil
 }
 
