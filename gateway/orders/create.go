@@ -173,7 +173,7 @@ func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput)
 		NotifyURL: in.NotifyURL, ReturnURL: in.ReturnURL, Metadata: string(plan.in.Metadata),
 		RequestHash: plan.hash, ExpiresAt: now.Add(plan.expiry), Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	next := NextOrderPoll(plan.ch, 0, now, o.ExpiresAt)
+	next := s.NextOrderPoll(plan.ch, 0, now, o.ExpiresAt)
 	o.NextPollAt = &next
 	if err := s.st.InsertOrder(ctx, o); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {

@@ -82,7 +82,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	}
 
 	now := s.now().UTC()
-	next := NextRefundPoll(0, now)
+	next := s.NextRefundPoll(0, now)
 	r := &store.Refund{
 		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: merchantID, ChannelID: o.ChannelID,
 		OutRefundNo: in.OutRefundNo, AmountMinor: amount.Minor, Currency: currency, Reason: in.Reason,
@@ -242,7 +242,9 @@ func (s *Service) CloseAtProvider(ctx context.Context, o *store.Order, source st
 	case providers.ErrCodeOrderPaid:
 		return s.Refresh(ctx, o)
 	case providers.ErrCodeUnavailable:
-		return nil, apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached; try again")
+		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached; try again")
+		e.Err = err // the poller tells an open breaker from a failed call
+		return nil, e
 	}
 	return nil, apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused to close the order: %v", err)
 }
