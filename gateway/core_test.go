@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygate/paygate/gateway"
 	"github.com/paygate/paygate/gateway/gatewaytest"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
@@ -44,9 +45,9 @@ merchants:
 
 func startCore(t *testing.T) *gatewaytest.Env {
 	t.Helper()
-	env := gatewaytest.Start(t, coreConfig, gatewaytest.Options{})
-	env.App.Dispatcher.SetSchedule([]time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond})
-	return env
+	return gatewaytest.Start(t, coreConfig, gatewaytest.Options{Setup: func(app *gateway.App) {
+		app.Dispatcher.SetSchedule([]time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond})
+	}})
 }
 
 func orderBody(no string, amount string) map[string]any {

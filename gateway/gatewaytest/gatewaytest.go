@@ -46,20 +46,33 @@ type Options struct {
 	Store *store.Store
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Setup runs after the gateway is built and before its poller and
+	// dispatcher start: inject schedules here (Orders.SetSchedules,
+	// Dispatcher.SetSchedule).
+	Setup func(*gateway.App)
+	// Receiver to send merchant webhooks to instead of a new one (several
+	// gateway instances, one merchant backend).
+	Receiver *Receiver
 }
 
 // Start runs a gateway from a YAML config. ${PUBLIC_URL}, ${WEBHOOK_URL},
 // ${WEBHOOK_SECRET} and ${DB} are provided: the test server's URL, the
-// receiver's URL, WebhookSecret and a fresh SQLite file.
+// receiver's URL, WebhookSecret and a fresh SQLite file; ${DB_DRIVER} is
+// "sqlite" unless Vars says otherwise (storetest.FreshDSN gives a
+// PostgreSQL one).
 func Start(t *testing.T, yamlConfig string, opts Options) *Env {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
-	recv := NewReceiver(t, WebhookSecret)
+	recv := opts.Receiver
+	if recv == nil {
+		recv = NewReceiver(t, WebhookSecret)
+	}
 	vars := map[string]string{
 		"PUBLIC_URL":     url,
 		"WEBHOOK_URL":    recv.URL(),
 		"WEBHOOK_SECRET": WebhookSecret,
+		"DB_DRIVER":      "sqlite",
 		"DB":             filepath.Join(t.TempDir(), "gateway.db"),
 	}
 	for k, v := range opts.Vars {
@@ -85,6 +98,9 @@ func Start(t *testing.T, yamlConfig string, opts Options) *Env {
 	}
 	srv.Config.Handler = app.Handler()
 	srv.Start()
+	if opts.Setup != nil {
+		opts.Setup(app)
+	}
 	if !opts.NoBackground {
 		app.Start()
 	}
