@@ -68,14 +68,14 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		if err := ensureDir(dsn); err != nil {
 			return nil, err
 		}
-		w, err := gorm.Open(sqlite.Open(sqliteDSN(dsn, false)), gcfg())
+		w, err := openSQLite(sqliteDSN(dsn, false), gcfg())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		wdb, _ := w.DB()
 		wdb.SetMaxOpenConns(1)
 		wdb.SetConnMaxLifetime(0)
-		r, err := gorm.Open(sqlite.Open(sqliteDSN(dsn, true)), gcfg())
+		r, err := openSQLite(sqliteDSN(dsn, true), gcfg())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite reader: %w", err)
 		}
@@ -99,6 +99,21 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openSQLite opens a SQLite file, retrying for a few seconds while another
+// process holds it locked: switching a new file to WAL needs a moment
+// without writers, which a second process starting next to a migrating
+// one does not have.
+func openSQLite(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		db, err := gorm.Open(sqlite.Open(dsn), cfg)
+		if err == nil || !strings.Contains(err.Error(), "database is locked") || time.Now().After(deadline) {
+			return db, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func ensureDir(dsn string) error {
@@ -136,22 +151,40 @@ func sqliteDSN(dsn string, readOnly bool) string {
 	return dsn + sep + strings.Join(params, "&")
 }
 
-// Migrate creates or updates the tables and indexes.
+// migrateLock is the PostgreSQL advisory lock key that serialises the
+// migrations of replicas starting together ("paygate" in ASCII).
+const migrateLock = 0x70617967617465
+
+// Migrate creates or updates the tables and indexes, in one transaction:
+// replicas starting at the same moment migrate one after the other (a
+// transaction-scoped advisory lock on PostgreSQL; SQLite's write lock,
+// taken at BEGIN IMMEDIATE), and the later ones find nothing to do.
 func (s *Store) Migrate() error {
-	if err := s.w.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	// Indexes replaced by wider ones (AutoMigrate only adds).
-	m := s.w.Migrator()
-	for _, old := range []struct {
-		model any
-		name  string
-	}{{&Order{}, "ix_orders_merchant_created"}, {&MerchantEvent{}, "idx_merchant_events_next_try_at"}} {
-		if m.HasIndex(old.model, old.name) {
-			if err := m.DropIndex(old.model, old.name); err != nil {
-				return fmt.Errorf("migrate: drop index %s: %w", old.name, err)
+	err := s.w.Transaction(func(tx *gorm.DB) error {
+		if s.driver == "postgres" {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLock).Error; err != nil {
+				return err
 			}
 		}
+		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}); err != nil {
+			return err
+		}
+		// Indexes replaced by wider ones (AutoMigrate only adds).
+		m := tx.Migrator()
+		for _, old := range []struct {
+			model any
+			name  string
+		}{{&Order{}, "ix_orders_merchant_created"}, {&MerchantEvent{}, "idx_merchant_events_next_try_at"}} {
+			if m.HasIndex(old.model, old.name) {
+				if err := m.DropIndex(old.model, old.name); err != nil {
+					return fmt.Errorf("drop index %s: %w", old.name, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }

@@ -502,3 +502,28 @@ func explain(t *testing.T, st *store.Store, driver, sql string, args ...any) str
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+// Replicas start together: their migrations must not trip over each other.
+func TestConcurrentMigrations(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		dsn := storetest.FreshDSN(t, driver)
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		stores := make([]*store.Store, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				stores[i], errs[i] = store.Open(driver, dsn, store.Options{MaxOpenConns: 4})
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+				continue
+			}
+			_ = stores[i].Close()
+		}
+	})
+}
