@@ -25,7 +25,7 @@ const (
 
 const coreConfig = `
 server: {public_url: "${PUBLIC_URL}"}
-database: {driver: sqlite, dsn: "${DB}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
 poller: {disabled: true}
 webhooks: {interval: 50ms}
 merchants:

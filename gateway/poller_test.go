@@ -113,7 +113,7 @@ func TestPollerFindsPaymentOfProviderWithoutCallbacks(t *testing.T) {
 // v2PollConfig is v2Config with the poller running.
 const v2PollConfig = `
 server: {public_url: "${PUBLIC_URL}"}
-database: {driver: sqlite, dsn: "${DB}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
 sandbox: true
 poller: {interval: 20ms}
 webhooks: {interval: 20ms}

@@ -156,4 +156,3 @@ func TestReplicasPollAndDeliverEachOnce(t *testing.T) {
 			driver, n, queries, took.Round(time.Millisecond), polls[0].Load(), polls[1].Load(), delivered[0].Load(), delivered[1].Load())
 	})
 }
-

@@ -141,8 +141,14 @@ func (s *Store) claimSQL(q dueQuery) string {
 	return "UPDATE " + q.table + " SET lease_until = ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free
 }
 
-// claim leases due rows with a fresh token and returns them.
+// claim leases due rows with a fresh token and returns them. Once begun it
+// is not cut short by ctx: a claim whose UPDATE committed but whose rows
+// were never read would strand them until the lease runs out.
 func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Duration, out any) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	ctx = context.WithoutCancel(ctx)
 	now := s.Now()
 	token := NewID("lease")
 	db := s.w.WithContext(ctx)

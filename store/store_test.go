@@ -33,11 +33,8 @@ func seedConfig(t *testing.T, st *store.Store) {
 	}
 }
 
-var seq int
-
 // newOrder returns an unsaved PAYING order of channel ch-a of m1.
 func newOrder(no string, created time.Time) *store.Order {
-	seq++
 	return &store.Order{
 		ID: store.NewID("ord"), MerchantID: "m1", ChannelID: "ch-a", Provider: "wechat_v2", OutTradeNo: no,
 		AmountMinor: 1234, Currency: "CNY", Status: "PAYING", RequestHash: "h", Description: "coffee",
@@ -524,6 +521,46 @@ func TestConcurrentMigrations(t *testing.T) {
 				continue
 			}
 			_ = stores[i].Close()
+		}
+	})
+}
+
+// Refunds of one order settling at the same moment: the last one to
+// complete the amount marks the order refunded, whoever reads what.
+func TestConcurrentRefundSettlementsMarkTheOrderRefunded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		o := newOrder("SETTLE0001", time.Now().UTC())
+		o.Status, o.AmountMinor = "PAID", 1000
+		if err := st.InsertOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10; i++ {
+			if ok, err := st.ReserveRefund(ctx, o.ID, 100, []string{"PAID"}); !ok || err != nil {
+				t.Fatalf("reserve %d: %v %v", i, ok, err)
+			}
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := st.InTx(ctx, func(tx *store.Store) error {
+					if _, err := tx.OrderByID(ctx, o.ID); err != nil { // a read before, as the use case does
+						return err
+					}
+					return tx.SettleRefundAmount(ctx, o.ID, 100, true, "REFUNDED")
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		got, _ := st.OrderByID(ctx, o.ID)
+		if got.RefundedMinor != 1000 || got.RefundPendingMinor != 0 || got.Status != "REFUNDED" {
+			t.Fatalf("after 10 concurrent settlements: refunded %d pending %d status %s", got.RefundedMinor, got.RefundPendingMinor, got.Status)
 		}
 	})
 }

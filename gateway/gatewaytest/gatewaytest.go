@@ -21,7 +21,13 @@ import (
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/webhook"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
 )
+
+// EnvDriver, set to "postgres", runs every gateway started with ${DB} and
+// ${DB_DRIVER} in its config on a fresh PostgreSQL schema (needs
+// GATEWAY_TEST_POSTGRES_DSN): GATEWAY_TEST_DRIVER=postgres go test ./gateway/...
+const EnvDriver = "GATEWAY_TEST_DRIVER"
 
 // WebhookSecret is the merchant webhook secret the test configs use.
 const WebhookSecret = "test-webhook-secret-0123456789"
@@ -74,6 +80,10 @@ func Start(t *testing.T, yamlConfig string, opts Options) *Env {
 		"WEBHOOK_SECRET": WebhookSecret,
 		"DB_DRIVER":      "sqlite",
 		"DB":             filepath.Join(t.TempDir(), "gateway.db"),
+	}
+	if driver := os.Getenv(EnvDriver); driver != "" && driver != "sqlite" && opts.Vars["DB"] == "" && opts.Store == nil {
+		// The whole gateway suite on another database.
+		vars["DB_DRIVER"], vars["DB"] = driver, storetest.FreshDSN(t, driver)
 	}
 	for k, v := range opts.Vars {
 		vars[k] = v
