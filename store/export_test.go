@@ -25,6 +25,10 @@ func (s *Store) ClaimQueries() []ClaimQuery {
 
 // ListOrdersSQL is the statement ListOrders runs, for the index tests.
 func (s *Store) ListOrdersSQL(f OrderFilter, from *OrderKey, limit int) (string, []any) {
-	stmt := after(s.filterOrders(s.r.Session(&gorm.Session{DryRun: true}), f), from).Order("created_at, id").Limit(limit).Find(&[]Order{}).Statement
+	q := after(s.filterOrders(s.r.Session(&gorm.Session{DryRun: true}), f), from)
+	if !f.lookup() {
+		q = q.Order("created_at, id").Limit(limit)
+	}
+	stmt := q.Find(&[]Order{}).Statement
 	return stmt.SQL.String(), stmt.Vars
 }

@@ -28,7 +28,7 @@ type Order struct {
 	ChannelID       string  `gorm:"size:64;not null;uniqueIndex:ux_orders_channel_ptn,priority:1"`
 	Provider        string  `gorm:"size:32;not null"`
 	OutTradeNo      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:2"`
-	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_channel_ptn,priority:2"`
+	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_channel_ptn,priority:2;index:ix_orders_ptn"` // ix_orders_ptn: lookups without the channel
 	TransactionID   *string `gorm:"size:64;uniqueIndex:ux_orders_transaction_id"`
 
 	AmountMinor        int64  `gorm:"not null"`
