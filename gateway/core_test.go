@@ -507,9 +507,16 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 	if r.Str("status") != "delivered" || len(history) != 4 {
 		t.Fatalf("event: %s", r.Body)
 	}
+	if r.JSON["attempts"].(float64) != 4 {
+		t.Fatalf("attempts %v, want 4", r.JSON["attempts"])
+	}
 	codes := []float64{}
 	for _, h := range history {
-		codes = append(codes, h.(map[string]any)["status_code"].(float64))
+		a := h.(map[string]any)
+		if _, ok := a["latency_ms"].(float64); !ok || a["at"] == nil {
+			t.Fatalf("attempt without latency or time: %v", a)
+		}
+		codes = append(codes, a["status_code"].(float64))
 	}
 	if fmt.Sprint(codes) != "[500 500 500 204]" {
 		t.Fatalf("attempt codes %v", codes)
