@@ -43,8 +43,8 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	if !NumberPattern.MatchString(in.OutRefundNo) {
 		return nil, nil, false, apierr.Invalid("out_refund_no", "must match %s", NumberPattern)
 	}
-	if utf8.RuneCountInString(in.Reason) > maxReason || !utf8.ValidString(in.Reason) {
-		return nil, nil, false, apierr.Invalid("reason", "must be valid UTF-8 of at most %d characters", maxReason)
+	if utf8.RuneCountInString(in.Reason) > maxReason || !utf8.ValidString(in.Reason) || hasControl(in.Reason) {
+		return nil, nil, false, apierr.Invalid("reason", "must be valid UTF-8 of at most %d characters, without control characters", maxReason)
 	}
 	currency := o.Currency
 	if in.Currency != "" && !providers.KnownCurrency(in.Currency) {
