@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -160,10 +161,7 @@ func (a *App) router(api *httpapi.API) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true
-	r.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, err any) {
-		a.log.Error("panic in handler", "path", c.FullPath(), "panic", fmt.Sprint(err))
-		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "INTERNAL", "message": "internal error"}})
-	}), a.accessLog)
+	r.Use(a.recovery, a.accessLog)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
@@ -185,6 +183,29 @@ func (a *App) router(api *httpapi.API) http.Handler {
 		c.JSON(http.StatusNotFound, gin.H{"error": gin.H{"code": "NOT_FOUND", "message": "no such route"}})
 	})
 	return r
+}
+
+// recovery turns a handler's panic into a 500 in the error shape. A
+// panic with http.ErrAbortHandler (a streamed answer that failed midway,
+// such as a CSV export) goes on to net/http, which cuts the connection so
+// the client sees a broken transfer rather than a complete-looking one;
+// gin's own recovery would swallow it and end the response cleanly.
+func (a *App) recovery(c *gin.Context) {
+	defer func() {
+		rec := recover()
+		if rec == nil {
+			return
+		}
+		if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+			panic(rec)
+		}
+		a.log.Error("panic in handler", "path", c.FullPath(), "panic", fmt.Sprint(rec))
+		if c.Writer.Written() {
+			panic(http.ErrAbortHandler)
+		}
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "INTERNAL", "message": "internal error"}})
+	}()
+	c.Next()
 }
 
 // accessLog logs method, route, status and latency: never headers or

@@ -25,7 +25,7 @@ const (
 
 const coreConfig = `
 server: {public_url: "${PUBLIC_URL}"}
-database: {driver: sqlite, dsn: "${DB}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
 poller: {disabled: true}
 webhooks: {interval: 50ms}
 merchants:
@@ -109,6 +109,8 @@ func TestCreateOrderRejectsBadInput(t *testing.T) {
 		{"short out_trade_no", with("out_trade_no", "ab12"), 400, "INVALID_ARGUMENT", "out_trade_no"},
 		{"bad chars out_trade_no", with("out_trade_no", "ORDER 0001"), 400, "INVALID_ARGUMENT", "out_trade_no"},
 		{"missing description", with("description", nil), 400, "INVALID_ARGUMENT", "description"},
+		{"NUL in description", with("description", "cof\u0000fee"), 400, "INVALID_ARGUMENT", "description"},
+		{"control character in openid", with("payer", map[string]any{"openid": "o-\u0007"}), 400, "INVALID_ARGUMENT", "payer.openid"},
 		{"missing openid", with("payer", map[string]any{}), 400, "INVALID_ARGUMENT", "payer.openid"},
 		{"unknown pay method", with("pay_method", "cash"), 422, "UNSUPPORTED", "pay_method"},
 		{"bad expiry", with("expire_in_seconds", 5), 400, "INVALID_ARGUMENT", "expire_in_seconds"},
@@ -444,6 +446,9 @@ func TestRefunds(t *testing.T) {
 			t.Fatalf("bad refund %v: %d %s", bad, b.Status, b.Body)
 		}
 	}
+	if b := env.Do("POST", "/v1/orders/RFND000001/refunds", demoKey, map[string]any{"out_refund_no": "RF00000004", "amount": "1.00", "reason": "a\u0000b"}); b.Status != 400 || b.ErrField() != "reason" {
+		t.Fatalf("NUL in reason: %d %s", b.Status, b.Body)
+	}
 	o := env.Do("GET", "/v1/orders/RFND000001", demoKey, nil)
 	if o.Str("status") != "PAID" || o.Str("refunded_amount") != "8.00" {
 		t.Fatalf("after partials: %s", o.Body)
@@ -547,14 +552,27 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 	if !ev[0].SignatureOK || env.Receiver.Hits() != 4 {
 		t.Fatalf("signature ok %v, %d attempts; want 4", ev[0].SignatureOK, env.Receiver.Hits())
 	}
-	r := env.Do("GET", "/v1/events/"+ev[0].ID, demoKey, nil)
+	// The attempt is recorded just after the merchant's answer arrives.
+	var r gatewaytest.Response
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if r = env.Do("GET", "/v1/events/"+ev[0].ID, demoKey, nil); r.Str("status") == "delivered" {
+			break
+		}
+	}
 	history, _ := r.JSON["history"].([]any)
 	if r.Str("status") != "delivered" || len(history) != 4 {
 		t.Fatalf("event: %s", r.Body)
 	}
+	if r.JSON["attempts"].(float64) != 4 {
+		t.Fatalf("attempts %v, want 4", r.JSON["attempts"])
+	}
 	codes := []float64{}
 	for _, h := range history {
-		codes = append(codes, h.(map[string]any)["status_code"].(float64))
+		a := h.(map[string]any)
+		if _, ok := a["latency_ms"].(float64); !ok || a["at"] == nil {
+			t.Fatalf("attempt without latency or time: %v", a)
+		}
+		codes = append(codes, a["status_code"].(float64))
 	}
 	if fmt.Sprint(codes) != "[500 500 500 204]" {
 		t.Fatalf("attempt codes %v", codes)

@@ -22,7 +22,7 @@ const v2Key = "192006250b4c09247ec02edce69f6a2d"
 // service-provider channel, both on the in-process sandbox.
 const v2Config = `
 server: {public_url: "${PUBLIC_URL}"}
-database: {driver: sqlite, dsn: "${DB}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
 sandbox: true
 poller: {disabled: true}
 webhooks: {interval: 50ms}

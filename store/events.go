@@ -88,52 +88,82 @@ func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*Mer
 	return s.EventByID(ctx, eventID)
 }
 
+// Due work: the condition, the order and the index that serves both.
+// Rows are picked by an index range on the due time (never a full scan);
+// final rows leave the range (orders and refunds: next_poll_at NULL;
+// events: status no longer pending).
+var (
+	dueEvents  = dueQuery{table: "merchant_events", where: "status = 'pending' AND next_try_at <= ?", order: "next_try_at", index: "ix_events_due"}
+	dueOrders  = dueQuery{table: "orders", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "idx_orders_next_poll_at"}
+	dueRefunds = dueQuery{table: "refunds", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "idx_refunds_next_poll_at"}
+)
+
+type dueQuery struct{ table, where, order, index string }
+
 // ClaimDueEvents leases up to limit pending events due at now; only the
 // returned events may be delivered by the caller, until lease expires.
 func (s *Store) ClaimDueEvents(ctx context.Context, limit int, lease time.Duration) ([]MerchantEvent, string, error) {
 	var out []MerchantEvent
-	token, err := s.claim(ctx, "merchant_events", "status = 'pending' AND next_try_at <= ?", "next_try_at", limit, lease, &out)
+	token, err := s.claim(ctx, dueEvents, limit, lease, &out)
 	return out, token, err
 }
 
 // ClaimDueOrders leases up to limit orders whose next poll is due.
 func (s *Store) ClaimDueOrders(ctx context.Context, limit int, lease time.Duration) ([]Order, string, error) {
 	var out []Order
-	token, err := s.claim(ctx, "orders", "next_poll_at IS NOT NULL AND next_poll_at <= ?", "next_poll_at", limit, lease, &out)
+	token, err := s.claim(ctx, dueOrders, limit, lease, &out)
 	return out, token, err
 }
 
 // ClaimDueRefunds leases up to limit refunds whose next poll is due.
 func (s *Store) ClaimDueRefunds(ctx context.Context, limit int, lease time.Duration) ([]Refund, string, error) {
 	var out []Refund
-	token, err := s.claim(ctx, "refunds", "next_poll_at IS NOT NULL AND next_poll_at <= ?", "next_poll_at", limit, lease, &out)
+	token, err := s.claim(ctx, dueRefunds, limit, lease, &out)
 	return out, token, err
 }
 
-// claim leases due rows of table with a fresh token and returns them. The
-// lease condition is repeated in the outer UPDATE so that, on PostgreSQL,
-// a row another replica claimed first is skipped on re-check; SKIP LOCKED
-// keeps replicas from waiting on each other's rows.
-func (s *Store) claim(ctx context.Context, table, due, orderBy string, limit int, lease time.Duration, out any) (string, error) {
-	now := s.Now()
-	token := NewID("lease")
+// claimSQL is the statement that leases due rows: one UPDATE whose
+// subquery picks the due, unleased rows in due order. On PostgreSQL the
+// subquery locks what it picks FOR UPDATE SKIP LOCKED, so replicas
+// claiming at the same moment take disjoint rows without waiting on each
+// other, and the lease condition is repeated in the outer WHERE, so a row
+// another replica leased between snapshot and lock is skipped on re-check.
+// On SQLite the statement runs under the database's single write lock
+// (one writer connection per process, and SQLite's file lock between
+// processes), which makes it atomic.
+// Arguments: lease_until, token, now (due), now (free), limit, now (free).
+func (s *Store) claimSQL(q dueQuery) string {
 	free := "(lease_until IS NULL OR lease_until < ?)"
-	sub := "SELECT id FROM " + table + " WHERE " + due + " AND " + free + " ORDER BY " + orderBy + " LIMIT ?"
+	sub := "SELECT id FROM " + q.table + " WHERE " + q.where + " AND " + free + " ORDER BY " + q.order + " LIMIT ?"
 	if s.driver == "postgres" {
 		sub += " FOR UPDATE SKIP LOCKED"
 	}
-	sql := "UPDATE " + table + " SET lease_until = ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free
-	db := s.w.WithContext(ctx)
-	if err := db.Exec(sql, now.Add(lease), token, now, now, limit, now).Error; err != nil {
+	return "UPDATE " + q.table + " SET lease_until = ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free
+}
+
+// claim leases due rows with a fresh token and returns them. Once begun it
+// is not cut short by ctx: a claim whose UPDATE committed but whose rows
+// were never read would strand them until the lease runs out.
+func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Duration, out any) (string, error) {
+	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	if err := s.w.WithContext(ctx).Table(table).Where("lease_token = ?", token).Order(orderBy).Find(out).Error; err != nil {
+	ctx = context.WithoutCancel(ctx)
+	now := s.Now()
+	token := NewID("lease")
+	db := s.w.WithContext(ctx)
+	if err := db.Exec(s.claimSQL(q), now.Add(lease), token, now, now, limit, now).Error; err != nil {
+		return "", err
+	}
+	if err := s.w.WithContext(ctx).Table(q.table).Where("lease_token = ?", token).Order(q.order).Find(out).Error; err != nil {
 		return "", err
 	}
 	return token, nil
 }
 
-// ReleaseLease gives up a claim on a row without changing it.
+// ReleaseLease gives up a claim on a row without changing it (work claimed
+// but not started when the gateway stops), so another replica may take it
+// at once instead of after the lease runs out.
 func (s *Store) ReleaseLease(ctx context.Context, table, id, token string) error {
 	return s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
 		Updates(map[string]any{"lease_until": nil, "lease_token": ""}).Error

@@ -23,12 +23,12 @@ type Channel struct {
 // (OutTradeNo), the acquirer's (ProviderTradeNo) and WeChat's
 // (TransactionID). Money is integer minor units of Currency.
 type Order struct {
-	ID              string  `gorm:"primaryKey;size:32"`
-	MerchantID      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created,priority:1"`
+	ID              string  `gorm:"primaryKey;size:32;index:ix_orders_merchant_created_id,priority:3"`
+	MerchantID      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created_id,priority:1"`
 	ChannelID       string  `gorm:"size:64;not null;uniqueIndex:ux_orders_channel_ptn,priority:1"`
 	Provider        string  `gorm:"size:32;not null"`
 	OutTradeNo      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:2"`
-	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_channel_ptn,priority:2"`
+	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_channel_ptn,priority:2;index:ix_orders_ptn"` // ix_orders_ptn: lookups without the channel
 	TransactionID   *string `gorm:"size:64;uniqueIndex:ux_orders_transaction_id"`
 
 	AmountMinor        int64  `gorm:"not null"`
@@ -58,8 +58,10 @@ type Order struct {
 	LeaseUntil   *time.Time
 	LeaseToken   string `gorm:"size:64"`
 
-	Version   int64     `gorm:"not null;default:1"`
-	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created,priority:2;index:ix_orders_created"`
+	Version int64 `gorm:"not null;default:1"`
+	// ix_orders_merchant_created_id (merchant_id, created_at, id) serves the
+	// finance API's keyset paging and export without a sort.
+	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created_id,priority:2;index:ix_orders_created"`
 	UpdatedAt time.Time `gorm:"not null"`
 }
 
@@ -134,15 +136,18 @@ type MerchantEvent struct {
 	MerchantID string `gorm:"size:64;not null;index:ix_events_merchant_status,priority:1"`
 	// DedupeKey makes a second event for the same transition impossible,
 	// e.g. "order.paid:ord_...".
-	DedupeKey   string    `gorm:"size:128;not null;uniqueIndex"`
-	Type        string    `gorm:"size:32;not null"`
-	OrderID     string    `gorm:"size:32;index"`
-	RefundID    string    `gorm:"size:32"`
-	URL         string    `gorm:"size:512;not null"`
-	Payload     []byte    `gorm:"not null"` // the exact body sent, frozen at creation
-	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
+	DedupeKey string `gorm:"size:128;not null;uniqueIndex"`
+	Type      string `gorm:"size:32;not null"`
+	OrderID   string `gorm:"size:32;index"`
+	RefundID  string `gorm:"size:32"`
+	URL       string `gorm:"size:512;not null"`
+	Payload   []byte `gorm:"not null"` // the exact body sent, frozen at creation
+	// Due events are found by ix_events_due (status, next_try_at): delivered
+	// and failed events, which keep their last next_try_at, stay out of the
+	// range the dispatcher scans.
+	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
 	Attempts    int       `gorm:"not null;default:0"`
-	NextTryAt   time.Time `gorm:"not null;index"`
+	NextTryAt   time.Time `gorm:"not null;index:ix_events_due,priority:2"`
 	LeaseUntil  *time.Time
 	LeaseToken  string `gorm:"size:64"`
 	LastError   string `gorm:"size:512"`

@@ -107,8 +107,11 @@ func (s *Store) ReserveRefund(ctx context.Context, orderID string, amount int64,
 
 // SettleRefundAmount moves amount out of the order's pending reservation:
 // into refunded_minor when the refund succeeded, back to the refundable
-// rest when it failed. It also sets the order's status when given.
-func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount int64, succeeded bool, status string) error {
+// rest when it failed. When a success brings refunded_minor to the order's
+// amount, the order's status becomes statusWhenFull (if given). The test
+// is part of the UPDATE, on the row as it is when locked, so concurrent
+// refunds settling at once cannot all miss the last one.
+func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount int64, succeeded bool, statusWhenFull string) error {
 	fields := map[string]any{
 		"refund_pending_minor": gorm.Expr("refund_pending_minor - ?", amount),
 		"version":              gorm.Expr("version + 1"),
@@ -116,9 +119,9 @@ func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount i
 	}
 	if succeeded {
 		fields["refunded_minor"] = gorm.Expr("refunded_minor + ?", amount)
-	}
-	if status != "" {
-		fields["status"] = status
+		if statusWhenFull != "" {
+			fields["status"] = gorm.Expr("CASE WHEN refunded_minor + ? >= amount_minor THEN ? ELSE status END", amount, statusWhenFull)
+		}
 	}
 	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount).Updates(fields)
 	if res.Error != nil {
@@ -143,7 +146,7 @@ func (s *Store) PollNow(ctx context.Context, orderID string) error {
 func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, at *time.Time, attempts int) error {
 	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND lease_token = ?", orderID, token).
 		Updates(map[string]any{
-			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PAYING' THEN ? ELSE NULL END", at),
+			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PAYING' THEN "+s.timeArg()+" ELSE NULL END", at),
 			"poll_attempts": attempts, "lease_until": nil, "lease_token": "",
 		}).Error
 }

@@ -68,7 +68,7 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]a
 func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, at *time.Time, attempts int) error {
 	return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND lease_token = ?", refundID, token).
 		Updates(map[string]any{
-			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PROCESSING' THEN ? ELSE NULL END", at),
+			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PROCESSING' THEN "+s.timeArg()+" ELSE NULL END", at),
 			"poll_attempts": attempts, "lease_until": nil, "lease_token": "",
 		}).Error
 }

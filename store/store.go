@@ -38,6 +38,8 @@ type Store struct {
 // Options tune Open.
 type Options struct {
 	MaxReadConns int
+	// MaxOpenConns caps the PostgreSQL pool (default 20).
+	MaxOpenConns int
 	Now          func() time.Time
 }
 
@@ -48,6 +50,9 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 	}
 	if opts.MaxReadConns == 0 {
 		opts.MaxReadConns = 8
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 20
 	}
 	gcfg := func() *gorm.Config {
 		return &gorm.Config{
@@ -63,14 +68,14 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		if err := ensureDir(dsn); err != nil {
 			return nil, err
 		}
-		w, err := gorm.Open(sqlite.Open(sqliteDSN(dsn, false)), gcfg())
+		w, err := openSQLite(sqliteDSN(dsn, false), gcfg())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		wdb, _ := w.DB()
 		wdb.SetMaxOpenConns(1)
 		wdb.SetConnMaxLifetime(0)
-		r, err := gorm.Open(sqlite.Open(sqliteDSN(dsn, true)), gcfg())
+		r, err := openSQLite(sqliteDSN(dsn, true), gcfg())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite reader: %w", err)
 		}
@@ -83,8 +88,8 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
 		sdb, _ := db.DB()
-		sdb.SetMaxOpenConns(20)
-		sdb.SetMaxIdleConns(10)
+		sdb.SetMaxOpenConns(opts.MaxOpenConns)
+		sdb.SetMaxIdleConns(max(opts.MaxOpenConns/2, 1))
 		s.w, s.r = db, db
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", driver)
@@ -94,6 +99,21 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openSQLite opens a SQLite file, retrying for a few seconds while another
+// process holds it locked: switching a new file to WAL needs a moment
+// without writers, which a second process starting next to a migrating
+// one does not have.
+func openSQLite(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		db, err := gorm.Open(sqlite.Open(dsn), cfg)
+		if err == nil || !strings.Contains(err.Error(), "database is locked") || time.Now().After(deadline) {
+			return db, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func ensureDir(dsn string) error {
@@ -131,12 +151,51 @@ func sqliteDSN(dsn string, readOnly bool) string {
 	return dsn + sep + strings.Join(params, "&")
 }
 
-// Migrate creates or updates the tables and indexes.
+// migrateLock is the PostgreSQL advisory lock key that serialises the
+// migrations of replicas starting together ("paygate" in ASCII).
+const migrateLock = 0x70617967617465
+
+// Migrate creates or updates the tables and indexes, in one transaction:
+// replicas starting at the same moment migrate one after the other (a
+// transaction-scoped advisory lock on PostgreSQL; SQLite's write lock,
+// taken at BEGIN IMMEDIATE), and the later ones find nothing to do.
 func (s *Store) Migrate() error {
-	if err := s.w.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}); err != nil {
+	err := s.w.Transaction(func(tx *gorm.DB) error {
+		if s.driver == "postgres" {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLock).Error; err != nil {
+				return err
+			}
+		}
+		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}); err != nil {
+			return err
+		}
+		// Indexes replaced by wider ones (AutoMigrate only adds).
+		m := tx.Migrator()
+		for _, old := range []struct {
+			model any
+			name  string
+		}{{&Order{}, "ix_orders_merchant_created"}, {&MerchantEvent{}, "idx_merchant_events_next_try_at"}} {
+			if m.HasIndex(old.model, old.name) {
+				if err := m.DropIndex(old.model, old.name); err != nil {
+					return fmt.Errorf("drop index %s: %w", old.name, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// timeArg is a placeholder for a time argument where the SQL gives it no
+// type (a CASE branch): PostgreSQL would take it for text.
+func (s *Store) timeArg() string {
+	if s.driver == "postgres" {
+		return "CAST(? AS timestamptz)"
+	}
+	return "?"
 }
 
 // Driver is "sqlite" or "postgres".

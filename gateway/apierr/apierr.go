@@ -33,7 +33,13 @@ type Error struct {
 	Field   string `json:"field,omitempty"`
 	// ProviderCode is the provider's own error word, when a provider refused.
 	ProviderCode string `json:"provider_code,omitempty"`
+	// Err is the cause, for errors.Is/As (e.g. providers.ErrBreakerOpen);
+	// never shown to the client.
+	Err error `json:"-"`
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Field != "" {

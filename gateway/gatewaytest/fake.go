@@ -18,6 +18,11 @@ import (
 // any real provider: its "provider" is an in-memory book the test
 // controls, and its notifications are JSON signed with HMAC-SHA256 over
 // out_trade_no|status|amount|currency|transaction_id with params.key.
+//
+// Params: key, account (required); notify: "false" for a provider without
+// callbacks; refund_currency; book: a name under which several gateway
+// instances (replicas in one test) share one provider book; without it
+// each channel built gets a fresh book.
 const FakeKind = "test_fake"
 
 func init() {
@@ -27,16 +32,29 @@ func init() {
 		}
 		fakeMu.Lock()
 		defer fakeMu.Unlock()
-		b := &FakeBook{orders: map[string]*providers.OrderState{}, refunds: map[string]*providers.RefundState{}}
+		name := ch.Params.String("book")
+		b := sharedBooks[name]
+		if b == nil || name == "" {
+			b = newFakeBook()
+			if name != "" {
+				sharedBooks[name] = b
+			}
+		}
 		fakeBooks[ch.ID] = b
 		return &fake{ch: ch, book: b}, nil
 	})
 }
 
 var (
-	fakeMu    sync.Mutex
-	fakeBooks = map[string]*FakeBook{}
+	fakeMu      sync.Mutex
+	fakeBooks   = map[string]*FakeBook{}
+	sharedBooks = map[string]*FakeBook{}
 )
+
+func newFakeBook() *FakeBook {
+	return &FakeBook{orders: map[string]*providers.OrderState{}, refunds: map[string]*providers.RefundState{},
+		queries: map[string]int{}, inflight: map[string]int{}, maxInflight: map[string]int{}}
+}
 
 // Book returns the fake provider's book of a channel.
 func Book(channelID string) *FakeBook {
@@ -57,6 +75,59 @@ type FakeBook struct {
 	// RefundStatus is what Refund answers (default SUCCEEDED).
 	RefundStatus providers.RefundStatus
 	Calls        map[string]int
+
+	// Query instrumentation: QueryOrder calls per out_trade_no, those in
+	// flight now, and the most ever in flight at once per order and in all.
+	queries     map[string]int
+	inflight    map[string]int
+	maxInflight map[string]int
+	inflightAll int
+	maxAll      int
+	queryDelay  time.Duration
+	queryErr    error
+	closeErr    error
+}
+
+// SetQueryBehaviour makes QueryOrder take delay (outside the book's lock,
+// so calls overlap as real ones do) and, when err is set, fail with it;
+// closeErr likewise makes CloseOrder fail.
+func (b *FakeBook) SetQueryBehaviour(delay time.Duration, err, closeErr error) {
+	b.mu.Lock()
+	b.queryDelay, b.queryErr, b.closeErr = delay, err, closeErr
+	b.mu.Unlock()
+}
+
+// Queries returns how often QueryOrder was called for an order.
+func (b *FakeBook) Queries(outTradeNo string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.queries[outTradeNo]
+}
+
+// MaxConcurrentQueries returns the most QueryOrder calls ever in flight at
+// once for one order.
+func (b *FakeBook) MaxConcurrentQueries(outTradeNo string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxInflight[outTradeNo]
+}
+
+// MaxConcurrentQueriesAll returns the most QueryOrder calls ever in flight
+// at once on the book (all orders).
+func (b *FakeBook) MaxConcurrentQueriesAll() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxAll
+}
+
+// Status returns the provider's status of an order ("" when unknown).
+func (b *FakeBook) Status(outTradeNo string) providers.OrderStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if o, ok := b.orders[outTradeNo]; ok {
+		return o.Status
+	}
+	return ""
 }
 
 func (b *FakeBook) call(op string) {
@@ -130,9 +201,26 @@ func (f *fake) CreateOrder(_ context.Context, req providers.CreateOrderRequest) 
 
 func (f *fake) QueryOrder(_ context.Context, ref providers.OrderRef) (providers.OrderState, error) {
 	b := f.book
+	no := ref.OutTradeNo
+	b.mu.Lock()
+	b.call("query")
+	b.queries[no]++
+	b.inflight[no]++
+	b.maxInflight[no] = max(b.maxInflight[no], b.inflight[no])
+	b.inflightAll++
+	b.maxAll = max(b.maxAll, b.inflightAll)
+	delay, qerr := b.queryDelay, b.queryErr
+	b.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.call("query")
+	b.inflight[no]--
+	b.inflightAll--
+	if qerr != nil {
+		return providers.OrderState{}, qerr
+	}
 	o, ok := b.orders[ref.OutTradeNo]
 	if !ok {
 		return providers.OrderState{}, providers.Errorf(providers.ErrCodeNotFound, "ORDERNOTEXIST", "no order")
@@ -145,6 +233,9 @@ func (f *fake) CloseOrder(_ context.Context, ref providers.OrderRef) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.call("close")
+	if b.closeErr != nil {
+		return b.closeErr
+	}
 	o, ok := b.orders[ref.OutTradeNo]
 	if !ok {
 		return providers.Errorf(providers.ErrCodeNotFound, "ORDERNOTEXIST", "no order")
@@ -186,6 +277,13 @@ func (f *fake) QueryRefund(_ context.Context, ref providers.RefundRef) (provider
 		return providers.RefundState{}, providers.Errorf(providers.ErrCodeNotFound, "REFUNDNOTEXIST", "no refund")
 	}
 	return *r, nil
+}
+
+// SetRefundResult sets what Refund answers for new refunds (RefundStatus).
+func (b *FakeBook) SetRefundResult(st providers.RefundStatus) {
+	b.mu.Lock()
+	b.RefundStatus = st
+	b.mu.Unlock()
 }
 
 // SetRefundStatus changes a refund's status at the fake provider.

@@ -21,7 +21,13 @@ import (
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/webhook"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
 )
+
+// EnvDriver, set to "postgres", runs every gateway started with ${DB} and
+// ${DB_DRIVER} in its config on a fresh PostgreSQL schema (needs
+// GATEWAY_TEST_POSTGRES_DSN): GATEWAY_TEST_DRIVER=postgres go test ./gateway/...
+const EnvDriver = "GATEWAY_TEST_DRIVER"
 
 // WebhookSecret is the merchant webhook secret the test configs use.
 const WebhookSecret = "test-webhook-secret-0123456789"
@@ -48,21 +54,38 @@ type Options struct {
 	Logger *slog.Logger
 	// WebhookSchedule replaces the merchant-webhook retry schedule.
 	WebhookSchedule []time.Duration
+	// Setup runs after the gateway is built and before its poller and
+	// dispatcher start: inject schedules here (Orders.SetSchedules,
+	// Dispatcher.SetSchedule).
+	Setup func(*gateway.App)
+	// Receiver to send merchant webhooks to instead of a new one (several
+	// gateway instances, one merchant backend).
+	Receiver *Receiver
 }
 
 // Start runs a gateway from a YAML config. ${PUBLIC_URL}, ${WEBHOOK_URL},
 // ${WEBHOOK_SECRET} and ${DB} are provided: the test server's URL, the
-// receiver's URL, WebhookSecret and a fresh SQLite file.
+// receiver's URL, WebhookSecret and a fresh SQLite file; ${DB_DRIVER} is
+// "sqlite" unless Vars says otherwise (storetest.FreshDSN gives a
+// PostgreSQL one).
 func Start(t testing.TB, yamlConfig string, opts Options) *Env {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
-	recv := NewReceiver(t, WebhookSecret)
+	recv := opts.Receiver
+	if recv == nil {
+		recv = NewReceiver(t, WebhookSecret)
+	}
 	vars := map[string]string{
 		"PUBLIC_URL":     url,
 		"WEBHOOK_URL":    recv.URL(),
 		"WEBHOOK_SECRET": WebhookSecret,
+		"DB_DRIVER":      "sqlite",
 		"DB":             filepath.Join(t.TempDir(), "gateway.db"),
+	}
+	if driver := os.Getenv(EnvDriver); driver != "" && driver != "sqlite" && opts.Vars["DB"] == "" && opts.Store == nil {
+		// The whole gateway suite on another database.
+		vars["DB_DRIVER"], vars["DB"] = driver, storetest.FreshDSN(t, driver)
 	}
 	for k, v := range opts.Vars {
 		vars[k] = v
@@ -90,6 +113,9 @@ func Start(t testing.TB, yamlConfig string, opts Options) *Env {
 	}
 	srv.Config.Handler = app.Handler()
 	srv.Start()
+	if opts.Setup != nil {
+		opts.Setup(app)
+	}
 	if !opts.NoBackground {
 		app.Start()
 	}

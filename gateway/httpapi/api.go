@@ -18,7 +18,6 @@ import (
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/providers"
-	"github.com/paygate/paygate/store"
 )
 
 // MaxBody caps API request bodies.
@@ -50,6 +49,7 @@ func (a *API) Register(r gin.IRouter) {
 	v1.GET("/orders/:no/refunds/:rno", require(config.ScopeOrdersRead), a.getRefund)
 	v1.GET("/events", require(config.ScopeOrdersRead), a.listEvents)
 	v1.GET("/events/:id", require(config.ScopeOrdersRead), a.getEvent)
+	v1.GET("/reports/summary", require(config.ScopeOrdersRead), a.summary)
 	v1.POST("/events/:id/redeliver", require(config.ScopeOrdersWrite), a.redeliverEvent)
 }
 
@@ -86,29 +86,6 @@ func (a *API) getOrder(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, orders.ViewOrder(o))
-}
-
-// listOrders answers lookups by the acquirer's or WeChat's number.
-func (a *API) listOrders(c *gin.Context) {
-	ref := store.OrderRef{
-		ProviderTradeNo: c.Query("provider_trade_no"),
-		TransactionID:   c.Query("transaction_id"),
-		OutTradeNo:      c.Query("out_trade_no"),
-	}
-	if ref == (store.OrderRef{}) {
-		a.fail(c, apierr.Invalid("provider_trade_no", "give provider_trade_no, transaction_id or out_trade_no"))
-		return
-	}
-	found, err := a.svc.Store().FindOrders(c.Request.Context(), keyOf(c).MerchantID, ref)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	data := make([]orders.OrderView, 0, len(found))
-	for i := range found {
-		data = append(data, orders.ViewOrder(&found[i]))
-	}
-	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": nil})
 }
 
 func (a *API) closeOrder(c *gin.Context) {

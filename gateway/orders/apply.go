@@ -190,20 +190,18 @@ func (s *Service) ApplyRefundState(ctx context.Context, refundID string, rep pro
 		if move {
 			fields["status"] = string(next)
 			fields["next_poll_at"] = nil
-			orderStatus := ""
 			if next == providers.RefundSucceeded {
 				at := rep.SucceededAt.UTC()
 				if rep.SucceededAt.IsZero() {
 					at = s.now().UTC()
 				}
 				fields["succeeded_at"] = at
-				if o.RefundedMinor+r.AmountMinor == o.AmountMinor {
-					orderStatus = string(providers.OrderRefunded)
-				}
 			} else if rep.ProviderStatus != "" {
 				fields["failure_reason"] = truncate("provider status "+rep.ProviderStatus, 250)
 			}
-			if err := tx.SettleRefundAmount(ctx, r.OrderID, r.AmountMinor, next == providers.RefundSucceeded, orderStatus); err != nil {
+			// The order becomes REFUNDED when this refund completes it; the
+			// store decides on the locked row (refunds may settle at once).
+			if err := tx.SettleRefundAmount(ctx, r.OrderID, r.AmountMinor, next == providers.RefundSucceeded, string(providers.OrderRefunded)); err != nil {
 				return step{}, err
 			}
 		}

@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/paygate/paygate/gateway/apierr"
@@ -90,6 +92,9 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 	if utf8.RuneCountInString(in.Description) > maxDescription || !utf8.ValidString(in.Description) {
 		return nil, apierr.Invalid("description", "must be valid UTF-8 of at most %d characters", maxDescription)
 	}
+	if hasControl(in.Description) {
+		return nil, apierr.Invalid("description", "must not contain control characters")
+	}
 	if in.PayMethod == "" {
 		in.PayMethod = providers.PayMethodWeChat
 	}
@@ -104,6 +109,11 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 	}
 	if len(in.Payer.OpenID) > 128 || len(in.Payer.AppID) > 64 {
 		return nil, apierr.Invalid("payer", "openid or appid too long")
+	}
+	for field, v := range map[string]string{"payer.openid": in.Payer.OpenID, "payer.appid": in.Payer.AppID} {
+		if !utf8.ValidString(v) || hasControl(v) {
+			return nil, apierr.Invalid(field, "must be valid UTF-8 without control characters")
+		}
 	}
 	for field, raw := range map[string]string{"notify_url": in.NotifyURL, "return_url": in.ReturnURL} {
 		if raw == "" {
@@ -176,7 +186,7 @@ func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput)
 		NotifyURL: in.NotifyURL, ReturnURL: in.ReturnURL, Metadata: string(plan.in.Metadata),
 		RequestHash: plan.hash, ExpiresAt: now.Add(plan.expiry), Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	next := NextOrderPoll(plan.ch, 0, now, o.ExpiresAt)
+	next := s.NextOrderPoll(plan.ch, 0, now, o.ExpiresAt)
 	o.NextPollAt = &next
 	if err := s.st.InsertOrder(ctx, o); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
@@ -321,4 +331,10 @@ func (s *Service) Get(ctx context.Context, merchantID, outTradeNo string) (*stor
 		return nil, apierr.NotFoundf("order %s not found", outTradeNo)
 	}
 	return o, err
+}
+
+// hasControl reports control characters (NUL included: PostgreSQL text
+// cannot hold it, and XML-speaking providers refuse C0 characters).
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }

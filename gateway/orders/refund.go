@@ -43,8 +43,8 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	if !NumberPattern.MatchString(in.OutRefundNo) {
 		return nil, nil, false, apierr.Invalid("out_refund_no", "must match %s", NumberPattern)
 	}
-	if utf8.RuneCountInString(in.Reason) > maxReason || !utf8.ValidString(in.Reason) {
-		return nil, nil, false, apierr.Invalid("reason", "must be valid UTF-8 of at most %d characters", maxReason)
+	if utf8.RuneCountInString(in.Reason) > maxReason || !utf8.ValidString(in.Reason) || hasControl(in.Reason) {
+		return nil, nil, false, apierr.Invalid("reason", "must be valid UTF-8 of at most %d characters, without control characters", maxReason)
 	}
 	currency := o.Currency
 	if in.Currency != "" && !providers.KnownCurrency(in.Currency) {
@@ -82,7 +82,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	}
 
 	now := s.now().UTC()
-	next := NextRefundPoll(ch, 0, now)
+	next := s.NextRefundPoll(ch, 0, now)
 	r := &store.Refund{
 		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: merchantID, ChannelID: o.ChannelID,
 		OutRefundNo: in.OutRefundNo, AmountMinor: amount.Minor, Currency: currency, Reason: in.Reason,
@@ -243,7 +243,9 @@ func (s *Service) CloseAtProvider(ctx context.Context, o *store.Order, source st
 	case providers.ErrCodeOrderPaid:
 		return s.Refresh(ctx, o)
 	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
-		return nil, apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
+		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
+		e.Err = err // the poller tells an open breaker from a failed call
+		return nil, e
 	}
 	return nil, apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused to close the order: %v", err)
 }

@@ -2,22 +2,59 @@ package orders
 
 import "time"
 
-// Backstop is the poll schedule of every PAYING order of a channel whose
-// provider notifies: callbacks get lost, so the gateway asks anyway.
+// Backstop is the default poll schedule of every PAYING order of a channel
+// whose provider notifies: callbacks get lost, so the gateway asks anyway.
 // After the last step it asks every 30 minutes until the order expires.
 var Backstop = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute}
 
-// Fast is the poll schedule of channels the poller owns (no trusted
-// callback, or poll: always); after the last step it asks every minute.
+// Fast is the default poll schedule of channels the poller owns (no
+// trusted callback, or poll: always); after the last step it asks every
+// minute.
 var Fast = []time.Duration{3 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}
 
-// RefundBackstop is the poll schedule of refunds in PROCESSING on
+// RefundBackstop is the default poll schedule of refunds in PROCESSING on
 // channels whose provider notifies refund results.
 var RefundBackstop = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour}
 
-// RefundFast is the schedule of refunds the poller owns (no refund
-// notification).
+// RefundFast is the default schedule of refunds the poller owns (no
+// refund notification).
 var RefundFast = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, time.Hour}
+
+// Schedules are the poll backoffs a Service uses: the wait before each
+// poll, by the number of polls so far; the last step repeats.
+type Schedules struct {
+	Backstop   []time.Duration // PAYING orders of channels whose provider notifies
+	Fast       []time.Duration // PAYING orders of channels the poller owns
+	Refund     []time.Duration // refunds in PROCESSING, provider notifies refunds
+	RefundFast []time.Duration // refunds in PROCESSING the poller owns
+}
+
+// DefaultSchedules are Backstop, Fast, RefundBackstop and RefundFast.
+func DefaultSchedules() Schedules {
+	return Schedules{Backstop: Backstop, Fast: Fast, Refund: RefundBackstop, RefundFast: RefundFast}
+}
+
+// SetSchedules replaces the poll schedules (tests shorten them); empty
+// ones keep their default. Call it before the service is used.
+func (s *Service) SetSchedules(sc Schedules) {
+	def := DefaultSchedules()
+	if len(sc.Backstop) == 0 {
+		sc.Backstop = def.Backstop
+	}
+	if len(sc.Fast) == 0 {
+		sc.Fast = def.Fast
+	}
+	if len(sc.Refund) == 0 {
+		sc.Refund = def.Refund
+	}
+	if len(sc.RefundFast) == 0 {
+		sc.RefundFast = def.RefundFast
+	}
+	s.sched = sc
+}
+
+// Schedules returns the poll schedules in use.
+func (s *Service) Schedules() Schedules { return s.sched }
 
 func delay(schedule []time.Duration, attempts int) time.Duration {
 	if attempts < len(schedule) {
@@ -29,13 +66,13 @@ func delay(schedule []time.Duration, attempts int) time.Duration {
 // NextOrderPoll is when a PAYING order is asked about next, after
 // attempts polls: per the channel's schedule, never later than its expiry
 // (when the poller closes it). poll: never leaves only the expiry.
-func NextOrderPoll(ch *Channel, attempts int, now, expiresAt time.Time) time.Time {
+func (s *Service) NextOrderPoll(ch *Channel, attempts int, now, expiresAt time.Time) time.Time {
 	if ch.Poll == "never" {
 		return expiresAt
 	}
-	schedule := Backstop
+	schedule := s.sched.Backstop
 	if ch.PollsFast() {
-		schedule = Fast
+		schedule = s.sched.Fast
 	}
 	next := now.Add(delay(schedule, attempts))
 	if next.After(expiresAt) {
@@ -44,10 +81,17 @@ func NextOrderPoll(ch *Channel, attempts int, now, expiresAt time.Time) time.Tim
 	return next
 }
 
-// NextRefundPoll is when a PROCESSING refund is asked about next.
-func NextRefundPoll(ch *Channel, attempts int, now time.Time) time.Time {
+// RetryAfterExpiry is how long the poller waits before trying again to
+// close an expired order whose close failed: the fast schedule's last step.
+func (s *Service) RetryAfterExpiry() time.Duration {
+	return s.sched.Fast[len(s.sched.Fast)-1]
+}
+
+// NextRefundPoll is when a PROCESSING refund of channel ch is asked about
+// next: sooner when the provider sends no refund notification.
+func (s *Service) NextRefundPoll(ch *Channel, attempts int, now time.Time) time.Time {
 	if ch != nil && !ch.Caps.RefundNotify {
-		return now.Add(delay(RefundFast, attempts))
+		return now.Add(delay(s.sched.RefundFast, attempts))
 	}
-	return now.Add(delay(RefundBackstop, attempts))
+	return now.Add(delay(s.sched.Refund, attempts))
 }

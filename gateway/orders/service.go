@@ -50,6 +50,7 @@ type Service struct {
 	merchants map[string]*Merchant
 	now       func() time.Time
 	log       *slog.Logger
+	sched     Schedules
 	// EventWritten is called after a commit that wrote merchant events, to
 	// wake the dispatcher.
 	EventWritten func()
@@ -60,7 +61,7 @@ type Service struct {
 
 // New builds the service.
 func New(st *store.Store, merchants []*Merchant, channels []*Channel, log *slog.Logger) *Service {
-	s := &Service{st: st, channels: map[string]*Channel{}, merchants: map[string]*Merchant{}, now: time.Now, log: log}
+	s := &Service{st: st, channels: map[string]*Channel{}, merchants: map[string]*Merchant{}, now: time.Now, log: log, sched: DefaultSchedules()}
 	for _, m := range merchants {
 		s.merchants[m.ID] = m
 	}

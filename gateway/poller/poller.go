@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paygate/paygate/gateway/orders"
@@ -63,7 +65,9 @@ func (p *Poller) Run(ctx context.Context) {
 }
 
 // Round claims and processes one batch of due orders and of due refunds;
-// it returns how many rows it processed.
+// it returns how many rows it processed. When ctx is cancelled (shutdown)
+// rows already being polled are finished, and claimed rows not yet
+// started are released for another replica at once.
 func (p *Poller) Round(ctx context.Context) int {
 	n := 0
 	if ords, token, err := p.st.ClaimDueOrders(ctx, p.batch, Lease); err != nil {
@@ -71,37 +75,70 @@ func (p *Poller) Round(ctx context.Context) int {
 			p.log.Error("claim due orders", "err", err)
 		}
 	} else {
-		n += len(ords)
-		p.each(len(ords), func(i int) string { return ords[i].ChannelID }, func(i int) { p.pollOrder(ctx, &ords[i], token) })
+		n += p.each(ctx, len(ords), "orders", token,
+			func(i int) (string, string) { return ords[i].ID, ords[i].ChannelID },
+			func(i int) { p.pollOrder(ctx, &ords[i], token) })
+	}
+	if ctx.Err() != nil {
+		return n
 	}
 	if refs, token, err := p.st.ClaimDueRefunds(ctx, p.batch, Lease); err != nil {
 		if ctx.Err() == nil {
 			p.log.Error("claim due refunds", "err", err)
 		}
 	} else {
-		n += len(refs)
-		p.each(len(refs), func(i int) string { return refs[i].ChannelID }, func(i int) { p.pollRefund(ctx, &refs[i], token) })
+		n += p.each(ctx, len(refs), "refunds", token,
+			func(i int) (string, string) { return refs[i].ID, refs[i].ChannelID },
+			func(i int) { p.pollRefund(ctx, &refs[i], token) })
 	}
 	return n
 }
 
-// each runs fn for every row, at most the channel's limit at a time.
-func (p *Poller) each(n int, channel func(int) string, fn func(int)) {
-	var wg sync.WaitGroup
+// each runs fn for every claimed row, at most the channel's limit at a
+// time, and returns how many it ran. A row still waiting for its turn
+// when ctx is cancelled is released instead.
+func (p *Poller) each(ctx context.Context, n int, table, token string, row func(int) (id, channel string), fn func(int)) int {
+	var (
+		wg  sync.WaitGroup
+		ran atomic.Int64
+	)
 	for i := 0; i < n; i++ {
-		sem, ok := p.limits[channel(i)]
+		id, channel := row(i)
+		sem, ok := p.limits[channel]
 		if !ok {
 			sem = make(chan struct{}, 1)
 		}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			sem <- struct{}{}
+			acquired := false
+			select {
+			case sem <- struct{}{}:
+				acquired = true
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				if acquired {
+					<-sem
+				}
+				p.release(table, id, token)
+				return
+			}
 			defer func() { <-sem }()
 			fn(i)
+			ran.Add(1)
 		}(i)
 	}
 	wg.Wait()
+	return int(ran.Load())
+}
+
+// release gives a claimed, unprocessed row back (shutdown).
+func (p *Poller) release(table, id, token string) {
+	if err := p.st.ReleaseLease(context.Background(), table, id, token); err != nil {
+		p.log.Warn("release lease", "table", table, "id", id, "err", err)
+	}
+	p.count(strings.TrimSuffix(table, "s"), "released")
 }
 
 func (p *Poller) pollOrder(ctx context.Context, o *store.Order, token string) {
@@ -114,12 +151,20 @@ func (p *Poller) pollOrder(ctx context.Context, o *store.Order, token string) {
 	}
 	now := p.now().UTC()
 	cur, err := p.svc.Refresh(ctx, o)
-	if err == nil && cur.Status == string(providers.OrderPaying) && !now.Before(o.ExpiresAt) {
+	expired := !now.Before(o.ExpiresAt)
+	if expired && (err == nil && cur.Status == string(providers.OrderPaying) || providers.IsCode(err, providers.ErrCodeNotFound)) {
+		// Still unpaid (or never known to the provider) at expiry: close at
+		// the provider, then locally. A provider that reports it paid
+		// meanwhile wins (CloseAtProvider applies the payment).
+		if err != nil {
+			cur = o
+		}
 		cur, err = p.svc.CloseAtProvider(ctx, cur, "expire")
 		p.count("order", "expired")
 	}
 	switch {
 	case errors.Is(err, providers.ErrBreakerOpen):
+		// Not an attempt: the provider was not asked.
 		at := now.Add(BreakerPause)
 		p.reschedule(ctx, o, token, &at, o.PollAttempts)
 		p.count("order", "breaker_open")
@@ -134,10 +179,10 @@ func (p *Poller) pollOrder(ctx context.Context, o *store.Order, token string) {
 			return
 		}
 	}
-	at := orders.NextOrderPoll(ch, o.PollAttempts+1, now, o.ExpiresAt)
+	at := p.svc.NextOrderPoll(ch, o.PollAttempts+1, now, o.ExpiresAt)
 	if !at.After(now) {
 		// Expired but the close failed: try again soon, not in a hot loop.
-		at = now.Add(orders.Fast[len(orders.Fast)-1])
+		at = now.Add(p.svc.RetryAfterExpiry())
 	}
 	p.reschedule(ctx, o, token, &at, o.PollAttempts+1)
 }
@@ -151,15 +196,15 @@ func (p *Poller) reschedule(ctx context.Context, o *store.Order, token string, a
 func (p *Poller) pollRefund(ctx context.Context, r *store.Refund, token string) {
 	ctx = context.WithoutCancel(ctx)
 	now := p.now().UTC()
+	attempts := r.PollAttempts + 1
 	var next *time.Time
 	if r.Status == string(providers.RefundProcessing) {
 		cur, err := p.svc.RefreshRefund(ctx, r)
 		switch {
 		case errors.Is(err, providers.ErrBreakerOpen):
 			at := now.Add(BreakerPause)
-			_ = p.st.ScheduleRefundPoll(ctx, r.ID, token, &at, r.PollAttempts)
+			next, attempts = &at, r.PollAttempts
 			p.count("refund", "breaker_open")
-			return
 		case err != nil:
 			p.log.Info("poll refund", "refund", r.ID, "err", err)
 			p.count("refund", "error")
@@ -167,13 +212,13 @@ func (p *Poller) pollRefund(ctx context.Context, r *store.Refund, token string) 
 			p.count("refund", "ok")
 			r = cur
 		}
-		if r.Status == string(providers.RefundProcessing) {
+		if next == nil && r.Status == string(providers.RefundProcessing) {
 			ch, _ := p.svc.Channel(r.ChannelID)
-			at := orders.NextRefundPoll(ch, r.PollAttempts+1, now)
+			at := p.svc.NextRefundPoll(ch, attempts, now)
 			next = &at
 		}
 	}
-	if err := p.st.ScheduleRefundPoll(ctx, r.ID, token, next, r.PollAttempts+1); err != nil {
+	if err := p.st.ScheduleRefundPoll(ctx, r.ID, token, next, attempts); err != nil {
 		p.log.Error("schedule refund poll", "refund", r.ID, "err", err)
 	}
 }

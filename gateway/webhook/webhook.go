@@ -145,7 +145,25 @@ func (d *Dispatcher) round(ctx context.Context) bool {
 	sem := make(chan struct{}, d.workers)
 	var wg sync.WaitGroup
 	for i := range events {
-		sem <- struct{}{}
+		acquired := false
+		select {
+		case sem <- struct{}{}:
+			acquired = true
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			// Shutting down: events not started go back to the outbox at
+			// once (another replica, or this one after a restart, sends them).
+			if acquired {
+				<-sem
+			}
+			for j := i; j < len(events); j++ {
+				if err := d.st.ReleaseLease(context.Background(), "merchant_events", events[j].ID, token); err != nil {
+					d.log.Warn("release merchant event lease", "event", events[j].ID, "err", err)
+				}
+			}
+			break
+		}
 		wg.Add(1)
 		d.wg.Add(1)
 		go func(e *store.MerchantEvent) {

@@ -1,0 +1,34 @@
+package store
+
+import (
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ClaimQuery is a due-work statement and the index that must serve it.
+type ClaimQuery struct {
+	Name, SQL, Index string
+	Args             []any
+}
+
+// ClaimQueries exposes the claim statements to the index tests.
+func (s *Store) ClaimQueries() []ClaimQuery {
+	now := time.Now().UTC()
+	var out []ClaimQuery
+	for _, q := range []dueQuery{dueOrders, dueRefunds, dueEvents} {
+		out = append(out, ClaimQuery{Name: "claim " + q.table, SQL: s.claimSQL(q), Index: q.index,
+			Args: []any{now, "lease_x", now, now, 10, now}})
+	}
+	return out
+}
+
+// ListOrdersSQL is the statement ListOrders runs, for the index tests.
+func (s *Store) ListOrdersSQL(f OrderFilter, from *OrderKey, limit int) (string, []any) {
+	q := after(s.filterOrders(s.r.Session(&gorm.Session{DryRun: true}), f), from)
+	if !f.lookup() {
+		q = q.Order("created_at, id").Limit(limit)
+	}
+	stmt := q.Find(&[]Order{}).Statement
+	return stmt.SQL.String(), stmt.Vars
+}
