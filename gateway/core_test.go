@@ -390,6 +390,15 @@ func TestRefusedNotificationsChangeNothing(t *testing.T) {
 			if rec.Outcome != tt.outcome || !bytes.Equal(rec.Body, body) {
 				t.Fatalf("inbox outcome %q body %q, want %q", rec.Outcome, rec.Body, tt.outcome)
 			}
+			// A refused notification that names an order says which, and
+			// makes the order due for a poll at once.
+			if tt.name == "forged signature" {
+				var o store.Order
+				env.App.Store.DB().Where("out_trade_no = ?", "REFU000001").Take(&o)
+				if rec.OrderID != o.ID || o.NextPollAt == nil || time.Until(*o.NextPollAt) > time.Second || !o.PollRequested {
+					t.Fatalf("inbox order %q (want %q), next poll %v requested %v", rec.OrderID, o.ID, o.NextPollAt, o.PollRequested)
+				}
+			}
 		})
 	}
 	if o := env.Do("GET", "/v1/orders/REFU000001", demoKey, nil); o.Str("status") != "PAYING" || o.JSON["transaction_id"] != nil {

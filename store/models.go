@@ -55,8 +55,11 @@ type Order struct {
 
 	NextPollAt   *time.Time `gorm:"index"`
 	PollAttempts int        `gorm:"not null;default:0"`
-	LeaseUntil   *time.Time
-	LeaseToken   string `gorm:"size:64"`
+	// PollRequested: something asked for a poll at once (PollNow) while
+	// a poll may have been running; the poll's end then keeps it due.
+	PollRequested bool `gorm:"not null;default:false"`
+	LeaseUntil    *time.Time
+	LeaseToken    string `gorm:"size:64"`
 
 	Version int64 `gorm:"not null;default:1"`
 	// ix_orders_merchant_created_id (merchant_id, created_at, id) serves the
@@ -85,8 +88,11 @@ type Refund struct {
 
 	NextPollAt   *time.Time `gorm:"index"`
 	PollAttempts int        `gorm:"not null;default:0"`
-	LeaseUntil   *time.Time
-	LeaseToken   string `gorm:"size:64"`
+	// PollRequested: something asked for a poll at once (PollNow) while
+	// a poll may have been running; the poll's end then keeps it due.
+	PollRequested bool `gorm:"not null;default:false"`
+	LeaseUntil    *time.Time
+	LeaseToken    string `gorm:"size:64"`
 
 	Version   int64     `gorm:"not null;default:1"`
 	CreatedAt time.Time `gorm:"not null"`

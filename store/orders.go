@@ -133,20 +133,27 @@ func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount i
 	return nil
 }
 
-// PollNow makes a PAYING order due for a poll at once.
+// PollNow makes a PAYING order due for a poll at once. A poll running at
+// that moment cannot push it back (see ScheduleOrderPoll).
 func (s *Store) PollNow(ctx context.Context, orderID string) error {
-	now := s.Now()
 	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
-		Update("next_poll_at", now).Error
+		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
 }
 
 // ScheduleOrderPoll records a poll's result: when to ask next (nil:
 // never) and the attempts so far, if the caller still holds the lease and
-// the order is still PAYING; it releases the lease.
+// the order is still PAYING; it releases the lease. A PollNow that came
+// meanwhile wins: the order stays due now.
 func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, at *time.Time, attempts int) error {
-	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND lease_token = ?", orderID, token).
+	return s.schedulePoll(ctx, &Order{}, "PAYING", orderID, token, at, attempts)
+}
+
+func (s *Store) schedulePoll(ctx context.Context, model any, pending, id, token string, at *time.Time, attempts int) error {
+	t := s.timeArg()
+	return s.w.WithContext(ctx).Model(model).Where("id = ? AND lease_token = ?", id, token).
 		Updates(map[string]any{
-			"next_poll_at":  gorm.Expr("CASE WHEN status = 'PAYING' THEN "+s.timeArg()+" ELSE NULL END", at),
-			"poll_attempts": attempts, "lease_until": nil, "lease_token": "",
+			"next_poll_at": gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+t+" ELSE "+t+" END",
+				pending, s.Now(), at),
+			"poll_requested": false, "poll_attempts": attempts, "lease_until": nil, "lease_token": "",
 		}).Error
 }

@@ -564,3 +564,52 @@ func TestConcurrentRefundSettlementsMarkTheOrderRefunded(t *testing.T) {
 		}
 	})
 }
+
+// A poll asked for while a poll is running (PollNow during the lease) is
+// not lost when that poll schedules the next one later.
+func TestPollNowDuringALeaseIsKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		now := time.Now().UTC()
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		later := now.Add(10 * time.Minute)
+		for _, tt := range []struct {
+			no      string
+			pollNow bool
+			wantDue bool // due now rather than at later
+		}{
+			{"WAKE000001", false, false},
+			{"WAKE000002", true, true},
+		} {
+			o := newOrder(tt.no, now)
+			o.NextPollAt = ptr(now.Add(-time.Second))
+			if err := st.InsertOrder(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			claimed, token, err := st.ClaimDueOrders(ctx, 10, 30*time.Second)
+			if err != nil || len(claimed) != 1 {
+				t.Fatalf("claim: %v %v", orderIDs(claimed), err)
+			}
+			if tt.pollNow {
+				if err := st.PollNow(ctx, o.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.ScheduleOrderPoll(ctx, o.ID, token, &later, 1); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.OrderByID(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			due := got.NextPollAt != nil && got.NextPollAt.Before(now.Add(time.Minute))
+			if due != tt.wantDue || got.PollRequested || got.LeaseToken != "" {
+				t.Fatalf("%s: next %v requested %v lease %q; want due now = %v", tt.no, got.NextPollAt, got.PollRequested, got.LeaseToken, tt.wantDue)
+			}
+			// Leave no due row for the next case's claim.
+			if err := st.DB().Model(&store.Order{}).Where("id = ?", o.ID).Update("next_poll_at", later).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -72,10 +72,15 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 			outcome = store.OutcomeChannelMismatch
 		}
 		rec.Kind = string(n.Kind)
-		h.record(ctx, rec, outcome, err.Error())
+		var poll func()
 		if n.Hint && outcome == store.OutcomeBadSignature {
-			// Not trusted, but it names an order: ask the provider soon.
-			h.pollSoon(ctx, ch, n)
+			// Not trusted, but it names an order: record which, and ask
+			// the provider soon.
+			poll = h.pollSoon(ctx, ch, n, rec)
+		}
+		h.record(ctx, rec, outcome, err.Error())
+		if poll != nil {
+			poll()
 		}
 		h.log.Warn("notification refused", "channel", ch.ID, "outcome", outcome, "err", err)
 		h.ack(w, p, false, "refused")
@@ -168,15 +173,34 @@ func (h *Handler) settleByQuery(ctx context.Context, o *store.Order, n providers
 	return err
 }
 
-// pollSoon makes the poller ask about an order named by a notification
-// that could not be trusted.
-func (h *Handler) pollSoon(ctx context.Context, ch *orders.Channel, n providers.Notification) {
+// pollSoon finds the order (or refund) an untrusted notification names,
+// notes it on the inbox row, and returns what makes the poller ask the
+// provider about it at once (nil when there is nothing to ask).
+func (h *Handler) pollSoon(ctx context.Context, ch *orders.Channel, n providers.Notification, rec *store.Notification) func() {
 	o, err := h.findOrder(ctx, ch, n.Order)
-	if err != nil || o.Status != string(providers.OrderPaying) {
-		return
+	if err != nil {
+		return nil
 	}
-	if err := h.svc.Store().PollNow(ctx, o.ID); err != nil {
-		h.log.Warn("schedule poll after refused notification", "order", o.ID, "err", err)
+	rec.OrderID = o.ID
+	st := h.svc.Store()
+	if n.Kind == providers.NotifyRefund {
+		rf, err := st.RefundOfOrder(ctx, o.ID, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
+		if err != nil || rf.Status != string(providers.RefundProcessing) {
+			return nil
+		}
+		return func() {
+			if err := st.PollRefundNow(context.WithoutCancel(ctx), rf.ID); err != nil {
+				h.log.Warn("schedule refund poll after refused notification", "refund", rf.ID, "err", err)
+			}
+		}
+	}
+	if o.Status != string(providers.OrderPaying) {
+		return nil
+	}
+	return func() {
+		if err := st.PollNow(context.WithoutCancel(ctx), o.ID); err != nil {
+			h.log.Warn("schedule poll after refused notification", "order", o.ID, "err", err)
+		}
 	}
 }
 
