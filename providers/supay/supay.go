@@ -164,13 +164,10 @@ func (p *Provider) call(ctx context.Context, service string, fields map[string]s
 		}
 	}
 	params["sign"] = Sign(params, p.key)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(params); err != nil {
+	body, err := httpx.EncodeJSON(params)
+	if err != nil {
 		return nil, fmt.Errorf("supay: encode %s: %w", service, err)
 	}
-	body := bytes.TrimRight(buf.Bytes(), "\n")
 	resp, err := p.http.Do(func() (*resty.Response, error) {
 		return p.http.R(ctx).
 			SetHeader("Content-Type", "application/json").
@@ -182,9 +179,7 @@ func (p *Provider) call(ctx context.Context, service string, fields map[string]s
 		return nil, err
 	}
 	var a answer
-	dec := json.NewDecoder(bytes.NewReader(resp.Body()))
-	dec.UseNumber()
-	if err := dec.Decode(&a); err != nil || a.Status == "" {
+	if err := httpx.DecodeJSON(resp.Body(), &a); err != nil || a.Status == "" {
 		return nil, badResponse(service, "HTTP %d with an unparsable answer", resp.StatusCode())
 	}
 	if !strings.EqualFold(a.Status, statusOK) {
@@ -351,10 +346,8 @@ func ParsePayInfo(v any) (map[string]string, error) {
 	default:
 		return nil, errors.New("missing")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
 	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
+	if err := httpx.DecodeJSON(raw, &m); err != nil || m == nil {
 		return nil, errors.New("not a JSON object")
 	}
 	out := make(map[string]string, len(m))

@@ -205,13 +205,10 @@ func (p *Provider) call(ctx context.Context, method string, data map[string]stri
 		Data:   clean,
 		Sign:   Sign(p.secret, requestSignFields(p.user, method, unix, clean)),
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(env); err != nil {
+	body, err := httpx.EncodeJSON(env)
+	if err != nil {
 		return nil, fmt.Errorf("yaband: encode %s: %w", method, err)
 	}
-	body := bytes.TrimRight(buf.Bytes(), "\n")
 	resp, err := p.http.Do(func() (*resty.Response, error) {
 		return p.http.R(ctx).
 			SetHeader("Content-Type", "application/json").
@@ -223,9 +220,7 @@ func (p *Provider) call(ctx context.Context, method string, data map[string]stri
 		return nil, err
 	}
 	var a answer
-	dec := json.NewDecoder(bytes.NewReader(resp.Body()))
-	dec.UseNumber()
-	if err := dec.Decode(&a); err != nil || a.Status == nil {
+	if err := httpx.DecodeJSON(resp.Body(), &a); err != nil || a.Status == nil {
 		return nil, &providers.Error{Code: providers.ErrCodeBadResponse,
 			Message: fmt.Sprintf("yaband %s: HTTP %d with an unparsable answer", method, resp.StatusCode())}
 	}
@@ -255,10 +250,8 @@ func decodeObject(raw json.RawMessage) (map[string]any, error) {
 		}
 		raw = []byte(s)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
 	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
+	if err := httpx.DecodeJSON(raw, &m); err != nil {
 		return nil, err
 	}
 	if m == nil {

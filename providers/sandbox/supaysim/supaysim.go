@@ -12,13 +12,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -199,24 +196,9 @@ func (s *Sim) serveGateway(w http.ResponseWriter, r *http.Request) {
 
 // ---- ids ----
 
-func randomDigits(n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b.WriteByte(byte('0' + d.Int64()))
-	}
-	return b.String()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // innerTradeNo: yyyyMMddHHmmss + 10 digits (Supay's real format is not public).
 func innerTradeNo(now time.Time) string {
-	return now.UTC().Format("20060102150405") + randomDigits(10)
+	return now.UTC().Format("20060102150405") + sandbox.RandomDigits(10)
 }
 
 func missing(params map[string]string, keys ...string) string {
@@ -292,11 +274,11 @@ func (s *Sim) create(m *merchant, p map[string]string) (map[string]any, string) 
 	var info map[string]string
 	if t.payChannel == "WXPAY" {
 		appID := fmt.Sprintf("wx%x", md5.Sum([]byte(m.mchID)))[:18]
-		info = map[string]string{"appId": appID, "timeStamp": strconv.FormatInt(now.Unix(), 10), "nonceStr": randomHex(16),
-			"package": "prepay_id=wx" + now.UTC().Format("20060102150405") + randomHex(10), "signType": "MD5",
-			"paySign": strings.ToUpper(randomHex(16))}
+		info = map[string]string{"appId": appID, "timeStamp": strconv.FormatInt(now.Unix(), 10), "nonceStr": sandbox.RandomHex(16),
+			"package": "prepay_id=wx" + now.UTC().Format("20060102150405") + sandbox.RandomHex(10), "signType": "MD5",
+			"paySign": strings.ToUpper(sandbox.RandomHex(16))}
 	} else {
-		info = map[string]string{"tradeNO": now.UTC().Format("20060102") + "2200" + randomDigits(16)}
+		info = map[string]string{"tradeNO": now.UTC().Format("20060102") + "2200" + sandbox.RandomDigits(16)}
 	}
 	b, _ := json.Marshal(info)
 	t.payInfo = string(b)
@@ -375,7 +357,7 @@ func (s *Sim) completeRefund(rf *refund) {
 	rf.status = "REFUND_SUCCESS"
 	fields := map[string]string{
 		"notify_type":         "refund_status_sync",
-		"notify_id":           randomHex(16),
+		"notify_id":           sandbox.RandomHex(16),
 		"notify_time":         s.env.Now().UTC().Format("20060102150405"),
 		"mch_id":              rf.t.m.mchID,
 		"inner_trade_no":      rf.innerTradeNo,
@@ -440,7 +422,7 @@ func (s *Sim) Pay(_ context.Context, channelID, outTradeNo string, opts sandbox.
 	}
 	fields := map[string]string{
 		"notify_type":    "trade_status_sync",
-		"notify_id":      randomHex(16),
+		"notify_id":      sandbox.RandomHex(16),
 		"notify_time":    now.UTC().Format("20060102150405"),
 		"mch_id":         m.mchID,
 		"inner_trade_no": t.innerTradeNo,

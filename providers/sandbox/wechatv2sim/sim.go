@@ -9,12 +9,9 @@ package wechatv2sim
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -217,7 +214,7 @@ func (s *Simulator) writeReply(w http.ResponseWriter, a *account, req map[string
 	}
 	doc := map[string]string{
 		"return_code": "SUCCESS", "return_msg": "OK",
-		"appid": a.appID, "mch_id": a.mchID, "nonce_str": randomString(16),
+		"appid": a.appID, "mch_id": a.mchID, "nonce_str": sandbox.RandomString(16),
 	}
 	if a.subMchID != "" {
 		doc["sub_mch_id"] = a.subMchID
@@ -303,7 +300,7 @@ func (s *Simulator) unifiedOrder(a *account, req map[string]string) reply {
 	now := s.env.Now().In(cst)
 	o := &order{
 		OutTradeNo: req["out_trade_no"], Body: req["body"], FeeType: "CNY", TotalFee: total,
-		PrepayID:   "wx" + now.Format("20060102150405") + randomHex(10),
+		PrepayID:   "wx" + now.Format("20060102150405") + sandbox.RandomHex(10),
 		TradeState: "NOTPAY",
 		AppID:      req["appid"], SubAppID: req["sub_appid"], OpenID: req["openid"], SubOpenID: req["sub_openid"],
 		NotifyURL: req["notify_url"], SpbillCreateIP: req["spbill_create_ip"], TimeExpire: req["time_expire"],
@@ -403,7 +400,7 @@ func (s *Simulator) refund(a *account, req map[string]string) reply {
 	s.seq++
 	r := &refund{
 		OutRefundNo: req["out_refund_no"], RefundFee: fee, Status: "PROCESSING", order: o,
-		RefundID:  fmt.Sprintf("50000%05d%s%s", s.seq%100000, now.Format("20060102"), randomDigits(11)),
+		RefundID:  fmt.Sprintf("50000%05d%s%s", s.seq%100000, now.Format("20060102"), sandbox.RandomDigits(11)),
 		NotifyURL: req["notify_url"], SignType: req["sign_type"],
 	}
 	if r.NotifyURL == "" {
@@ -443,7 +440,7 @@ func (s *Simulator) completeRefund(a *account, r *refund) {
 		"refund_recv_accout": "支付用户零钱", "refund_account": "REFUND_SOURCE_RECHARGE_FUNDS", "refund_request_source": "API",
 	}, true)
 	notifyURL := r.NotifyURL
-	outer := map[string]string{"return_code": "SUCCESS", "appid": a.appID, "mch_id": a.mchID, "nonce_str": randomString(16)}
+	outer := map[string]string{"return_code": "SUCCESS", "appid": a.appID, "mch_id": a.mchID, "nonce_str": sandbox.RandomString(16)}
 	if a.subMchID != "" {
 		outer["sub_mch_id"] = a.subMchID
 		outer["sub_appid"] = o.SubAppID
@@ -568,7 +565,7 @@ func (s *Simulator) Pay(_ context.Context, channelID, outTradeNo string, opts sa
 		s.seq++
 		o.TradeState = "SUCCESS"
 		o.TimeEnd = now
-		o.TransactionID = fmt.Sprintf("4200000%03d%s%s", s.seq%1000, now.In(cst).Format("20060102"), randomDigits(10))
+		o.TransactionID = fmt.Sprintf("4200000%03d%s%s", s.seq%1000, now.In(cst).Format("20060102"), sandbox.RandomDigits(10))
 		a.byTxn[o.TransactionID] = o
 	case "SUCCESS", "REFUND":
 	default:
@@ -590,7 +587,7 @@ func (s *Simulator) Pay(_ context.Context, channelID, outTradeNo string, opts sa
 func payNotify(a *account, o *order) ([]byte, error) {
 	total := strconv.FormatInt(o.TotalFee, 10)
 	doc := map[string]string{
-		"return_code": "SUCCESS", "appid": a.appID, "mch_id": a.mchID, "nonce_str": randomString(32),
+		"return_code": "SUCCESS", "appid": a.appID, "mch_id": a.mchID, "nonce_str": sandbox.RandomString(32),
 		"result_code": "SUCCESS", "openid": o.OpenID, "is_subscribe": "N", "trade_type": "JSAPI",
 		"bank_type": "OTHERS", "total_fee": total, "fee_type": o.FeeType, "cash_fee": total,
 		"transaction_id": o.TransactionID, "out_trade_no": o.OutTradeNo,
@@ -620,29 +617,4 @@ func postXML(url string, body []byte) func() (*http.Request, error) {
 		req.Header.Set("User-Agent", "Mozilla/4.0") // WeChat's notifier sends a plain UA
 		return req, nil
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func randomDigits(n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b.WriteByte(byte('0' + d.Int64()))
-	}
-	return b.String()
-}
-
-func randomString(n int) string {
-	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		d, _ := rand.Int(rand.Reader, big.NewInt(int64(len(letters))))
-		b.WriteByte(letters[d.Int64()])
-	}
-	return b.String()
 }

@@ -10,14 +10,11 @@ package yabandsim
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -262,35 +259,20 @@ func (s *Sim) servePayments(w http.ResponseWriter, r *http.Request) {
 
 // ---- ids ----
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func randomDigits(n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b.WriteByte(byte('0' + d.Int64()))
-	}
-	return b.String()
-}
-
 // uuidLike is Yaband's trade_id shape: 8-4-4-4-12 lowercase hex.
 func uuidLike() string {
-	h := randomHex(16)
+	h := sandbox.RandomHex(16)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // wechatTransactionID has WeChat's 28-digit shape: 4200 00 NNNN yyyyMMdd N{10}.
 func wechatTransactionID(now time.Time) string {
-	return "420000" + randomDigits(4) + now.UTC().Format("20060102") + randomDigits(10)
+	return "420000" + sandbox.RandomDigits(4) + now.UTC().Format("20060102") + sandbox.RandomDigits(10)
 }
 
 // refundID has the shape of the documented answer: yyyyMMddHHmmss + 6 digits.
 func refundID(now time.Time) string {
-	return now.UTC().Format("20060102150405") + randomDigits(6)
+	return now.UTC().Format("20060102150405") + sandbox.RandomDigits(6)
 }
 
 // ---- money ----
@@ -405,10 +387,10 @@ func (s *Sim) create(r *http.Request, acct *account, method string, data map[str
 		t.params = map[string]string{
 			"appId":     t.subAppID,
 			"timeStamp": strconv.FormatInt(now.Unix(), 10),
-			"nonceStr":  randomHex(16),
-			"package":   "prepay_id=wx" + now.UTC().Format("20060102150405") + randomHex(10),
+			"nonceStr":  sandbox.RandomHex(16),
+			"package":   "prepay_id=wx" + now.UTC().Format("20060102150405") + sandbox.RandomHex(10),
 			"signType":  "MD5",
-			"paySign":   strings.ToUpper(randomHex(16)),
+			"paySign":   strings.ToUpper(sandbox.RandomHex(16)),
 		}
 	}
 	s.trades[t.tradeID] = t
