@@ -115,7 +115,8 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 			return nil, apierr.Invalid(field, "must be valid UTF-8 without control characters")
 		}
 	}
-	for field, raw := range map[string]string{"notify_url": in.NotifyURL, "return_url": in.ReturnURL} {
+	for _, u := range []struct{ field, raw string }{{"notify_url", in.NotifyURL}, {"return_url", in.ReturnURL}} {
+		field, raw := u.field, u.raw
 		if raw == "" {
 			continue
 		}
