@@ -27,6 +27,7 @@ import (
 
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/httpx"
+	"github.com/paygate/paygate/providers/wechatv2"
 )
 
 // DefaultBaseURL is the open-interface root inside Cloud Run.
@@ -382,20 +383,9 @@ type queryResp struct {
 	SubOpenID      string `json:"sub_openid"`
 }
 
-// MapTradeState maps a v2 trade_state (spec §2.3).
-func MapTradeState(s string) (providers.OrderStatus, error) {
-	switch s {
-	case "SUCCESS", "REFUND":
-		return providers.OrderPaid, nil
-	case "NOTPAY", "USERPAYING", "ACCEPT":
-		return providers.OrderPaying, nil
-	case "CLOSED", "REVOKED":
-		return providers.OrderClosed, nil
-	case "PAYERROR":
-		return providers.OrderFailed, nil
-	}
-	return "", fmt.Errorf("unknown trade_state %q", s)
-}
+// MapTradeState maps a v2 trade_state (spec §2.3): cloud pay answers
+// with WeChat Pay v2's words.
+func MapTradeState(s string) (providers.OrderStatus, error) { return wechatv2.MapTradeState(s) }
 
 // QueryOrder asks by transaction_id when known, else by out_trade_no.
 func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (providers.OrderState, error) {
@@ -498,19 +488,9 @@ func (p *Provider) Refund(ctx context.Context, req providers.RefundRequest) (pro
 	return st, nil
 }
 
-// MapRefundStatus maps a v2 refund_status (spec §2.4): CHANGE (the payer's
-// account is abnormal) needs manual handling and stays PROCESSING.
-func MapRefundStatus(s string) (providers.RefundStatus, error) {
-	switch s {
-	case "SUCCESS":
-		return providers.RefundSucceeded, nil
-	case "PROCESSING", "CHANGE":
-		return providers.RefundProcessing, nil
-	case "REFUNDCLOSE":
-		return providers.RefundFailed, nil
-	}
-	return "", fmt.Errorf("unknown refund_status %q", s)
-}
+// MapRefundStatus maps a v2 refund_status (spec §2.4): CHANGE (the
+// payer's account is abnormal) needs manual handling and stays PROCESSING.
+func MapRefundStatus(s string) (providers.RefundStatus, error) { return wechatv2.MapRefundState(s) }
 
 // QueryRefund asks queryrefund by out_refund_no.
 func (p *Provider) QueryRefund(ctx context.Context, ref providers.RefundRef) (providers.RefundState, error) {

@@ -151,7 +151,7 @@ func (a *Adapter) QueryOrder(ctx context.Context, ref providers.OrderRef) (provi
 // orderState reads a verified orderquery answer.
 func orderState(m map[string]string, ref providers.OrderRef) (providers.OrderState, error) {
 	ts := m["trade_state"]
-	status, err := mapTradeState(ts)
+	status, err := MapTradeState(ts)
 	if err != nil {
 		return providers.OrderState{}, badResponse("%s: %v", PathOrderQuery, err)
 	}

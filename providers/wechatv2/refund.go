@@ -100,7 +100,7 @@ func refundState(m map[string]string, outRefundNo string) (providers.RefundState
 			continue
 		}
 		word := m["refund_status_"+idx]
-		status, err := mapRefundState(word)
+		status, err := MapRefundState(word)
 		if err != nil {
 			return providers.RefundState{}, badResponse("%s: %v", PathRefundQuery, err)
 		}

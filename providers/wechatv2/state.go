@@ -33,16 +33,18 @@ var refundStates = map[string]providers.RefundStatus{
 	"REFUNDCLOSE": providers.RefundFailed,
 }
 
-// mapTradeState returns the status of a trade_state word; an unknown word
-// is an error, never a guess.
-func mapTradeState(s string) (providers.OrderStatus, error) {
+// MapTradeState returns the status of a v2 trade_state word; an unknown
+// word is an error, never a guess. Cloud pay, which answers with v2
+// fields, uses it too.
+func MapTradeState(s string) (providers.OrderStatus, error) {
 	if st, ok := tradeStates[s]; ok {
 		return st, nil
 	}
 	return "", fmt.Errorf("unknown trade_state %q", s)
 }
 
-func mapRefundState(s string) (providers.RefundStatus, error) {
+// MapRefundState returns the status of a v2 refund_status word.
+func MapRefundState(s string) (providers.RefundStatus, error) {
 	if st, ok := refundStates[s]; ok {
 		return st, nil
 	}

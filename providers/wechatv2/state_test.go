@@ -22,13 +22,13 @@ func TestTradeStateMapping(t *testing.T) {
 		"REVOKED":    providers.OrderClosed,
 		"PAYERROR":   providers.OrderFailed,
 	} {
-		got, err := mapTradeState(word)
+		got, err := MapTradeState(word)
 		if err != nil || got != want {
 			t.Errorf("%s -> %s, %v; want %s", word, got, err, want)
 		}
 	}
 	for _, word := range []string{"", "success", "PAID", "FINISHED"} {
-		if got, err := mapTradeState(word); err == nil {
+		if got, err := MapTradeState(word); err == nil {
 			t.Errorf("unknown %q mapped to %s", word, got)
 		}
 	}
@@ -41,12 +41,12 @@ func TestRefundStateMapping(t *testing.T) {
 		"CHANGE":      providers.RefundProcessing, // abnormal: manual handling, not final
 		"REFUNDCLOSE": providers.RefundFailed,
 	} {
-		got, err := mapRefundState(word)
+		got, err := MapRefundState(word)
 		if err != nil || got != want {
 			t.Errorf("%s -> %s, %v; want %s", word, got, err, want)
 		}
 	}
-	if _, err := mapRefundState("CLOSED"); err == nil {
+	if _, err := MapRefundState("CLOSED"); err == nil {
 		t.Error("v3 word CLOSED accepted as a v2 refund_status")
 	}
 }
