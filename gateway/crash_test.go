@@ -137,7 +137,7 @@ merchants:
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -148,7 +148,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startProcess runs the gateway binary and waits until it is ready.
-func startProcess(t *testing.T, bin, cfg, url string) *exec.Cmd {
+func startProcess(t testing.TB, bin, cfg, url string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "-config", cfg)
 	logs := &syncBuffer{}
