@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"sort"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // InsertEvent adds an event to the outbox; ErrDuplicate when an event with
@@ -17,7 +20,7 @@ func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 	if e.NextTryAt.IsZero() {
 		e.NextTryAt = s.Now()
 	}
-	return translate(s.w.WithContext(ctx).Create(e).Error)
+	return translate(s.write(ctx, func(db *gorm.DB) error { return db.Create(e).Error }))
 }
 
 // EventByID finds an event.
@@ -77,13 +80,16 @@ func (s *Store) RecordAttempt(ctx context.Context, e *MerchantEvent, a *EventAtt
 
 // Redeliver makes an event due again now (a merchant asked).
 func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*MerchantEvent, error) {
-	res := s.w.WithContext(ctx).Model(&MerchantEvent{}).Where("id = ? AND merchant_id = ?", eventID, merchantID).
-		Updates(map[string]any{"status": EventPending, "next_try_at": s.Now(), "updated_at": s.Now()})
-	if res.Error != nil {
-		return nil, res.Error
-	}
-	if res.RowsAffected == 0 {
-		return nil, ErrNotFound
+	err := s.write(ctx, func(db *gorm.DB) error {
+		res := db.Model(&MerchantEvent{}).Where("id = ? AND merchant_id = ?", eventID, merchantID).
+			Updates(map[string]any{"status": EventPending, "next_try_at": s.Now(), "updated_at": s.Now()})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return res.Error
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.EventByID(ctx, eventID)
 }
@@ -93,9 +99,9 @@ func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*Mer
 // final rows leave the range (orders and refunds: next_poll_at NULL;
 // events: status no longer pending).
 var (
-	dueEvents  = dueQuery{table: "merchant_events", where: "status = 'pending' AND next_try_at <= ?", order: "next_try_at", index: "ix_events_due"}
-	dueOrders  = dueQuery{table: "orders", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "idx_orders_next_poll_at"}
-	dueRefunds = dueQuery{table: "refunds", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "idx_refunds_next_poll_at"}
+	dueEvents  = dueQuery{table: "merchant_events", where: "status = 'pending' AND next_try_at <= ?", order: "next_try_at", index: "ix_events_pending"}
+	dueOrders  = dueQuery{table: "orders", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "ix_orders_due"}
+	dueRefunds = dueQuery{table: "refunds", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "ix_refunds_due"}
 )
 
 type dueQuery struct{ table, where, order, index string }
@@ -138,12 +144,13 @@ func (s *Store) claimSQL(q dueQuery) string {
 	if s.driver == "postgres" {
 		sub += " FOR UPDATE SKIP LOCKED"
 	}
-	return "UPDATE " + q.table + " SET lease_until = ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free
+	return "UPDATE " + q.table + " SET lease_until = ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free + " RETURNING *"
 }
 
-// claim leases due rows with a fresh token and returns them. Once begun it
-// is not cut short by ctx: a claim whose UPDATE committed but whose rows
-// were never read would strand them until the lease runs out.
+// claim leases due rows with a fresh token and returns them, in due order
+// (RETURNING has none of its own). Once begun it is not cut short by ctx:
+// a claim whose UPDATE committed but whose rows were never read would
+// strand them until the lease runs out.
 func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Duration, out any) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -151,13 +158,13 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 	ctx = context.WithoutCancel(ctx)
 	now := s.Now()
 	token := NewID("lease")
-	db := s.w.WithContext(ctx)
-	if err := db.Exec(s.claimSQL(q), now.Add(lease), token, now, now, limit, now).Error; err != nil {
+	err := s.write(ctx, func(db *gorm.DB) error {
+		return db.Raw(s.claimSQL(q), now.Add(lease), token, now, now, limit, now).Scan(out).Error
+	})
+	if err != nil {
 		return "", err
 	}
-	if err := s.w.WithContext(ctx).Table(q.table).Where("lease_token = ?", token).Order(q.order).Find(out).Error; err != nil {
-		return "", err
-	}
+	sortDue(out)
 	return token, nil
 }
 
@@ -165,6 +172,22 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 // but not started when the gateway stops), so another replica may take it
 // at once instead of after the lease runs out.
 func (s *Store) ReleaseLease(ctx context.Context, table, id, token string) error {
-	return s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
-		Updates(map[string]any{"lease_until": nil, "lease_token": ""}).Error
+	return s.write(ctx, func(db *gorm.DB) error {
+		return db.Table(table).Where("id = ? AND lease_token = ?", id, token).
+			Updates(map[string]any{"lease_until": nil, "lease_token": ""}).Error
+	})
 }
+
+// sortDue puts claimed rows in the order they fell due.
+func sortDue(rows any) {
+	switch r := rows.(type) {
+	case *[]MerchantEvent:
+		sort.SliceStable(*r, func(i, j int) bool { return (*r)[i].NextTryAt.Before((*r)[j].NextTryAt) })
+	case *[]Order:
+		sort.SliceStable(*r, func(i, j int) bool { return dueBefore((*r)[i].NextPollAt, (*r)[j].NextPollAt) })
+	case *[]Refund:
+		sort.SliceStable(*r, func(i, j int) bool { return dueBefore((*r)[i].NextPollAt, (*r)[j].NextPollAt) })
+	}
+}
+
+func dueBefore(a, b *time.Time) bool { return a != nil && (b == nil || a.Before(*b)) }

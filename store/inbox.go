@@ -1,13 +1,17 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
 
 // InsertNotification records an inbound provider webhook.
 func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
 	if n.ID == "" {
 		n.ID = NewID("ntf")
 	}
-	return translate(s.w.WithContext(ctx).Create(n).Error)
+	return translate(s.write(ctx, func(db *gorm.DB) error { return db.Create(n).Error }))
 }
 
 // NotificationApplied reports whether a notification with the provider's

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // JobLease is a named lease shared by every replica: one holder at a time
@@ -27,7 +29,7 @@ func (s *Store) dbNowMS() string {
 // DBNow reads the database's clock (millisecond precision).
 func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
 	var ms int64
-	if err := s.w.WithContext(ctx).Raw("SELECT " + s.dbNowMS()).Scan(&ms).Error; err != nil {
+	if err := s.r.WithContext(ctx).Raw("SELECT " + s.dbNowMS()).Scan(&ms).Error; err != nil {
 		return time.Time{}, err
 	}
 	return time.UnixMilli(ms).UTC(), nil
@@ -38,18 +40,22 @@ func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
 // lease has run out. One statement, so two replicas racing cannot both win.
 func (s *Store) AcquireJobLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	now := s.dbNowMS()
-	res := s.w.WithContext(ctx).Exec(
-		"INSERT INTO job_leases (name, holder, until_ms, updated_at) VALUES (?, ?, "+now+" + ?, ?) "+
-			"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms, updated_at = excluded.updated_at "+
-			"WHERE job_leases.holder = excluded.holder OR job_leases.until_ms < "+now,
-		name, holder, ttl.Milliseconds(), s.Now())
-	if res.Error != nil {
-		return false, res.Error
-	}
-	return res.RowsAffected == 1, nil
+	var taken bool
+	err := s.write(ctx, func(db *gorm.DB) error {
+		res := db.Exec(
+			"INSERT INTO job_leases (name, holder, until_ms, updated_at) VALUES (?, ?, "+now+" + ?, ?) "+
+				"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms, updated_at = excluded.updated_at "+
+				"WHERE job_leases.holder = excluded.holder OR job_leases.until_ms < "+now,
+			name, holder, ttl.Milliseconds(), s.Now())
+		taken = res.RowsAffected == 1
+		return res.Error
+	})
+	return taken, err
 }
 
 // ReleaseJobLease gives the lease up if holder still holds it.
 func (s *Store) ReleaseJobLease(ctx context.Context, name, holder string) error {
-	return s.w.WithContext(ctx).Exec("UPDATE job_leases SET until_ms = 0 WHERE name = ? AND holder = ?", name, holder).Error
+	return s.write(ctx, func(db *gorm.DB) error {
+		return db.Exec("UPDATE job_leases SET until_ms = 0 WHERE name = ? AND holder = ?", name, holder).Error
+	})
 }

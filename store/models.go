@@ -12,7 +12,7 @@ type Merchant struct {
 // Channel mirrors a configured channel (no secrets are stored).
 type Channel struct {
 	ID         string `gorm:"primaryKey;size:64"`
-	MerchantID string `gorm:"size:64;not null;index"`
+	MerchantID string `gorm:"size:64;not null"`
 	Provider   string `gorm:"size:32;not null"`
 	Currency   string `gorm:"size:3;not null"`
 	CreatedAt  time.Time
@@ -35,7 +35,7 @@ type Order struct {
 	Currency           string `gorm:"size:3;not null"`
 	RefundedMinor      int64  `gorm:"not null;default:0"`
 	RefundPendingMinor int64  `gorm:"not null;default:0"` // reserved by refunds in PROCESSING
-	Status             string `gorm:"size:16;not null;index"`
+	Status             string `gorm:"size:16;not null"`
 
 	Description string `gorm:"size:256"`
 	PayMethod   string `gorm:"size:32"`
@@ -53,7 +53,9 @@ type Order struct {
 	PaidAt    *time.Time
 	ClosedAt  *time.Time
 
-	NextPollAt   *time.Time `gorm:"index"`
+	// ix_orders_due holds only the orders still to be polled: a paid or
+	// closed order leaves it (next_poll_at NULL) and costs it nothing more.
+	NextPollAt   *time.Time `gorm:"index:ix_orders_due,where:next_poll_at IS NOT NULL"`
 	PollAttempts int        `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
@@ -64,7 +66,7 @@ type Order struct {
 	Version int64 `gorm:"not null;default:1"`
 	// ix_orders_merchant_created_id (merchant_id, created_at, id) serves the
 	// finance API's keyset paging and export without a sort.
-	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created_id,priority:2;index:ix_orders_created"`
+	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created_id,priority:2"`
 	UpdatedAt time.Time `gorm:"not null"`
 }
 
@@ -79,14 +81,14 @@ type Refund struct {
 	AmountMinor      int64      `gorm:"not null"`
 	Currency         string     `gorm:"size:3;not null"`
 	Reason           string     `gorm:"size:256"`
-	Status           string     `gorm:"size:16;not null;index"`
+	Status           string     `gorm:"size:16;not null"`
 	ProviderStatus   string     `gorm:"size:64"`
 	FailureReason    string     `gorm:"size:256"`
 	RequestHash      string     `gorm:"size:64;not null"`
 	SubmittedAt      *time.Time // the provider accepted the request
 	SucceededAt      *time.Time
 
-	NextPollAt   *time.Time `gorm:"index"`
+	NextPollAt   *time.Time `gorm:"index:ix_refunds_due,where:next_poll_at IS NOT NULL"`
 	PollAttempts int        `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
@@ -104,10 +106,12 @@ type Refund struct {
 // Notification is one inbound provider webhook exactly as received
 // (headers redacted of credentials), verified or not, and what came of it.
 type Notification struct {
-	ID               string `gorm:"primaryKey;size:32"`
-	ChannelID        string `gorm:"size:64;not null;index:ix_notifications_channel_received,priority:1;index:ix_notifications_channel_pid,priority:1"`
-	Provider         string `gorm:"size:32"`
-	ProviderNotifyID string `gorm:"size:128;index:ix_notifications_channel_pid,priority:2"`
+	ID        string `gorm:"primaryKey;size:32"`
+	ChannelID string `gorm:"size:64;not null;index:ix_notifications_channel_received,priority:1;index:ix_notifications_pid,priority:1,where:provider_notify_id <> ''"`
+	Provider  string `gorm:"size:32"`
+	// ix_notifications_pid holds only notifications that carry the
+	// provider's id (WeChat v3, VR Payment): v2's have none.
+	ProviderNotifyID string `gorm:"size:128;index:ix_notifications_pid,priority:2"`
 	Method           string `gorm:"size:8"`
 	Path             string `gorm:"size:512"`
 	Headers          string `gorm:"type:text"` // JSON
@@ -115,8 +119,8 @@ type Notification struct {
 	RemoteAddr       string `gorm:"size:64"`
 	Verified         bool
 	Kind             string    `gorm:"size:16"` // payment | refund
-	OrderID          string    `gorm:"size:32;index"`
-	Outcome          string    `gorm:"size:32;not null;index"`
+	OrderID          string    `gorm:"size:32"`
+	Outcome          string    `gorm:"size:32;not null"`
 	Detail           string    `gorm:"size:512"`
 	ReceivedAt       time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2"`
 }
@@ -148,12 +152,11 @@ type MerchantEvent struct {
 	RefundID  string `gorm:"size:32"`
 	URL       string `gorm:"size:512;not null"`
 	Payload   []byte `gorm:"not null"` // the exact body sent, frozen at creation
-	// Due events are found by ix_events_due (status, next_try_at): delivered
-	// and failed events, which keep their last next_try_at, stay out of the
-	// range the dispatcher scans.
-	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
+	// Due events are found by ix_events_pending (next_try_at of pending
+	// events only): delivered and failed events leave the index.
+	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
 	Attempts    int       `gorm:"not null;default:0"`
-	NextTryAt   time.Time `gorm:"not null;index:ix_events_due,priority:2"`
+	NextTryAt   time.Time `gorm:"not null;index:ix_events_pending,where:status = 'pending'"`
 	LeaseUntil  *time.Time
 	LeaseToken  string `gorm:"size:64"`
 	LastError   string `gorm:"size:512"`

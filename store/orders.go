@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // InsertOrder stores a new order; ErrDuplicate when the merchant already
 // has the out_trade_no.
 func (s *Store) InsertOrder(ctx context.Context, o *Order) error {
-	return translate(s.w.WithContext(ctx).Create(o).Error)
+	return translate(s.write(ctx, func(db *gorm.DB) error { return db.Create(o).Error }))
 }
 
 // OrderByOutTradeNo finds a merchant's order by the merchant's number.
@@ -73,18 +74,26 @@ func (s *Store) FindOrders(ctx context.Context, merchantID string, ref OrderRef)
 
 // UpdateOrder sets fields on the order if its version is still o.Version
 // (compare-and-set) and bumps the version; ErrConflict otherwise. On
-// success o is reloaded.
+// success o holds the row as updated (UPDATE ... RETURNING: one statement).
 func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any) error {
 	fields["version"] = gorm.Expr("version + 1")
 	fields["updated_at"] = s.Now()
-	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND version = ?", o.ID, o.Version).Updates(fields)
+	return translate(s.write(ctx, func(db *gorm.DB) error {
+		return casReturning(db, o, o.ID, o.Version, fields)
+	}))
+}
+
+// casReturning updates the row of model (a *Order or *Refund) with id if
+// its version is still version, and scans the updated row into model.
+func casReturning(db *gorm.DB, model any, id string, version int64, fields map[string]any) error {
+	res := db.Model(model).Clauses(clause.Returning{}).Where("id = ? AND version = ?", id, version).Updates(fields)
 	if res.Error != nil {
-		return translate(res.Error)
+		return res.Error
 	}
 	if res.RowsAffected == 0 {
 		return ErrConflict
 	}
-	return translate(s.w.WithContext(ctx).Where("id = ?", o.ID).Take(o).Error)
+	return nil
 }
 
 // ReserveRefund atomically reserves amount of the order's refundable rest
@@ -92,17 +101,19 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any
 // false when the rest is smaller or the order is not refundable; no read
 // happens in between, so concurrent refunds cannot overdraw.
 func (s *Store) ReserveRefund(ctx context.Context, orderID string, amount int64, refundable []string) (bool, error) {
-	res := s.w.WithContext(ctx).Model(&Order{}).
-		Where("id = ? AND status IN ? AND amount_minor - refunded_minor - refund_pending_minor >= ?", orderID, refundable, amount).
-		Updates(map[string]any{
-			"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
-			"version":              gorm.Expr("version + 1"),
-			"updated_at":           s.Now(),
-		})
-	if res.Error != nil {
-		return false, res.Error
-	}
-	return res.RowsAffected == 1, nil
+	var reserved bool
+	err := s.write(ctx, func(db *gorm.DB) error {
+		res := db.Model(&Order{}).
+			Where("id = ? AND status IN ? AND amount_minor - refunded_minor - refund_pending_minor >= ?", orderID, refundable, amount).
+			Updates(map[string]any{
+				"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
+				"version":              gorm.Expr("version + 1"),
+				"updated_at":           s.Now(),
+			})
+		reserved = res.RowsAffected == 1
+		return res.Error
+	})
+	return reserved, err
 }
 
 // SettleRefundAmount moves amount out of the order's pending reservation:
@@ -123,21 +134,25 @@ func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount i
 			fields["status"] = gorm.Expr("CASE WHEN refunded_minor + ? >= amount_minor THEN ? ELSE status END", amount, statusWhenFull)
 		}
 	}
-	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount).Updates(fields)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected != 1 {
-		return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
-	}
-	return nil
+	return s.write(ctx, func(db *gorm.DB) error {
+		res := db.Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount).Updates(fields)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
+		}
+		return nil
+	})
 }
 
 // PollNow makes a PAYING order due for a poll at once. A poll running at
 // that moment cannot push it back (see ScheduleOrderPoll).
 func (s *Store) PollNow(ctx context.Context, orderID string) error {
-	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
-		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+	return s.write(ctx, func(db *gorm.DB) error {
+		return db.Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
+			Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+	})
 }
 
 // ScheduleOrderPoll records a poll's result: when to ask next (nil:
@@ -150,10 +165,12 @@ func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, at
 
 func (s *Store) schedulePoll(ctx context.Context, model any, pending, id, token string, at *time.Time, attempts int) error {
 	t := s.timeArg()
-	return s.w.WithContext(ctx).Model(model).Where("id = ? AND lease_token = ?", id, token).
-		Updates(map[string]any{
-			"next_poll_at": gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+t+" ELSE "+t+" END",
-				pending, s.Now(), at),
-			"poll_requested": false, "poll_attempts": attempts, "lease_until": nil, "lease_token": "",
-		}).Error
+	return s.write(ctx, func(db *gorm.DB) error {
+		return db.Model(model).Where("id = ? AND lease_token = ?", id, token).
+			Updates(map[string]any{
+				"next_poll_at": gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+t+" ELSE "+t+" END",
+					pending, s.Now(), at),
+				"poll_requested": false, "poll_attempts": attempts, "lease_until": nil, "lease_token": "",
+			}).Error
+	})
 }

@@ -10,7 +10,7 @@ import (
 // InsertRefund stores a new refund; ErrDuplicate when the merchant already
 // has the out_refund_no.
 func (s *Store) InsertRefund(ctx context.Context, r *Refund) error {
-	return translate(s.w.WithContext(ctx).Create(r).Error)
+	return translate(s.write(ctx, func(db *gorm.DB) error { return db.Create(r).Error }))
 }
 
 // RefundByOutRefundNo finds a merchant's refund by the merchant's number.
@@ -54,14 +54,9 @@ func (s *Store) RefundsOfOrder(ctx context.Context, orderID string) ([]Refund, e
 func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]any) error {
 	fields["version"] = gorm.Expr("version + 1")
 	fields["updated_at"] = s.Now()
-	res := s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND version = ?", r.ID, r.Version).Updates(fields)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrConflict
-	}
-	return translate(s.w.WithContext(ctx).Where("id = ?", r.ID).Take(r).Error)
+	return translate(s.write(ctx, func(db *gorm.DB) error {
+		return casReturning(db, r, r.ID, r.Version, fields)
+	}))
 }
 
 // ScheduleRefundPoll is ScheduleOrderPoll for refunds in PROCESSING.
@@ -71,6 +66,8 @@ func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, 
 
 // PollRefundNow makes a PROCESSING refund due for a poll at once.
 func (s *Store) PollRefundNow(ctx context.Context, refundID string) error {
-	return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
-		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+	return s.write(ctx, func(db *gorm.DB) error {
+		return db.Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
+			Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+	})
 }

@@ -91,6 +91,13 @@ func New(st *store.Store, secrets map[string]string, log *slog.Logger, opts Opti
 		opts.Client = &http.Client{}
 	}
 	c := *opts.Client
+	if c.Transport == nil {
+		// Keep a connection per worker to each merchant: the default two
+		// idle connections per host make busy workers dial for every POST.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = max(opts.Workers, 2)
+		c.Transport = t
+	}
 	if opts.Timeout > 0 {
 		c.Timeout = opts.Timeout
 	}
