@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,7 +102,13 @@ func startBench(b *testing.B, bins benchBins, bin string, args []string, readyUR
 		b.Fatal(err)
 	}
 	s.cmd = cmd
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	b.Cleanup(func() {
+		// A graceful stop first: the gateway finishes what is in flight.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		t := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+		_ = cmd.Wait()
+		t.Stop()
+	})
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,8 +27,14 @@ var ErrClosed = errors.New("store closed")
 // Nothing waits to fill a batch: the committer takes whatever is queued
 // when it is free. Alone, a write commits at once; under load, the writes
 // that arrive during one COMMIT's fsync share the next.
+//
+// The committer keeps one connection for good and begins and ends its
+// transactions with plain statements, so the statements it prepares stay
+// prepared from one transaction to the next (database/sql's transactions
+// would prepare every statement again).
 type groupCommit struct {
-	db       *gorm.DB
+	conn     *sql.Conn
+	db       *gorm.DB // on conn, with its prepared statements
 	queue    chan *commitMember
 	maxBatch int
 
@@ -47,10 +54,20 @@ type commitMember struct {
 	done  chan struct{}
 }
 
-func newGroupCommit(db *gorm.DB, maxBatch int) *groupCommit {
-	g := &groupCommit{db: db, queue: make(chan *commitMember, maxBatch), maxBatch: maxBatch, done: make(chan struct{})}
+func newGroupCommit(w *gorm.DB, maxBatch int) (*groupCommit, error) {
+	sdb, err := w.DB()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sdb.Conn(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("group commit connection: %w", err)
+	}
+	db := w.Session(&gorm.Session{NewDB: true, Context: context.Background()})
+	db.Statement.ConnPool = gorm.NewPreparedStmtDB(conn, stmtCacheSize, 0)
+	g := &groupCommit{conn: conn, db: db, queue: make(chan *commitMember, maxBatch), maxBatch: maxBatch, done: make(chan struct{})}
 	go g.run()
-	return g
+	return g, nil
 }
 
 // do runs fn in the next group transaction and returns its error, or the
@@ -85,6 +102,10 @@ func (g *groupCommit) close() {
 	}
 	g.mu.Unlock()
 	<-g.done
+	if p, ok := g.db.Statement.ConnPool.(*gorm.PreparedStmtDB); ok {
+		p.Close()
+	}
+	_ = g.conn.Close()
 }
 
 func (g *groupCommit) run() {
@@ -128,21 +149,21 @@ func (g *groupCommit) commit(batch []*commitMember) {
 	}
 	// The transaction is the store's, not any one caller's: a caller that
 	// goes away must not cut the others' COMMIT short.
-	tx := g.db.WithContext(context.Background()).Begin()
-	if tx.Error != nil {
-		failAll(live, fmt.Errorf("begin: %w", tx.Error))
+	if err := g.exec("BEGIN IMMEDIATE"); err != nil {
+		failAll(live, fmt.Errorf("begin: %w", err))
 		return
 	}
 	g.commits.Add(1)
 	g.members.Add(int64(len(live)))
 	if len(live) == 1 {
 		m := live[0]
-		run(m, tx)
+		run(m, g.db)
 		if m.err != nil || m.panic != nil {
-			tx.Rollback()
+			g.rollback()
 			return
 		}
-		if err := tx.Commit().Error; err != nil {
+		if err := g.exec("COMMIT"); err != nil {
+			g.rollback()
 			m.err = fmt.Errorf("commit: %w", err)
 		}
 		return
@@ -150,16 +171,16 @@ func (g *groupCommit) commit(batch []*commitMember) {
 	var ok []*commitMember
 	for i, m := range live {
 		sp := "m" + strconv.Itoa(i)
-		if err := tx.Exec("SAVEPOINT " + sp).Error; err != nil {
+		if err := g.exec("SAVEPOINT " + sp); err != nil {
 			// The transaction is unusable: nothing of it may commit.
-			tx.Rollback()
+			g.rollback()
 			failAll(live, fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		run(m, tx)
+		run(m, g.db)
 		if m.err == nil && m.panic == nil {
-			if err := tx.Exec("RELEASE " + sp).Error; err != nil {
-				tx.Rollback()
+			if err := g.exec("RELEASE " + sp); err != nil {
+				g.rollback()
 				failAll(live, fmt.Errorf("release savepoint: %w", err))
 				return
 			}
@@ -169,21 +190,35 @@ func (g *groupCommit) commit(batch []*commitMember) {
 		// Undo this member alone. If SQLite already rolled the whole
 		// transaction back (an I/O error, a full disk), that fails too, and
 		// the members before it lost their writes with it.
-		if err := tx.Exec("ROLLBACK TO " + sp).Error; err != nil {
-			tx.Rollback()
+		if err := g.exec("ROLLBACK TO " + sp); err != nil {
+			g.rollback()
 			failAll(ok, fmt.Errorf("transaction aborted by another write in its group: %w", err))
 			failAll(live[i+1:], fmt.Errorf("transaction aborted by another write in its group: %w", err))
 			return
 		}
-		if err := tx.Exec("RELEASE " + sp).Error; err != nil {
-			tx.Rollback()
+		if err := g.exec("RELEASE " + sp); err != nil {
+			g.rollback()
 			failAll(live, fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
-	if err := tx.Commit().Error; err != nil {
+	if err := g.exec("COMMIT"); err != nil {
+		g.rollback()
 		failAll(ok, fmt.Errorf("commit: %w", err))
 	}
+}
+
+// exec runs one of the committer's own statements (BEGIN, SAVEPOINT,
+// COMMIT, ...) straight on its connection: they are fixed SQL, and gorm's
+// statement building would cost more than SQLite's work.
+func (g *groupCommit) exec(sql string) error {
+	_, err := g.db.Statement.ConnPool.ExecContext(context.Background(), sql)
+	return err
+}
+
+// rollback ends the transaction, if SQLite has not already.
+func (g *groupCommit) rollback() {
+	_ = g.exec("ROLLBACK")
 }
 
 // run calls the member's function, keeping a panic for its caller.

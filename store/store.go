@@ -37,6 +37,8 @@ type Store struct {
 	// through it. Nil on PostgreSQL (which groups concurrent commits
 	// itself) and in a transaction's view of the store.
 	gc *groupCommit
+	// inTx: the store is the view of one transaction (InTx's fn).
+	inTx bool
 }
 
 // Options tune Open.
@@ -58,16 +60,17 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 20
 	}
-	gcfg := func() *gorm.Config {
+	gcfg := func(prepare bool) *gorm.Config {
 		return &gorm.Config{
 			Logger:                 logger.Discard,
 			SkipDefaultTransaction: true,
 			TranslateError:         true,
-			// Statements are prepared once per connection and reused; the
-			// cache is bounded because IN lists of different lengths are
-			// different statements.
-			PrepareStmt:        true,
-			PrepareStmtMaxSize: 512,
+			// Statements prepared once per connection and reused (SQLite's
+			// readers; the writer's are the group commit's, and pgx keeps
+			// its own cache on PostgreSQL); the cache is bounded because IN
+			// lists of different lengths are different statements.
+			PrepareStmt:        prepare,
+			PrepareStmtMaxSize: stmtCacheSize,
 			NowFunc:            func() time.Time { return opts.Now().UTC() },
 		}
 	}
@@ -77,14 +80,16 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		if err := ensureDir(dsn); err != nil {
 			return nil, err
 		}
-		w, err := openSQLite(sqliteDSN(dsn, false), gcfg())
+		w, err := openSQLite(sqliteDSN(dsn, false), gcfg(false))
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		wdb, _ := w.DB()
-		wdb.SetMaxOpenConns(1)
+		// One connection is the group commit's for good; the other serves
+		// migrations before it starts, and tests and tools (DB()).
+		wdb.SetMaxOpenConns(2)
 		wdb.SetConnMaxLifetime(0)
-		r, err := openSQLite(sqliteDSN(dsn, true), gcfg())
+		r, err := openSQLite(sqliteDSN(dsn, true), gcfg(true))
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite reader: %w", err)
 		}
@@ -92,7 +97,7 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		rdb.SetMaxOpenConns(opts.MaxReadConns)
 		s.w, s.r = w, r
 	case "postgres":
-		db, err := gorm.Open(postgres.Open(dsn), gcfg())
+		db, err := gorm.Open(postgres.Open(dsn), gcfg(false))
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -108,7 +113,11 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if driver == "sqlite" {
-		s.gc = newGroupCommit(s.w, maxGroup)
+		var err error
+		if s.gc, err = newGroupCommit(s.w, maxGroup); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -227,6 +236,9 @@ func (s *Store) Now() time.Time { return s.now().UTC() }
 // maxGroup caps the writes of one group commit.
 const maxGroup = 256
 
+// stmtCacheSize bounds the prepared statements kept per database handle.
+const stmtCacheSize = 512
+
 // Close finishes the writes under way and releases the connections.
 func (s *Store) Close() error {
 	if s.gc != nil {
@@ -261,7 +273,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // (see groupCommit): fn's writes commit or roll back together, and InTx
 // returns once they are durable.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
-	view := func(db *gorm.DB) error { return fn(&Store{w: db, r: db, driver: s.driver, now: s.now}) }
+	if s.inTx {
+		return fn(s) // already one transaction (and one group member)
+	}
+	view := func(db *gorm.DB) error { return fn(&Store{w: db, r: db, driver: s.driver, now: s.now, inTx: true}) }
 	if s.gc != nil {
 		return s.gc.do(ctx, view)
 	}

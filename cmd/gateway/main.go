@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -30,6 +31,11 @@ func main() {
 }
 
 func run() error {
+	if p := os.Getenv("PAYGATE_CPUPROFILE"); p != "" {
+		f, _ := os.Create(p)
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	def := os.Getenv("GATEWAY_CONFIG")
 	if def == "" {
 		def = "configs/gateway.yaml"
