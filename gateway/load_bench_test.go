@@ -272,8 +272,7 @@ func startBenchGateway(b *testing.B, bins benchBins, n int) (*benchServer, *atom
 }
 
 // seedBenchOrders writes n PAYING orders straight into the database, as
-// if created earlier; their next poll is an hour away, so the poller
-// leaves them to the notifications.
+// if created earlier.
 func seedBenchOrders(b *testing.B, driver, dsn string, n int) {
 	b.Helper()
 	st, err := store.Open(driver, dsn, store.Options{})
@@ -281,32 +280,36 @@ func seedBenchOrders(b *testing.B, driver, dsn string, n int) {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	if err := seedOrderRows(st, n); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// seedOrderRows writes the demo merchant's wxv2 channel and n PAYING
+// orders BN00000000000000 ... on it; their next poll is an hour away, so
+// the poller leaves them to the notifications.
+func seedOrderRows(st *store.Store, n int) error {
 	ctx := context.Background()
 	if err := st.SyncConfig(ctx, []store.Merchant{{ID: "demo"}},
 		[]store.Channel{{ID: "wxv2", MerchantID: "demo", Provider: "wechat_v2", Currency: "CNY"}}); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	now := time.Now().UTC()
 	later := now.Add(time.Hour)
 	rows := make([]store.Order, 0, 200)
-	flush := func() {
-		if len(rows) > 0 {
-			if err := st.DB().Create(&rows).Error; err != nil {
-				b.Fatal(err)
-			}
-			rows = rows[:0]
-		}
-	}
 	for i := 0; i < n; i++ {
 		rows = append(rows, store.Order{ID: store.NewID("ord"), MerchantID: "demo", ChannelID: "wxv2", Provider: "wechat_v2",
 			OutTradeNo: benchOrderNo(i), AmountMinor: 100, Currency: "CNY", Status: string(providers.OrderPaying),
 			Description: "bench", PayMethod: "wechat", PayerOpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", RequestHash: "x",
 			ExpiresAt: now.Add(2 * time.Hour), NextPollAt: &later, Version: 1, CreatedAt: now, UpdatedAt: now})
-		if len(rows) == cap(rows) {
-			flush()
+		if len(rows) == cap(rows) || i == n-1 {
+			if err := st.DB().Create(&rows).Error; err != nil {
+				return err
+			}
+			rows = rows[:0]
 		}
 	}
-	flush()
+	return nil
 }
 
 func benchOrderNo(i int) string { return fmt.Sprintf("BN%014d", i) }
