@@ -63,7 +63,12 @@ type App struct {
 func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	client := opts.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		// Calls to one provider host come from many requests at once: keep
+		// enough idle connections that they are reused, not dialled anew
+		// (the default keeps two per host).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		client = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	a := &App{Config: cfg, log: log, Metrics: metrics.New()}
 

@@ -79,6 +79,7 @@ type benchServer struct {
 	url       string
 	countFile string // the shim's fsync counter, if any
 	pgDSN     string // PostgreSQL: where to read WAL syncs
+	walFile   string // SQLite: the write-ahead log, whose size is reported
 }
 
 // startBench runs a server binary with args, counting its fsyncs when the
@@ -267,6 +268,8 @@ func startBenchGateway(b *testing.B, bins benchBins, n int) (*benchServer, *atom
 	s := startBench(b, bins, bins.gateway, []string{"-config", cfg}, "http://"+addr)
 	if driver == "postgres" {
 		s.pgDSN = dsn
+	} else {
+		s.walFile = dsn + "-wal"
 	}
 	return s, &delivered
 }
@@ -336,6 +339,11 @@ func benchIngestGateway(b *testing.B, bins benchBins) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	report(b, b.N, elapsed, before, srv.usage(b))
+	if srv.walFile != "" {
+		if fi, err := os.Stat(srv.walFile); err == nil {
+			b.ReportMetric(float64(fi.Size())/(1<<20), "wal-MiB")
+		}
+	}
 }
 
 func benchIngestBaseline(b *testing.B, bins benchBins, sync string) {
