@@ -114,10 +114,12 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a.Orders.Observe = a.Metrics.Transition
 	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
 		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
+		Lease: cfg.Webhooks.Lease,
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
 	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
+	a.Poller.SetLease(cfg.Poller.Lease)
 	a.Poller.Observe = a.Metrics.Poll
 	a.Notify = notify.New(a.Orders, log)
 	a.Notify.Observe = a.Metrics.Notification

@@ -395,7 +395,7 @@ func TestRefusedNotificationsChangeNothing(t *testing.T) {
 			if tt.name == "forged signature" {
 				var o store.Order
 				env.App.Store.DB().Where("out_trade_no = ?", "REFU000001").Take(&o)
-				if rec.OrderID != o.ID || o.NextPollAt == nil || time.Until(*o.NextPollAt) > time.Second || !o.PollRequested {
+				if rec.OrderID != o.ID || o.NextPollAt == nil || time.Until(o.NextPollAt.Time) > time.Second || !o.PollRequested {
 					t.Fatalf("inbox order %q (want %q), next poll %v requested %v", rec.OrderID, o.ID, o.NextPollAt, o.PollRequested)
 				}
 			}

@@ -164,7 +164,7 @@ func makeExpired(t *testing.T, st *store.Store, no string) {
 	t.Helper()
 	now := time.Now().UTC()
 	err := st.DB().Model(&store.Order{}).Where("merchant_id = 'demo' AND out_trade_no = ?", no).
-		Updates(map[string]any{"expires_at": now.Add(-time.Second), "next_poll_at": now}).Error
+		Updates(map[string]any{"expires_at": now.Add(-time.Second), "next_poll_ms": store.DueNow()}).Error
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestPollerPerChannelConcurrencyLimit(t *testing.T) {
 		createOn(t, env, "fake-1", no, "1.00")
 		nos = append(nos, no)
 	}
-	if err := env.App.Store.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_at", time.Now().UTC()).Error; err != nil {
+	if err := env.App.Store.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_ms", store.DueNow()).Error; err != nil {
 		t.Fatal(err)
 	}
 	book.SetQueryBehaviour(15*ms, nil, nil)
@@ -262,7 +262,7 @@ func TestBreakerOpenPostponesWithoutSpendingAttempts(t *testing.T) {
 	createOn(t, env, "fake-1", "BRK0000001", "1.00")
 	due := func() {
 		t.Helper()
-		if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_at", time.Now().UTC()).Error; err != nil {
+		if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_ms", store.DueNow()).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -358,7 +358,7 @@ func TestShutdownReleasesUnstartedClaims(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		createOn(t, env, "fake-1", fmt.Sprintf("STOP%06d", i), "1.00")
 	}
-	if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_at", time.Now().UTC()).Error; err != nil {
+	if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_ms", store.DueNow()).Error; err != nil {
 		t.Fatal(err)
 	}
 	book.SetQueryBehaviour(150*ms, nil, nil)

@@ -17,12 +17,7 @@ type JobLease struct {
 }
 
 // dbNowMS is the database's own clock in Unix milliseconds, as SQL.
-func (s *Store) dbNowMS() string {
-	if s.driver == "postgres" {
-		return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
-	}
-	return "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
-}
+func (s *Store) dbNowMS() string { return nowMS(s.driver) }
 
 // DBNow reads the database's clock (millisecond precision).
 func (s *Store) DBNow(ctx context.Context) (time.Time, error) {

@@ -137,23 +137,26 @@ func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount i
 // that moment cannot push it back (see ScheduleOrderPoll).
 func (s *Store) PollNow(ctx context.Context, orderID string) error {
 	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
-		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+		Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
 }
 
-// ScheduleOrderPoll records a poll's result: when to ask next (nil:
-// never) and the attempts so far, if the caller still holds the lease and
-// the order is still PAYING; it releases the lease. A PollNow that came
-// meanwhile wins: the order stays due now.
-func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, at *time.Time, attempts int) error {
-	return s.schedulePoll(ctx, &Order{}, "PAYING", orderID, token, at, attempts)
+// ScheduleOrderPoll records a poll's result: how long until the next one,
+// on the database's clock (nil: never), and the attempts so far, if the
+// caller still holds the lease and the order is still PAYING; it releases
+// the lease. A PollNow that came meanwhile wins: the order stays due now.
+func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, in *time.Duration, attempts int) error {
+	return s.schedulePoll(ctx, &Order{}, "PAYING", orderID, token, in, attempts)
 }
 
-func (s *Store) schedulePoll(ctx context.Context, model any, pending, id, token string, at *time.Time, attempts int) error {
-	t := s.timeArg()
+func (s *Store) schedulePoll(ctx context.Context, model any, pending, id, token string, in *time.Duration, attempts int) error {
+	now := s.dbNowMS()
+	next := gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE NULL END", pending)
+	if in != nil {
+		next = gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE "+now+" + ? END", pending, in.Milliseconds())
+	}
 	return s.w.WithContext(ctx).Model(model).Where("id = ? AND lease_token = ?", id, token).
 		Updates(map[string]any{
-			"next_poll_at": gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+t+" ELSE "+t+" END",
-				pending, s.Now(), at),
-			"poll_requested": false, "poll_attempts": attempts, "lease_until": nil, "lease_token": "",
+			"next_poll_ms":   next,
+			"poll_requested": false, "poll_attempts": attempts, "lease_until_ms": nil, "lease_token": "",
 		}).Error
 }

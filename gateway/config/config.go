@@ -56,6 +56,9 @@ type Poller struct {
 	Interval    time.Duration `yaml:"interval"`    // how often due work is looked for
 	Batch       int           `yaml:"batch"`       // rows claimed per round
 	Concurrency int           `yaml:"concurrency"` // provider calls in flight per channel
+	// Lease is how long a claimed order or refund stays with this replica;
+	// longer than every channel's timeout plus LeaseMargin.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Webhooks tunes the merchant-webhook dispatcher.
@@ -64,7 +67,14 @@ type Webhooks struct {
 	Timeout  time.Duration `yaml:"timeout"`
 	Interval time.Duration `yaml:"interval"`
 	Workers  int           `yaml:"workers"`
+	// Lease is how long a claimed event stays with this replica; longer
+	// than Timeout plus LeaseMargin.
+	Lease time.Duration `yaml:"lease"`
 }
+
+// LeaseMargin is how much longer than the call it covers a lease must be
+// at least: a quarter of the call's timeout, for recording the result.
+func LeaseMargin(timeout time.Duration) time.Duration { return timeout / 4 }
 
 // Log selects the log format and level.
 type Log struct {
@@ -241,6 +251,9 @@ func (c *Config) applyDefaults() {
 	if c.Poller.Concurrency == 0 {
 		c.Poller.Concurrency = 4
 	}
+	if c.Poller.Lease == 0 {
+		c.Poller.Lease = 30 * time.Second
+	}
 	if c.Webhooks.Timeout == 0 {
 		c.Webhooks.Timeout = 10 * time.Second
 	}
@@ -249,6 +262,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Webhooks.Workers == 0 {
 		c.Webhooks.Workers = 8
+	}
+	if c.Webhooks.Lease == 0 {
+		c.Webhooks.Lease = 30 * time.Second
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -309,6 +325,10 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "must be text or json")
+	}
+	if c.Webhooks.Lease <= c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout) {
+		bad("webhooks.lease", "%s must be longer than webhooks.timeout (%s) plus a quarter of it (%s): a delivery must end before its lease does",
+			c.Webhooks.Lease, c.Webhooks.Timeout, c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout))
 	}
 	if len(c.Merchants) == 0 {
 		bad("merchants", "at least one merchant is required")
@@ -383,6 +403,9 @@ func (c *Config) Validate() error {
 			}
 			if ch.Timeout < 0 || ch.Timeout > 2*time.Minute {
 				bad(cf+".timeout", "must be between 0 and 2m")
+			} else if c.Poller.Lease <= ch.Timeout+LeaseMargin(ch.Timeout) {
+				bad("poller.lease", "%s must be longer than %s.timeout (%s) plus a quarter of it (%s): a provider call must end before its lease does",
+					c.Poller.Lease, cf, ch.Timeout, ch.Timeout+LeaseMargin(ch.Timeout))
 			}
 		}
 	}

@@ -187,8 +187,9 @@ func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput)
 		NotifyURL: in.NotifyURL, ReturnURL: in.ReturnURL, Metadata: string(plan.in.Metadata),
 		RequestHash: plan.hash, ExpiresAt: now.Add(plan.expiry), Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	next := s.NextOrderPoll(plan.ch, 0, now, o.ExpiresAt)
-	o.NextPollAt = &next
+	// The first poll is due after its wait on the database's clock.
+	firstPoll := store.DueIn(s.NextOrderPoll(plan.ch, 0, now, o.ExpiresAt).Sub(now))
+	o.NextPollAt = &firstPoll
 	if err := s.st.InsertOrder(ctx, o); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
 			// A concurrent request with the same number won the insert.
