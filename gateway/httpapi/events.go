@@ -115,7 +115,7 @@ func (a *API) redeliverEvent(c *gin.Context) {
 		return
 	}
 	if errors.Is(err, store.ErrConflict) {
-		a.fail(c, apierr.New(http.StatusConflict, apierr.Conflict, "", "event %s is being delivered right now; ask again once this attempt is recorded", c.Param("id")))
+		a.fail(c, apierr.New(http.StatusConflict, apierr.InProgress, "", "event %s is being delivered right now; ask again once this attempt is recorded", c.Param("id")))
 		return
 	}
 	if err != nil {
