@@ -684,3 +684,107 @@ func TestPollNowDuringALeaseIsKept(t *testing.T) {
 		}
 	})
 }
+
+// One order's events are claimed in sequence: a later one waits while an
+// earlier one is pending (in flight or waiting to be retried), and goes
+// as soon as that one is delivered or given up. Events of other orders,
+// and of no order, do not wait.
+func TestOrderEventsAreClaimedInSequence(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		now := time.Now().UTC()
+		o := newOrder("SEQUENCE01", now)
+		if err := st.InsertOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		add := func(key, orderID string) *store.MerchantEvent {
+			t.Helper()
+			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: key, Type: "order.paid", OrderID: orderID, URL: "http://x",
+				Payload: []byte("{}"), CreatedAt: now, UpdatedAt: now}
+			err := st.InTx(ctx, func(tx *store.Store) error {
+				if orderID != "" {
+					seq, status, err := tx.NextEventSequence(ctx, orderID)
+					if err != nil {
+						return err
+					}
+					if status != "PAYING" {
+						t.Errorf("order status %q", status)
+					}
+					e.Sequence = seq
+				}
+				return tx.InsertEvent(ctx, e)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		first, second, third, loose := add("a", o.ID), add("b", o.ID), add("c", o.ID), add("d", "")
+		if first.Sequence != 1 || second.Sequence != 2 || third.Sequence != 3 || loose.Sequence != 0 {
+			t.Fatalf("sequences %d %d %d %d", first.Sequence, second.Sequence, third.Sequence, loose.Sequence)
+		}
+		dup := &store.MerchantEvent{MerchantID: "m1", DedupeKey: "e", Type: "order.paid", OrderID: o.ID, Sequence: 2, URL: "http://x", Payload: []byte("{}")}
+		if err := st.InsertEvent(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("a second event numbered 2: %v, want ErrDuplicate", err)
+		}
+		claim := func() ([]string, string) {
+			t.Helper()
+			es, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range es {
+				ids = append(ids, e.ID)
+			}
+			sort.Strings(ids)
+			return ids, tok
+		}
+		want := []string{first.ID, loose.ID}
+		sort.Strings(want)
+		ids, tok := claim()
+		if fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Fatalf("first claim %v, want the order's first event and the loose one %v", ids, want)
+		}
+		if ids, _ := claim(); len(ids) != 0 {
+			t.Fatalf("claimed %v while the order's first event is in flight", ids)
+		}
+		// A failed try: the later events wait at least as long.
+		retry := func(int) (time.Duration, bool) { return time.Hour, true }
+		if _, err := st.RecordAttempt(ctx, first.ID, tok, &store.EventAttempt{StatusCode: 500, At: now}, store.AttemptOutcome{Error: "HTTP 500", RetryIn: retry}); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*store.MerchantEvent{second, third} {
+			got, _ := st.EventByID(ctx, e.ID)
+			if got.NextTryAt.Before(time.Now().Add(50 * time.Minute)) {
+				t.Fatalf("event %d due at %v while the first waits an hour", got.Sequence, got.NextTryAt)
+			}
+		}
+		if ids, _ := claim(); len(ids) != 0 {
+			t.Fatalf("claimed %v while the order's first event waits for its retry", ids)
+		}
+		// Given up: the next one goes at once, the one after still waits.
+		if _, err := st.Redeliver(ctx, "m1", first.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids, tok = claim()
+		if len(ids) != 1 || ids[0] != first.ID {
+			t.Fatalf("after redeliver: %v", ids)
+		}
+		spent := func(int) (time.Duration, bool) { return 0, false }
+		if got, err := st.RecordAttempt(ctx, first.ID, tok, &store.EventAttempt{StatusCode: 500, At: now}, store.AttemptOutcome{Error: "HTTP 500", RetryIn: spent}); err != nil || got.Status != store.EventFailed {
+			t.Fatalf("give up: %+v %v", got, err)
+		}
+		ids, tok = claim()
+		if len(ids) != 1 || ids[0] != second.ID {
+			t.Fatalf("after the first was given up: claimed %v, want only the second", ids)
+		}
+		if _, err := st.RecordAttempt(ctx, second.ID, tok, &store.EventAttempt{StatusCode: 204, At: now}, store.AttemptOutcome{Delivered: true, At: now}); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := claim(); len(ids) != 1 || ids[0] != third.ID {
+			t.Fatalf("after the second was delivered: claimed %v, want the third", ids)
+		}
+	})
+}
