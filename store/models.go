@@ -131,6 +131,7 @@ const (
 	OutcomeApplied         = "applied"           // changed the state
 	OutcomeDuplicate       = "duplicate"         // verified, state already there
 	OutcomeQueried         = "queried"           // a hint: the provider was asked and its answer applied
+	OutcomeIgnored         = "ignored"           // verified, moves no money the gateway knows of (a failed refund made elsewhere)
 	OutcomeBadSignature    = "refused_signature" // verification failed
 	OutcomeMalformed       = "refused_malformed"
 	OutcomeChannelMismatch = "refused_channel"

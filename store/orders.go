@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -105,32 +106,66 @@ func (s *Store) ReserveRefund(ctx context.Context, orderID string, amount int64,
 	return res.RowsAffected == 1, nil
 }
 
+// ReserveExternalRefund reserves amount of a paid order for a refund the
+// provider made without the gateway (in its console): like ReserveRefund,
+// but against what is not refunded yet, whatever the gateway's own
+// refunds in flight have reserved — the provider's word is a fact, and
+// those may now fail. False when more than that is left to refund.
+func (s *Store) ReserveExternalRefund(ctx context.Context, orderID string, amount int64) (bool, error) {
+	res := s.w.WithContext(ctx).Model(&Order{}).
+		Where("id = ? AND status = 'PAID' AND amount_minor - refunded_minor >= ?", orderID, amount).
+		Updates(map[string]any{
+			"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
+			"version":              gorm.Expr("version + 1"),
+			"updated_at":           s.Now(),
+		})
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// ErrOverRefund: settling a refund would make an order's refunded amount
+// larger than what was paid. Nothing is changed.
+var ErrOverRefund = errors.New("refunds would exceed the amount paid")
+
 // SettleRefundAmount moves amount out of the order's pending reservation:
 // into refunded_minor when the refund succeeded, back to the refundable
 // rest when it failed. When a success brings refunded_minor to the order's
 // amount, the order's status becomes statusWhenFull (if given). The test
 // is part of the UPDATE, on the row as it is when locked, so concurrent
-// refunds settling at once cannot all miss the last one.
+// refunds settling at once cannot all miss the last one. A success that
+// would take refunded_minor past the amount paid, whatever the source of
+// the refunds, changes nothing: ErrOverRefund.
 func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount int64, succeeded bool, statusWhenFull string) error {
 	fields := map[string]any{
 		"refund_pending_minor": gorm.Expr("refund_pending_minor - ?", amount),
 		"version":              gorm.Expr("version + 1"),
 		"updated_at":           s.Now(),
 	}
+	q := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount)
 	if succeeded {
 		fields["refunded_minor"] = gorm.Expr("refunded_minor + ?", amount)
 		if statusWhenFull != "" {
 			fields["status"] = gorm.Expr("CASE WHEN refunded_minor + ? >= amount_minor THEN ? ELSE status END", amount, statusWhenFull)
 		}
+		q = q.Where("refunded_minor + ? <= amount_minor", amount)
 	}
-	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount).Updates(fields)
+	res := q.Updates(fields)
 	if res.Error != nil {
 		return res.Error
 	}
-	if res.RowsAffected != 1 {
-		return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
+	if res.RowsAffected == 1 {
+		return nil
 	}
-	return nil
+	var o Order
+	if err := s.w.WithContext(ctx).Select("amount_minor", "refunded_minor", "refund_pending_minor").Where("id = ?", orderID).Take(&o).Error; err != nil {
+		return translate(err)
+	}
+	if succeeded && o.RefundedMinor+amount > o.AmountMinor {
+		return fmt.Errorf("%w: order %s paid %d, refunded %d, this refund %d", ErrOverRefund, orderID, o.AmountMinor, o.RefundedMinor, amount)
+	}
+	return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
 }
 
 // PollNow makes a PAYING order due for a poll at once. A poll running at

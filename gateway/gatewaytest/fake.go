@@ -301,7 +301,10 @@ type FakeNotification struct {
 	Amount        int64  `json:"amount"`
 	Currency      string `json:"currency"`
 	TransactionID string `json:"transaction_id"`
-	Sig           string `json:"sig"`
+	// A refund notification names the refund (out_refund_no set): Status
+	// is the refund's, Amount the refund's amount.
+	OutRefundNo string `json:"out_refund_no,omitempty"`
+	Sig         string `json:"sig"`
 }
 
 // Sign fills Sig with key.
@@ -312,6 +315,9 @@ func (n *FakeNotification) Sign(key string) {
 func fakeSig(key string, n *FakeNotification) string {
 	m := hmac.New(sha256.New, []byte(key))
 	fmt.Fprintf(m, "%s|%s|%s|%d|%s|%s", n.Account, n.OutTradeNo, n.Status, n.Amount, n.Currency, n.TransactionID)
+	if n.OutRefundNo != "" {
+		fmt.Fprintf(m, "|refund|%s", n.OutRefundNo)
+	}
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -326,6 +332,11 @@ func (f *fake) ParseNotify(_ context.Context, _ *http.Request, body []byte) (pro
 	}
 	if n.Account != f.ch.Params.String("account") {
 		return providers.Notification{}, fmt.Errorf("%w: account %s", providers.ErrChannelMismatch, n.Account)
+	}
+	if n.OutRefundNo != "" {
+		rs := providers.RefundState{Status: providers.RefundStatus(n.Status), OutRefundNo: n.OutRefundNo, ProviderRefundNo: "FR" + n.OutRefundNo,
+			Amount: providers.Money{Minor: n.Amount, Currency: n.Currency}, SucceededAt: time.Now()}
+		return providers.Notification{Kind: providers.NotifyRefund, Order: providers.OrderState{OutTradeNo: n.OutTradeNo}, Refund: rs}, nil
 	}
 	st := providers.OrderState{Status: providers.OrderStatus(n.Status), OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID,
 		Amount: providers.Money{Minor: n.Amount, Currency: n.Currency}, PaidAt: time.Now()}

@@ -289,6 +289,12 @@ func (s *Service) RefreshRefund(ctx context.Context, r *store.Refund) (*store.Re
 	}
 	rep, err := ch.Provider.QueryRefund(ctx, ref)
 	if providers.IsCode(err, providers.ErrCodeNotFound) {
+		if r.External {
+			// Made in the provider's console, never by the gateway: nothing
+			// to send again.
+			s.log.Warn("external refund unknown to the provider's query: check it by hand", "refund", r.ID, "channel", ch.ID)
+			return r, nil
+		}
 		return s.submitRefund(ctx, r, o, ch)
 	}
 	if err != nil {

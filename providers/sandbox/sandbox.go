@@ -66,6 +66,20 @@ type Simulator interface {
 	Pay(ctx context.Context, channelID, outTradeNo string, opts PayOptions) (any, error)
 }
 
+// RefundOptions describe a refund made in the provider's own console
+// (the merchant platform), past the gateway.
+type RefundOptions struct {
+	AmountMinor int64 `json:"amount_minor"` // in the order's currency
+	Duplicates  int   `json:"duplicates"`   // extra copies of the notification
+}
+
+// ConsoleRefunder is a simulator whose provider lets the merchant refund
+// in its own console: the refund never passes through the gateway, and
+// the provider notifies it like any other refund.
+type ConsoleRefunder interface {
+	ConsoleRefund(ctx context.Context, channelID, outTradeNo string, opts RefundOptions) (any, error)
+}
+
 // ErrNotFound is returned by Pay for an order the simulator does not know.
 var ErrNotFound = errors.New("sandbox: order not found")
 
@@ -157,8 +171,12 @@ func (s *Sandbox) Pay(ctx context.Context, channelID, outTradeNo string, opts Pa
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, PathPrefix)
 	kind, sub, _ := strings.Cut(rest, "/")
-	if kind == "pay" {
+	switch kind {
+	case "pay":
 		s.servePay(w, r, sub)
+		return
+	case "refund":
+		s.serveRefund(w, r, sub)
 		return
 	}
 	sim, ok := s.sims[kind]
@@ -192,6 +210,47 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
 		return
 	}
 	view, err := s.Pay(r.Context(), channelID, outTradeNo, opts)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, view)
+	}
+}
+
+// serveRefund serves POST /sandbox/refund/{channel}/{out_trade_no}
+// {"amount_minor": N, "duplicates": M}: a refund made in the provider's
+// console.
+func (s *Sandbox) serveRefund(w http.ResponseWriter, r *http.Request, sub string) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
+		return
+	}
+	channelID, outTradeNo, ok := strings.Cut(sub, "/")
+	s.mu.RLock()
+	ch, known := s.channels[channelID]
+	s.mu.RUnlock()
+	if !ok || !known || outTradeNo == "" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use /sandbox/refund/{channel}/{out_trade_no} with a sandbox channel"})
+		return
+	}
+	refunder, ok := s.sims[ch.Kind].(ConsoleRefunder)
+	if !ok {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": ch.Kind + " simulator has no console refunds"})
+		return
+	}
+	var opts RefundOptions
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err == nil {
+		err = json.Unmarshal(body, &opts)
+	}
+	if err != nil || opts.AmountMinor <= 0 || opts.Duplicates < 0 || opts.Duplicates > 100 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: {\"amount_minor\": > 0, \"duplicates\": 0..100}"})
+		return
+	}
+	view, err := refunder.ConsoleRefund(r.Context(), channelID, outTradeNo, opts)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
