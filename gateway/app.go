@@ -126,6 +126,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 
 	api := httpapi.New(a.Orders, keys, log)
 	api.Kick = a.Dispatcher.Kick
+	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
 	a.handler = a.router(api)
 	return a, nil
 }

@@ -739,3 +739,15 @@ func BenchmarkCSVExport(b *testing.B) {
 }
 
 func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// A CSV export has a time limit (server.export_time_limit): one that has
+// not started writing when it runs out answers 503 in the error shape.
+func TestCSVExportTimeLimit(t *testing.T) {
+	cfg := strings.Replace(financeConfig, `server: {public_url: "${PUBLIC_URL}"}`, `server: {public_url: "${PUBLIC_URL}", export_time_limit: 1ns}`, 1)
+	env := startOn(t, "sqlite", cfg, gatewaytest.Options{})
+	seedFinance(t, env.App.Store, 50, finDay0, 5)
+	r := env.Do("GET", "/v1/orders?format=csv", readOnlyKey, nil)
+	if r.Status != 503 || r.ErrCode() != "UNAVAILABLE" || !strings.Contains(string(r.Body), "time limit") {
+		t.Fatalf("export past its limit: %d %s", r.Status, r.Body)
+	}
+}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -129,49 +128,52 @@ var exportColumns = []string{"id", "merchant_id", "channel_id", "provider", "out
 
 // ExportOrders calls fn with every order of the filter in (created_at, id)
 // order, reading batch rows at a time by key (memory does not grow with the
-// number of orders). All batches read one consistent snapshot (a read-only
-// transaction; REPEATABLE READ on PostgreSQL). Only the export's columns
-// are filled, and fn must not keep the *Order: it is reused.
+// number of orders). Each batch is its own short read, finished before fn
+// sees its rows: an export paced by a slow client holds no transaction
+// open, so it neither pins SQLite's WAL (checkpoints go on while it waits)
+// nor holds back PostgreSQL's vacuum. The key order is stable — created_at
+// and id never change — so every order that existed when the export began
+// is written exactly once; an order's fields are as they were when its
+// batch was read, and orders created meanwhile may or may not appear.
+// ctx bounds the whole export (the caller's time limit). Only the export's
+// columns are filled, and fn must not keep the *Order: it is reused.
 func (s *Store) ExportOrders(ctx context.Context, f OrderFilter, batch int, fn func(*Order) error) error {
-	var opts *sql.TxOptions
-	if s.driver == "postgres" {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	return s.r.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var (
-			rows []Order
-			key  *OrderKey
-		)
-		for {
-			rows = rows[:0]
-			q := after(s.filterOrders(tx, f), key).Select(exportColumns)
-			if f.lookup() { // a few rows: see ListOrders
-				if err := q.Find(&rows).Error; err != nil {
-					return err
-				}
-				sortByKey(rows)
-				for i := range rows {
-					if err := fn(&rows[i]); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			if err := q.Order("created_at, id").Limit(batch).Find(&rows).Error; err != nil {
+	var (
+		rows []Order
+		key  *OrderKey
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows = rows[:0]
+		q := after(s.filterOrders(s.r.WithContext(ctx), f), key).Select(exportColumns)
+		if f.lookup() { // a few rows: see ListOrders
+			if err := q.Find(&rows).Error; err != nil {
 				return err
 			}
+			sortByKey(rows)
 			for i := range rows {
 				if err := fn(&rows[i]); err != nil {
 					return err
 				}
 			}
-			if len(rows) < batch {
-				return nil
-			}
-			k := KeyOf(&rows[len(rows)-1])
-			key = &k
+			return nil
 		}
-	}, opts)
+		if err := q.Order("created_at, id").Limit(batch).Find(&rows).Error; err != nil {
+			return err
+		}
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return err
+			}
+		}
+		if len(rows) < batch {
+			return nil
+		}
+		k := KeyOf(&rows[len(rows)-1])
+		key = &k
+	}
 }
 
 // Summary groupings.

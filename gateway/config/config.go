@@ -42,6 +42,8 @@ type Server struct {
 	// (WeChat v2 spbill_create_ip) and the payer's is unknown.
 	ServerIP        string        `yaml:"server_ip"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ExportTimeLimit bounds one CSV export (default 10m).
+	ExportTimeLimit time.Duration `yaml:"export_time_limit"`
 }
 
 // Database selects the store.
@@ -235,6 +237,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.ShutdownTimeout == 0 {
 		c.Server.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Server.ExportTimeLimit == 0 {
+		c.Server.ExportTimeLimit = 10 * time.Minute
 	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = "sqlite"

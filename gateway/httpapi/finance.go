@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/csv"
 	"net/http"
@@ -27,6 +28,9 @@ const (
 	// ExportBatch is how many rows the CSV export reads per query and
 	// writes per flush.
 	ExportBatch = 500
+	// DefaultExportTimeLimit bounds a whole CSV export: a longer one is cut
+	// off (server.export_time_limit).
+	DefaultExportTimeLimit = 10 * time.Minute
 )
 
 // CSVHeader is the CSV export's header row.
@@ -205,9 +209,18 @@ func (a *API) listOrders(c *gin.Context) {
 }
 
 // exportCSV streams every order of f as CSV: rows are read ExportBatch at
-// a time by key and written as they come, so memory stays flat however
-// many orders match.
+// a time by key, each batch its own short read, and written as they come,
+// so memory stays flat however many orders match and a slow client pins
+// nothing in the database. The whole export has a time limit; a write
+// blocked by a client that stopped reading ends at it too.
 func (a *API) exportCSV(c *gin.Context, f store.OrderFilter) {
+	limit := a.ExportTimeLimit
+	if limit <= 0 {
+		limit = DefaultExportTimeLimit
+	}
+	deadline := time.Now().Add(limit)
+	ctx, cancel := context.WithDeadline(c.Request.Context(), deadline)
+	defer cancel()
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
@@ -219,19 +232,24 @@ func (a *API) exportCSV(c *gin.Context, f store.OrderFilter) {
 	_ = cw.Write(CSVHeader)
 	rec := make([]string, len(CSVHeader))
 	n := 0
-	err := a.svc.Store().ExportOrders(c.Request.Context(), f, ExportBatch, func(o *store.Order) error {
+	err := a.svc.Store().ExportOrders(ctx, f, ExportBatch, func(o *store.Order) error {
 		CSVRecord(rec, o)
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
 		if n++; n%ExportBatch == 0 {
+			// A long export keeps the connection as long as it makes
+			// progress, and no longer than its limit.
+			wd := time.Now().Add(time.Minute)
+			if wd.After(deadline) {
+				wd = deadline
+			}
+			_ = rc.SetWriteDeadline(wd)
 			cw.Flush()
 			if err := cw.Error(); err != nil {
 				return err
 			}
 			_ = rc.Flush()
-			// A long export keeps the connection as long as it makes progress.
-			_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		}
 		return nil
 	})
@@ -242,14 +260,20 @@ func (a *API) exportCSV(c *gin.Context, f store.OrderFilter) {
 	if err == nil {
 		return
 	}
+	expired := ctx.Err() != nil && c.Request.Context().Err() == nil
 	if !w.Written() {
+		if expired {
+			a.fail(c, apierr.New(http.StatusServiceUnavailable, apierr.Unavailable, "",
+				"the export did not finish within its time limit (%s); narrow it with from/to or other filters", limit))
+			return
+		}
 		a.fail(c, err)
 		return
 	}
 	// Rows went out already: cut the connection so the client sees a broken
 	// transfer, never a complete-looking truncated file.
 	if c.Request.Context().Err() == nil {
-		a.log.Error("csv export failed midway", "merchant", f.MerchantID, "rows", n, "err", err)
+		a.log.Error("csv export failed midway", "merchant", f.MerchantID, "rows", n, "time_limit_reached", expired, "err", err)
 	}
 	panic(http.ErrAbortHandler)
 }
