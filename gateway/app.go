@@ -153,7 +153,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	}
 	return &orders.Channel{
 		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
-		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Provider: p, Caps: p.Capabilities(),
+		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Timeout: c.Timeout, Provider: p, Caps: p.Capabilities(),
 	}, nil
 }
 

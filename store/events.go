@@ -268,6 +268,25 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 	return token, nil
 }
 
+// TakeLease leases one row to token for lease, if nobody holds it now
+// (work that must not run twice at once, such as a provider call for it).
+func (s *Store) TakeLease(ctx context.Context, table, id, token string, lease time.Duration) (bool, error) {
+	res := s.w.WithContext(ctx).Table(table).
+		Where("id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+")", id).
+		Updates(map[string]any{"lease_until_ms": DueIn(lease), "lease_token": token})
+	return res.RowsAffected == 1, res.Error
+}
+
+// LeaseReleased are update fields that give up token's lease on the row
+// they update (and leave anyone else's alone), so a result and the end of
+// the work that made it are one statement.
+func LeaseReleased(token string) map[string]any {
+	return map[string]any{
+		"lease_until_ms": gorm.Expr("CASE WHEN lease_token = ? THEN NULL ELSE lease_until_ms END", token),
+		"lease_token":    gorm.Expr("CASE WHEN lease_token = ? THEN '' ELSE lease_token END", token),
+	}
+}
+
 // RenewLease extends the caller's lease on a row to lease from the
 // database's now, when work on it starts or goes on; false when the
 // caller no longer holds it (it ran out and another replica took the row,

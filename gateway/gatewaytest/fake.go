@@ -86,6 +86,14 @@ type FakeBook struct {
 	queryDelay  time.Duration
 	queryErr    error
 	closeErr    error
+	createDelay time.Duration
+}
+
+// SetCreateDelay makes CreateOrder take d (outside the book's lock).
+func (b *FakeBook) SetCreateDelay(d time.Duration) {
+	b.mu.Lock()
+	b.createDelay = d
+	b.mu.Unlock()
 }
 
 // SetQueryBehaviour makes QueryOrder take delay (outside the book's lock,
@@ -182,8 +190,12 @@ func (f *fake) Capabilities() providers.Capabilities {
 func (f *fake) CreateOrder(_ context.Context, req providers.CreateOrderRequest) (providers.CreateOrderResult, error) {
 	b := f.book
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.call("create")
+	delay := b.createDelay
+	b.mu.Unlock()
+	time.Sleep(delay)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.CreateErr != nil {
 		return providers.CreateOrderResult{}, b.CreateErr
 	}

@@ -26,8 +26,10 @@ type Channel struct {
 	Poll       string // auto | always | never
 	NotifyURL  string
 	ServerIP   string
-	Provider   providers.Provider
-	Caps       providers.Capabilities
+	// Timeout is how long one provider call may take.
+	Timeout  time.Duration
+	Provider providers.Provider
+	Caps     providers.Capabilities
 }
 
 // PollsFast reports whether the poller owns the channel's orders: the
