@@ -75,13 +75,24 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		wdb, _ := w.DB()
 		wdb.SetMaxOpenConns(1)
 		wdb.SetConnMaxLifetime(0)
+		// The readers open after the migration: a SQLite connection that
+		// loaded the schema before a column was dropped expands SELECT *
+		// to the old columns (the driver reads the names before SQLite
+		// notices the change).
+		s.w, s.r = w, w
+		if err := s.Migrate(); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
 		r, err := openSQLite(sqliteDSN(dsn, true), gcfg())
 		if err != nil {
+			_ = s.Close()
 			return nil, fmt.Errorf("open sqlite reader: %w", err)
 		}
 		rdb, _ := r.DB()
 		rdb.SetMaxOpenConns(opts.MaxReadConns)
-		s.w, s.r = w, r
+		s.r = r
+		return s, nil
 	case "postgres":
 		db, err := gorm.Open(postgres.Open(dsn), gcfg())
 		if err != nil {
