@@ -197,17 +197,26 @@ type SummaryRow struct {
 
 // SummarizeOrders totals the filter's orders per group and currency, in
 // SQL with integer sums (SUM of int64 minor units; never floats, never
-// across currencies). A day is the date of created_at shifted by
-// tzOffset (0: the UTC date).
-func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy string, tzOffset time.Duration) ([]SummaryRow, error) {
-	var key string
+// across currencies). A day is the date of created_at in loc (nil: UTC),
+// with the UTC offset loc has at that instant: a zone with daylight
+// saving time changes offset within the range, so the SQL has one branch
+// per offset the zone has between the first and the last order.
+func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy string, loc *time.Location) ([]SummaryRow, error) {
+	var (
+		key  string
+		args []any
+	)
 	switch groupBy {
 	case GroupByDay:
-		mins := int64(tzOffset / time.Minute) // an integer, safe to inline
-		if s.driver == "postgres" {
-			key = fmt.Sprintf("to_char((created_at AT TIME ZONE 'UTC') + interval '%d minutes', 'YYYY-MM-DD')", mins)
-		} else {
-			key = fmt.Sprintf("date(created_at, '%+d minutes')", mins)
+		if loc == nil {
+			loc = time.UTC
+		}
+		from, to, found, err := s.createdSpan(ctx, f)
+		if err != nil || !found {
+			return nil, err
+		}
+		if key, args, err = s.localDate(loc, from, to); err != nil {
+			return nil, err
 		}
 	case GroupByProvider:
 		key = "provider"
@@ -223,7 +232,7 @@ func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy stri
 		" CAST(SUM(CASE WHEN " + paid + " THEN 1 ELSE 0 END) AS BIGINT) AS paid_n," +
 		" CAST(SUM(CASE WHEN " + paid + " THEN amount_minor ELSE 0 END) AS BIGINT) AS paid_minor," +
 		" CAST(SUM(refunded_minor) AS BIGINT) AS refunded_minor"
-	rows, err := s.filterOrders(s.r.WithContext(ctx), f).Select(sel).Group("k, currency").Order("k, currency").Rows()
+	rows, err := s.filterOrders(s.r.WithContext(ctx), f).Select(sel, args...).Group("k, currency").Order("k, currency").Rows()
 	if err != nil {
 		return nil, err
 	}
@@ -237,4 +246,62 @@ func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy stri
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// createdSpan is the first and last created_at of the filter's orders;
+// false when there are none.
+func (s *Store) createdSpan(ctx context.Context, f OrderFilter) (time.Time, time.Time, bool, error) {
+	var first, last []Order
+	q := func() *gorm.DB { return s.filterOrders(s.r.WithContext(ctx), f).Select("created_at") }
+	if err := q().Order("created_at").Limit(1).Find(&first).Error; err != nil {
+		return time.Time{}, time.Time{}, false, err
+	}
+	if len(first) == 0 {
+		return time.Time{}, time.Time{}, false, nil
+	}
+	if err := q().Order("created_at DESC").Limit(1).Find(&last).Error; err != nil {
+		return time.Time{}, time.Time{}, false, err
+	}
+	return first[0].CreatedAt, last[0].CreatedAt, true, nil
+}
+
+// maxOffsetChanges bounds the branches of a day key (a zone changing
+// offset twice a year: 250 years).
+const maxOffsetChanges = 500
+
+// localDate is SQL for the date (YYYY-MM-DD) of created_at in loc, for
+// orders created between from and to, and its arguments: one CASE branch
+// per span of time in which loc keeps one UTC offset.
+func (s *Store) localDate(loc *time.Location, from, to time.Time) (string, []any, error) {
+	dateAt := func(offset int) string { // offset in seconds; an integer, safe to inline
+		if s.driver == "postgres" {
+			return fmt.Sprintf("to_char((created_at AT TIME ZONE 'UTC') + interval '%d seconds', 'YYYY-MM-DD')", offset)
+		}
+		return fmt.Sprintf("date(created_at, '%+d seconds')", offset)
+	}
+	var (
+		b    strings.Builder
+		args []any
+	)
+	b.WriteString("CASE")
+	for t := from.In(loc); ; {
+		_, offset := t.Zone()
+		_, end := t.ZoneBounds()
+		if end.IsZero() || end.After(to) {
+			b.WriteString(" ELSE " + dateAt(offset) + " END")
+			break
+		}
+		if len(args) == maxOffsetChanges {
+			return "", nil, fmt.Errorf("summary: %s changes its UTC offset more than %d times between %s and %s; narrow from/to",
+				loc, maxOffsetChanges, from.Format(time.RFC3339), to.Format(time.RFC3339))
+		}
+		b.WriteString(" WHEN created_at < ? THEN " + dateAt(offset))
+		args = append(args, end.UTC())
+		t = end.In(loc)
+	}
+	if len(args) == 0 {
+		_, offset := from.In(loc).Zone()
+		return dateAt(offset), nil, nil
+	}
+	return b.String(), args, nil
 }

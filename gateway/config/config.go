@@ -17,6 +17,10 @@ import (
 	"strings"
 	"time"
 
+	// The zone database in the binary: merchants' time zones load on
+	// hosts without one (minimal containers).
+	_ "time/tzdata"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/paygate/paygate/providers"
@@ -86,11 +90,37 @@ type Log struct {
 
 // Merchant is one merchant: its API keys, webhook and channels.
 type Merchant struct {
-	ID            string    `yaml:"id"`
-	APIKeys       []APIKey  `yaml:"api_keys"`
-	WebhookURL    string    `yaml:"webhook_url"`
-	WebhookSecret string    `yaml:"webhook_secret"`
-	Channels      []Channel `yaml:"channels"`
+	ID            string   `yaml:"id"`
+	APIKeys       []APIKey `yaml:"api_keys"`
+	WebhookURL    string   `yaml:"webhook_url"`
+	WebhookSecret string   `yaml:"webhook_secret"`
+	// Timezone is the merchant's IANA time zone (Asia/Shanghai): the days
+	// of the summary report are its days unless a request says otherwise.
+	// Empty: UTC.
+	Timezone string    `yaml:"timezone"`
+	Channels []Channel `yaml:"channels"`
+}
+
+// Location is the merchant's time zone (UTC when none is set).
+func (m Merchant) Location() *time.Location {
+	if m.Timezone == "" {
+		return time.UTC
+	}
+	loc, err := LoadZone(m.Timezone)
+	if err != nil {
+		return time.UTC // Validate refuses it first
+	}
+	return loc
+}
+
+// LoadZone loads an IANA time zone by name ("Asia/Shanghai", "UTC"). The
+// zone database is built into the binary (time/tzdata), so it does not
+// depend on the host's. "Local" (the host's zone) is refused.
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	return time.LoadLocation(name)
 }
 
 // APIKey is a bearer key, given in clear (hashed at load) or as its SHA-256.
@@ -369,6 +399,11 @@ func (c *Config) Validate() error {
 				if !knownScopes[s] {
 					bad(kf+".scopes", "unknown scope %q (known: orders:write, orders:read, refunds:write)", s)
 				}
+			}
+		}
+		if m.Timezone != "" {
+			if _, err := LoadZone(m.Timezone); err != nil {
+				bad(mf+".timezone", "must be an IANA time zone such as Asia/Shanghai (%v)", err)
 			}
 		}
 		if m.WebhookURL != "" {

@@ -72,6 +72,10 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"duplicate channel", strings.Replace(minimal, "      - id: wx\n", "      - id: wx\n        provider: wechat_v2\n        base_url: sandbox\n      - id: wx\n", 1), vars,
 			[]string{"merchants[0].channels[1].id", "duplicate"}},
 		{"bad driver", minimal + "database: {driver: mysql}\n", vars, []string{"database.driver"}},
+		{"bad timezone", strings.Replace(minimal, "  - id: demo\n", "  - id: demo\n    timezone: Beijing\n", 1), vars,
+			[]string{"merchants[0].timezone", "IANA"}},
+		{"host timezone", strings.Replace(minimal, "  - id: demo\n", "  - id: demo\n    timezone: Local\n", 1), vars,
+			[]string{"merchants[0].timezone"}},
 		// A lease must outlast the call it covers, with a quarter to spare.
 		{"webhook lease too short", minimal + "webhooks: {timeout: 30s, lease: 37s}\n", vars,
 			[]string{"webhooks.lease", "webhooks.timeout (30s)", "37.5s"}},

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/paygate/paygate/gateway/apierr"
+	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
@@ -317,25 +318,29 @@ func deref(p *string) string {
 
 var tzOffset = regexp.MustCompile(`^([+-])(\d{2}):(\d{2})$`)
 
-// parseTZ reads a fixed UTC offset: Z, +08:00, -05:30.
-func parseTZ(s string) (time.Duration, bool) {
+// parseTZ reads the summary's tz: a fixed UTC offset (Z, +08:00, -05:30)
+// or an IANA time zone name (Asia/Shanghai, Europe/Berlin).
+func parseTZ(s string) (*time.Location, bool) {
 	if s == "Z" {
-		return 0, true
+		return time.UTC, true
 	}
-	m := tzOffset.FindStringSubmatch(s)
-	if m == nil {
-		return 0, false
+	if m := tzOffset.FindStringSubmatch(s); m != nil {
+		h, _ := strconv.Atoi(m[2])
+		mins, _ := strconv.Atoi(m[3])
+		if h > 14 || mins > 59 {
+			return nil, false
+		}
+		secs := h*3600 + mins*60
+		if m[1] == "-" {
+			secs = -secs
+		}
+		return time.FixedZone(s, secs), true
 	}
-	h, _ := strconv.Atoi(m[2])
-	mins, _ := strconv.Atoi(m[3])
-	if h > 14 || mins > 59 {
-		return 0, false
+	if len(s) > 64 {
+		return nil, false
 	}
-	d := time.Duration(h)*time.Hour + time.Duration(mins)*time.Minute
-	if m[1] == "-" {
-		d = -d
-	}
-	return d, true
+	loc, err := config.LoadZone(s)
+	return loc, err == nil
 }
 
 // summary answers GET /v1/reports/summary.
@@ -352,11 +357,16 @@ func (a *API) summary(c *gin.Context) {
 		abort(c, apierr.Invalid("group_by", "must be day, provider, currency or status"))
 		return
 	}
-	var tz time.Duration
+	// Days are the merchant's (its configured timezone, else UTC) unless
+	// the request names a zone.
+	loc := time.UTC
+	if m, ok := a.svc.Merchant(keyOf(c).MerchantID); ok && m.Location != nil {
+		loc = m.Location
+	}
 	if s, ok := q["tz"]; ok {
 		var valid bool
-		if tz, valid = parseTZ(s); !valid {
-			abort(c, apierr.Invalid("tz", "must be a UTC offset such as +08:00 or Z"))
+		if loc, valid = parseTZ(s); !valid {
+			abort(c, apierr.Invalid("tz", "must be an IANA time zone such as Asia/Shanghai, or a UTC offset such as +08:00 or Z"))
 			return
 		}
 	}
@@ -365,7 +375,7 @@ func (a *API) summary(c *gin.Context) {
 		abort(c, aerr)
 		return
 	}
-	rows, err := a.svc.Store().SummarizeOrders(c.Request.Context(), f, group, tz)
+	rows, err := a.svc.Store().SummarizeOrders(c.Request.Context(), f, group, loc)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -382,5 +392,13 @@ func (a *API) summary(c *gin.Context) {
 			"net":        providers.FormatMinor(r.PaidMinor-r.RefundedMinor, r.Currency),
 		})
 	}
-	c.JSON(http.StatusOK, gin.H{"data": data})
+	// tz says which zone the days are in: an IANA name, or the offset.
+	c.JSON(http.StatusOK, gin.H{"data": data, "tz": zoneName(loc)})
+}
+
+func zoneName(loc *time.Location) string {
+	if loc == time.UTC {
+		return "UTC"
+	}
+	return loc.String()
 }

@@ -38,11 +38,13 @@ func (c *Channel) PollsFast() bool {
 	return c.Poll == "always" || (c.Poll == "auto" && !c.Caps.Notify)
 }
 
-// Merchant is a configured merchant's webhook endpoint.
+// Merchant is a configured merchant's webhook endpoint and time zone.
 type Merchant struct {
 	ID            string
 	WebhookURL    string
 	WebhookSecret string
+	// Location is the merchant's time zone: the summary report's days.
+	Location *time.Location
 }
 
 // Service runs the use cases.
