@@ -22,7 +22,8 @@ func (s *Store) dbNowMS() string { return nowMS(s.driver) }
 // DBNow reads the database's clock (millisecond precision).
 func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
 	var ms int64
-	if err := s.w.WithContext(ctx).Raw("SELECT " + s.dbNowMS()).Scan(&ms).Error; err != nil {
+	// A read: on SQLite the reader pool, not the one writer connection.
+	if err := s.r.WithContext(ctx).Raw("SELECT " + s.dbNowMS()).Scan(&ms).Error; err != nil {
 		return time.Time{}, err
 	}
 	return time.UnixMilli(ms).UTC(), nil

@@ -38,9 +38,11 @@ type Poller struct {
 	batch    int
 	lease    time.Duration
 	limits   map[string]chan struct{} // per-channel concurrency
-	// skew is the database's clock minus this machine's, measured each
-	// round: expiry and the next poll are judged on the database's clock.
-	skew atomic.Int64
+	// skew is the database's clock minus this machine's, measured every
+	// ClockCheck: expiry and the next poll are judged on the database's
+	// clock.
+	skew     atomic.Int64
+	measured atomic.Int64 // when, Unix nanoseconds; 0: never
 	// Observe counts polls by result.
 	Observe func(kind, result string)
 }
@@ -68,8 +70,16 @@ func (p *Poller) now() time.Time {
 	return time.Now().Add(time.Duration(p.skew.Load())).UTC()
 }
 
-// measureClock reads the database's clock and keeps its offset.
+// ClockCheck is how often the poller reads the database's clock: clocks
+// drift by milliseconds a day, so once in a while is enough.
+const ClockCheck = 10 * time.Second
+
+// measureClock reads the database's clock and keeps its offset, at most
+// once per ClockCheck.
 func (p *Poller) measureClock(ctx context.Context) error {
+	if last := p.measured.Load(); last != 0 && time.Since(time.Unix(0, last)) < ClockCheck {
+		return nil
+	}
 	before := time.Now()
 	dbNow, err := p.st.DBNow(ctx)
 	if err != nil {
@@ -78,6 +88,7 @@ func (p *Poller) measureClock(ctx context.Context) error {
 	after := time.Now()
 	mid := before.Add(after.Sub(before) / 2)
 	p.skew.Store(int64(dbNow.Sub(mid)))
+	p.measured.Store(after.UnixNano())
 	return nil
 }
 
