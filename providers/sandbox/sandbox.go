@@ -210,6 +210,12 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
 		return
 	}
 	view, err := s.Pay(r.Context(), channelID, outTradeNo, opts)
+	writeResult(w, view, err)
+}
+
+// writeResult answers a control request: the simulator's view, 404 for an
+// order it does not know, 409 for one it refuses to act on.
+func writeResult(w http.ResponseWriter, view any, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -251,14 +257,7 @@ func (s *Sandbox) serveRefund(w http.ResponseWriter, r *http.Request, sub string
 		return
 	}
 	view, err := refunder.ConsoleRefund(r.Context(), channelID, outTradeNo, opts)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
-	case err != nil:
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-	default:
-		writeJSON(w, http.StatusOK, view)
-	}
+	writeResult(w, view, err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
