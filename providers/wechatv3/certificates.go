@@ -168,6 +168,7 @@ func newCertKeeper(p *Provider, ch providers.Channel, deps providers.Deps) *cert
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	k.holder = hex.EncodeToString(b[:])
+	k.apply() // configured certificates that have expired are dropped at once
 	return k
 }
 
