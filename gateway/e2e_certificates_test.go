@@ -13,6 +13,7 @@ import (
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
 	"github.com/paygate/paygate/providers/sandbox/wechatv3sim"
+	"github.com/paygate/paygate/providers/wechatv3"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
 )
@@ -130,7 +131,7 @@ func TestWeChatV3CertificateRotationAcrossReplicas(t *testing.T) {
 		// configured certificate), the other finds it stored.
 		eventually(t, 5*time.Second, func() bool {
 			for _, e := range g {
-				if n := verificationOf(t, e, "wxv3-cert").Refreshes; n[wechatv3Fresh]+n[wechatv3OK]+n[wechatv3Busy] == 0 {
+				if n := verificationOf(t, e, "wxv3-cert").Refreshes; n[wechatv3.RefreshFresh]+n[wechatv3.RefreshOK]+n[wechatv3.RefreshBusy] == 0 {
 					return false
 				}
 			}
@@ -281,12 +282,6 @@ func TestWeChatV3CertificateRotationAcrossReplicas(t *testing.T) {
 		}
 	})
 }
-
-const (
-	wechatv3OK    = "ok"
-	wechatv3Fresh = "fresh"
-	wechatv3Busy  = "busy"
-)
 
 func grepLines(s, words string) string {
 	var out []string

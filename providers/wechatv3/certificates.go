@@ -405,7 +405,9 @@ func (k *certKeeper) learn(ctx context.Context, serial string) bool {
 		_, _ = k.reload(ctx)
 	}
 	held := k.p.verifier.holds(serial)
-	if !held {
+	if held {
+		k.log.Info("WeChat Pay platform certificate learnt for a new serial", "owner", k.owner, "serial", serial, "result", res)
+	} else {
 		k.log.Warn("WeChat Pay certificate serial unknown after a refresh", "owner", k.owner, "serial", serial)
 	}
 	return held
