@@ -141,10 +141,9 @@ type certKeeper struct {
 	holder   string
 
 	// sem admits one refresh, reload or learn at a time.
-	sem                chan struct{}
-	lastLearnReload    time.Time // guarded by sem
-	lastLearnDownload  time.Time // guarded by sem
-	lastScheduledError error     // guarded by sem
+	sem               chan struct{}
+	lastLearnReload   time.Time // guarded by sem
+	lastLearnDownload time.Time // guarded by sem
 
 	mu           sync.Mutex
 	stored       []*x509.Certificate // the shared set as last read or written
@@ -280,9 +279,9 @@ func (k *certKeeper) downloadCerts(ctx context.Context) ([]*x509.Certificate, bo
 }
 
 // refresh downloads the set under the shared lease, unless another
-// replica stored one less than a refresh interval ago (force skips that
-// check: an unknown serial). Caller holds sem.
-func (k *certKeeper) refresh(ctx context.Context, force bool) (string, error) {
+// replica stored one less than a refresh interval ago; for an unknown
+// serial (want), unless the stored set has it. Caller holds sem.
+func (k *certKeeper) refresh(ctx context.Context, want string) (string, error) {
 	ok, err := k.store.AcquireLease(ctx, k.lease, k.holder, certLeaseTTL)
 	if err != nil {
 		return RefreshFailed, fmt.Errorf("certificate lease: %w", err)
@@ -296,7 +295,12 @@ func (k *certKeeper) refresh(ctx context.Context, force bool) (string, error) {
 		defer cancel()
 		_ = k.store.ReleaseLease(rctx, k.lease, k.holder)
 	}()
-	if st, err := k.reload(ctx); err == nil && !force && len(st.Certificates) > 0 && st.Age < k.p.cfg.refreshEvery {
+	st, err := k.reload(ctx)
+	switch {
+	case err != nil:
+	case want != "" && k.p.verifier.holds(want):
+		return RefreshFresh, nil
+	case want == "" && len(st.Certificates) > 0 && st.Age < k.p.cfg.refreshEvery:
 		return RefreshFresh, nil
 	}
 	certs, tofu, err := k.downloadCerts(ctx)
@@ -340,7 +344,10 @@ func (k *certKeeper) scheduled(ctx context.Context) (string, error) {
 		return RefreshFailed, ctx.Err()
 	}
 	defer k.release()
-	res, err := k.refresh(ctx, false)
+	k.mu.Lock()
+	wasNotAvailable := k.notAvailable
+	k.mu.Unlock()
+	res, err := k.refresh(ctx, "")
 	k.count(res)
 	switch {
 	case err != nil:
@@ -350,13 +357,8 @@ func (k *certKeeper) scheduled(ctx context.Context) (string, error) {
 		k.log.Warn("WeChat Pay platform certificate refresh did not complete: the held set stays", "owner", k.owner, "result", res, "err", err)
 	case res == RefreshOK:
 		k.log.Info("WeChat Pay platform certificates refreshed", "owner", k.owner, "serials", serials(k.p.verifier.certSet().list()))
-	case res == RefreshNotAvailable && !errors.Is(k.lastScheduledError, errNotAvailable):
+	case res == RefreshNotAvailable && !wasNotAvailable:
 		k.log.Info("WeChat Pay lists no platform certificate for this merchant (public-key only): nothing to refresh", "owner", k.owner)
-		err = errNotAvailable
-	}
-	k.lastScheduledError = err
-	if errors.Is(err, errNotAvailable) {
-		err = nil
 	}
 	return res, err
 }
@@ -390,7 +392,7 @@ func (k *certKeeper) learn(ctx context.Context, serial string) bool {
 		return false
 	}
 	k.lastLearnDownload = now
-	res, err := k.refresh(ctx, true)
+	res, err := k.refresh(ctx, serial)
 	k.count(res)
 	if err != nil {
 		k.log.Warn("download for an unknown WeChat Pay certificate serial did not complete", "owner", k.owner, "serial", serial, "result", res, "err", err)

@@ -501,13 +501,19 @@ func TestPublicKeyOnlyMerchantHasNoCertificates(t *testing.T) {
 	w := newCertWorld(t, simParams(providers.Params{"platform_cert_files": nil, wechatv3sim.ParamPlatformPrivateFile: nil,
 		wechatv3sim.ParamSignWith: string(wechatv3sim.KeyPublicKey)}))
 	// Migrating channel: public key and a certificate file.
-	p := w.adapter("a", directParams(), providers.Deps{})
-	res, err := p.certs.scheduled(context.Background())
-	if res != RefreshNotAvailable || err != nil {
-		t.Fatalf("scheduled: %s, %v", res, err)
+	l := &syncLog{}
+	p := w.adapter("a", directParams(), logDeps(l))
+	for i := 0; i < 2; i++ {
+		p.cfg.refreshEvery = time.Nanosecond
+		if res, err := p.certs.scheduled(context.Background()); res != RefreshNotAvailable || err != nil {
+			t.Fatalf("scheduled: %s, %v", res, err)
+		}
 	}
-	if st := p.VerificationStatus(); st.Problem != "" || st.Refreshes[RefreshNotAvailable] != 1 {
+	if st := p.VerificationStatus(); st.Problem != "" || st.Refreshes[RefreshNotAvailable] != 2 {
 		t.Fatalf("status %+v", st)
+	}
+	if n := strings.Count(l.String(), "lists no platform certificate"); n != 1 || strings.Contains(l.String(), "level=WARN") {
+		t.Fatalf("logged %d times, want once and no warning: %s", n, l.String())
 	}
 	if got := w.payVia(p, "PUBONLY00001"); got.err != nil || got.serial != tPubKeyID {
 		t.Fatalf("public-key notification: %+v", got)
