@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -279,6 +281,55 @@ func TestWeChatV3CertificateRotationAcrossReplicas(t *testing.T) {
 			if n := len(recv.Matching("order.paid", no)); n != 1 {
 				t.Fatalf("%s: %d order.paid deliveries", no, n)
 			}
+		}
+
+		// Forged serials through the ingress, many at once on both
+		// replicas: all refused and recorded, and no download storm.
+		forger, err := wechatv3sim.ReadPrivateKey(v3Dir + "apiclient_key.pem") // not WeChat's key
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(rows)
+		var reqs []*http.Request
+		for i := 0; i < 40; i++ {
+			body := v3Notification(t, fmt.Sprintf("evt-forged-%d", i), "TRANSACTION.SUCCESS", "transaction", v3APIv3Key,
+				map[string]any{"appid": v3AppID, "mchid": mchid, "out_trade_no": nos[0], "transaction_id": "4200000000000000000000000042",
+					"trade_state": "SUCCESS", "amount": map[string]any{"total": 300, "currency": "CNY"}}, false)
+			req, err := http.NewRequest(http.MethodPost, g[i%2].URL+"/notify/wxv3-cert", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = v3SignHeaders(t, forger, fmt.Sprintf("%040X", 0xF0F0+i), time.Now().Unix(), body)
+			reqs = append(reqs, req)
+		}
+		done := make(chan int, len(reqs))
+		for _, req := range reqs {
+			go func() {
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- -1
+					return
+				}
+				resp.Body.Close()
+				done <- resp.StatusCode
+			}()
+		}
+		for range reqs {
+			if status := <-done; status < 400 {
+				t.Fatalf("forged notification answered %d", status)
+			}
+		}
+		rows = v3Inbox(t, st, "wxv3-cert")
+		if len(rows)-before != 40 {
+			t.Fatalf("%d forged notifications recorded, want 40", len(rows)-before)
+		}
+		for _, r := range rows[before:] {
+			if r.Outcome != store.OutcomeBadSignature || r.Verified {
+				t.Fatalf("forged notification: %s verified=%v %s", r.Outcome, r.Verified, r.Detail)
+			}
+		}
+		if n := sim.CertificateDownloads("wxv3-cert"); n > 3 {
+			t.Fatalf("40 forged serials made %d downloads in all, want at most one more than 2", n)
 		}
 	})
 }
