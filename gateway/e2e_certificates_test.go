@@ -362,16 +362,17 @@ func TestReadyzNamesAChannelThatCannotVerify(t *testing.T) {
 	cfg := strings.Replace(certReplicaConfig(mchid), v3PlatformCert, `
           platform_cert_trust_on_first_use: true`, 1)
 	env := gatewaytest.Start(t, cfg, gatewaytest.Options{Vars: map[string]string{"SIM_URL": simURL}})
-	var body string
+	var body, m string
 	eventually(t, 5*time.Second, func() bool {
 		_, body = getBody(t, env.URL+"/readyz")
-		return strings.Contains(body, "RESOURCE_NOT_EXISTS")
-	}, func() string { return "readyz: " + body })
+		_, m = getBody(t, env.URL+"/metrics")
+		return strings.Contains(body, "RESOURCE_NOT_EXISTS") && strings.Contains(m, `result="not_available"`)
+	}, func() string { return "readyz: " + body + "\n" + grepLines(m, "certificate|can_verify") })
 	code, body := getBody(t, env.URL+"/readyz")
 	if code != 200 || !strings.Contains(body, `"status":"degraded"`) || !strings.Contains(body, `"wxv3-cert":`) {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
-	if _, m := getBody(t, env.URL+"/metrics"); !strings.Contains(m, `paygate_channel_can_verify{channel="wxv3-cert"} 0`) ||
+	if !strings.Contains(m, `paygate_channel_can_verify{channel="wxv3-cert"} 0`) ||
 		!strings.Contains(m, `paygate_provider_certificate_refreshes_total{channel="wxv3-cert",result="not_available"}`) {
 		t.Fatalf("metrics:\n%s", grepLines(m, "certificate|can_verify"))
 	}
