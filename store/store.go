@@ -182,7 +182,7 @@ func (s *Store) Migrate() error {
 		}
 		// Events written before events were numbered get their numbers once.
 		numberOld := tx.Migrator().HasTable(&MerchantEvent{}) && !tx.Migrator().HasColumn(&MerchantEvent{}, "sequence")
-		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}); err != nil {
+		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}, &ProviderCertificate{}); err != nil {
 			return err
 		}
 		if err := timestampsToMS(tx, s.driver); err != nil {

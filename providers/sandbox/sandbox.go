@@ -178,6 +178,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "refund":
 		s.serveRefund(w, r, sub)
 		return
+	case "certificates":
+		s.serveCertificates(w, r, sub)
+		return
 	}
 	sim, ok := s.sims[kind]
 	if !ok {
