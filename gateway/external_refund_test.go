@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/gateway/gatewaytest"
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
 )
 
@@ -138,5 +139,35 @@ func TestUnknownFailedRefundIsIgnored(t *testing.T) {
 	}
 	if c := count(t, env, &store.Refund{}, ""); c != 0 {
 		t.Fatalf("%d refunds recorded", c)
+	}
+}
+
+// A provider whose refund notification is only a hint: the gateway asks
+// the provider about the refund it names, and records what the provider
+// confirms as an external refund, once.
+func TestRefundAQueryRevealsIsRecorded(t *testing.T) {
+	env := startCore(t)
+	const no = "EXTREF0003"
+	createOn(t, env, "fake-1", no, "10.00")
+	if code, _ := notify(t, env, "fake-1", paidNotification(no, 1000)); code != 200 {
+		t.Fatalf("paid: %d", code)
+	}
+	gatewaytest.Book("fake-1").AddConsoleRefund("CONSOLE-Q1", providers.Money{Minor: 250, Currency: "CNY"}, providers.RefundSucceeded)
+	hint := gatewaytest.FakeNotification{Account: "acct-1", OutTradeNo: no, OutRefundNo: "CONSOLE-Q1", Hint: true}
+	hint.Sign(fakeSecret)
+	for range 2 {
+		if code, _ := notify(t, env, "fake-1", hint); code != 200 {
+			t.Fatalf("hint: %d", code)
+		}
+	}
+	if o := env.Do("GET", "/v1/orders/"+no, demoKey, nil); o.Str("refunded_amount") != "2.50" {
+		t.Fatalf("after the provider confirmed the refund: %s", o.Body)
+	}
+	r := env.Do("GET", "/v1/orders/"+no+"/refunds/CONSOLE-Q1", demoKey, nil)
+	if r.Status != 200 || r.Str("status") != "SUCCEEDED" || r.JSON["external"] != true {
+		t.Fatalf("refund: %d %s", r.Status, r.Body)
+	}
+	if n := count(t, env, &store.MerchantEvent{}, "type = 'refund.succeeded'"); n != 1 {
+		t.Fatalf("%d refund.succeeded events, want 1", n)
 	}
 }

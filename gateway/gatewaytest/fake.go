@@ -291,6 +291,15 @@ func (f *fake) QueryRefund(_ context.Context, ref providers.RefundRef) (provider
 	return *r, nil
 }
 
+// AddConsoleRefund records a refund made at the provider past the gateway
+// (its console): QueryRefund finds it.
+func (b *FakeBook) AddConsoleRefund(outRefundNo string, amount providers.Money, st providers.RefundStatus) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refunds[outRefundNo] = &providers.RefundState{Status: st, OutRefundNo: outRefundNo, ProviderRefundNo: "FR" + outRefundNo,
+		Amount: amount, SucceededAt: time.Now()}
+}
+
 // SetRefundResult sets what Refund answers for new refunds (RefundStatus).
 func (b *FakeBook) SetRefundResult(st providers.RefundStatus) {
 	b.mu.Lock()
@@ -316,7 +325,10 @@ type FakeNotification struct {
 	// A refund notification names the refund (out_refund_no set): Status
 	// is the refund's, Amount the refund's amount.
 	OutRefundNo string `json:"out_refund_no,omitempty"`
-	Sig         string `json:"sig"`
+	// Hint: a provider whose notifications only say "ask me" (the
+	// gateway queries instead of trusting the body).
+	Hint bool   `json:"hint,omitempty"`
+	Sig  string `json:"sig"`
 }
 
 // Sign fills Sig with key.
@@ -344,6 +356,10 @@ func (f *fake) ParseNotify(_ context.Context, _ *http.Request, body []byte) (pro
 	}
 	if n.Account != f.ch.Params.String("account") {
 		return providers.Notification{}, fmt.Errorf("%w: account %s", providers.ErrChannelMismatch, n.Account)
+	}
+	if n.OutRefundNo != "" && n.Hint {
+		return providers.Notification{Kind: providers.NotifyRefund, Order: providers.OrderState{OutTradeNo: n.OutTradeNo},
+			Refund: providers.RefundState{OutRefundNo: n.OutRefundNo}, Hint: true}, nil
 	}
 	if n.OutRefundNo != "" {
 		rs := providers.RefundState{Status: providers.RefundStatus(n.Status), OutRefundNo: n.OutRefundNo, ProviderRefundNo: "FR" + n.OutRefundNo,
