@@ -78,7 +78,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		secrets      = map[string]string{}
 	)
 	for _, m := range cfg.Merchants {
-		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret})
+		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
 		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
 		if m.WebhookSecret != "" {
 			secrets[m.ID] = m.WebhookSecret
@@ -114,10 +114,12 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a.Orders.Observe = a.Metrics.Transition
 	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
 		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
+		Lease: cfg.Webhooks.Lease,
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
 	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
+	a.Poller.SetLease(cfg.Poller.Lease)
 	a.Poller.Observe = a.Metrics.Poll
 	a.Notify = notify.New(a.Orders, log)
 	a.Notify.Observe = a.Metrics.Notification
@@ -126,6 +128,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 
 	api := httpapi.New(a.Orders, keys, log)
 	api.Kick = a.Dispatcher.Kick
+	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
 	a.handler = a.router(api)
 	return a, nil
 }
@@ -152,7 +155,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	}
 	return &orders.Channel{
 		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
-		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Provider: p, Caps: p.Capabilities(),
+		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Timeout: c.Timeout, Provider: p, Caps: p.Capabilities(),
 	}, nil
 }
 

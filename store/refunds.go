@@ -65,12 +65,12 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]a
 }
 
 // ScheduleRefundPoll is ScheduleOrderPoll for refunds in PROCESSING.
-func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, at *time.Time, attempts int) error {
-	return s.schedulePoll(ctx, &Refund{}, "PROCESSING", refundID, token, at, attempts)
+func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, in *time.Duration, attempts int) error {
+	return s.schedulePoll(ctx, &Refund{}, "PROCESSING", refundID, token, in, attempts)
 }
 
 // PollRefundNow makes a PROCESSING refund due for a poll at once.
 func (s *Store) PollRefundNow(ctx context.Context, refundID string) error {
 	return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
-		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+		Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
 }
