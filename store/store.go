@@ -169,6 +169,12 @@ func (s *Store) Migrate() error {
 		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}); err != nil {
 			return err
 		}
+		if err := tx.AutoMigrate(reconModels...); err != nil {
+			return err
+		}
+		if err := migrateRecon(tx); err != nil {
+			return err
+		}
 		// Indexes replaced by wider ones (AutoMigrate only adds).
 		m := tx.Migrator()
 		for _, old := range []struct {

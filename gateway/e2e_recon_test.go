@@ -1,0 +1,363 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/paygate/paygate/gateway/gatewaytest"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/sandbox"
+)
+
+// reconChannel describes one channel for the reconciliation scenario.
+type reconChannel struct {
+	id       string
+	currency string
+	loc      *time.Location // the statement day's zone
+	order    func(no, amount string) map[string]any
+	// paysNotify: the provider calls back (else the poller would have to
+	// find payments; the scenario pays with the notification lost anyway).
+	paysNotify bool
+	summary    bool // the statement has a summary line
+}
+
+var shanghai = time.FixedZone("Asia/Shanghai", 8*3600)
+
+// waitPastMidnight keeps a scenario off a statement day's last minutes:
+// its payments and its run must fall on the same day.
+func waitPastMidnight(t *testing.T, loc *time.Location) providers.Day {
+	t.Helper()
+	now := time.Now().In(loc)
+	if end := providers.DayOf(now).End(loc); end.Sub(now) < 2*time.Minute {
+		time.Sleep(end.Sub(now) + time.Second)
+	}
+	return providers.DayOf(time.Now().In(loc))
+}
+
+// reconScenario runs the issue's scenario on one channel through the
+// sandbox: payments A (notified), B (paid, notification lost), C (paid and
+// partly refunded), D (amount altered at the provider), E (paid only in
+// the gateway: the provider forgets it) and X (paid at the provider for an
+// order the gateway never made). The run must report matched = 3 (A, C,
+// C's refund) and exactly one difference of each kind, heal B (PAID, one
+// order.paid), and total what the statement's summary line says.
+func reconScenario(t *testing.T, env *gatewaytest.Env, ch reconChannel, prefix string) string {
+	t.Helper()
+	day := waitPastMidnight(t, ch.loc)
+	no := func(s string) string { return prefix + s }
+	for _, s := range []string{"A", "B", "C", "D", "E"} {
+		if r := env.Do("POST", "/v1/orders", demoKey, ch.order(no(s), "10.00")); r.Status != 201 {
+			t.Fatalf("create %s: %d %s", s, r.Status, r.Body)
+		}
+	}
+	for _, s := range []string{"A", "C", "D", "E"} {
+		if r := env.Pay(ch.id, no(s), nil); r.Status != 200 {
+			t.Fatalf("pay %s: %d %s", s, r.Status, r.Body)
+		}
+		env.WaitStatus(demoKey, no(s), "PAID", 5*time.Second)
+	}
+	if r := env.Pay(ch.id, no("B"), map[string]any{"notify": false}); r.Status != 200 {
+		t.Fatalf("pay B without notification: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("POST", "/v1/orders/"+no("C")+"/refunds", demoKey, map[string]any{"out_refund_no": no("CR1"), "amount": "2.50"}); r.Status != 201 {
+		t.Fatalf("refund C: %d %s", r.Status, r.Body)
+	}
+	waitRefund(t, env, no("C"), no("CR1"))
+	if r := env.Do("POST", "/sandbox/book/"+ch.id+"/"+no("D"), "", map[string]any{"amount": "9.99"}); r.Status != 200 {
+		t.Fatalf("alter D: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("POST", "/sandbox/book/"+ch.id+"/"+no("E"), "", map[string]any{"forget": true}); r.Status != 200 {
+		t.Fatalf("forget E: %d %s", r.Status, r.Body)
+	}
+	// X: an order placed and paid at the provider by someone else.
+	provCh, _ := env.App.Orders.Channel(ch.id)
+	amt, _ := providers.ParseAmount("7.00", ch.currency)
+	req := providers.CreateOrderRequest{OutTradeNo: no("X"), Amount: amt, Description: "elsewhere", PayMethod: "wechat",
+		PayerOpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", PayerAppID: "wxd930ea5d5a258f4f", ClientIP: "127.0.0.1",
+		ExpiresAt: time.Now().Add(time.Hour), NotifyURL: provCh.NotifyURL}
+	if _, err := provCh.Provider.CreateOrder(context.Background(), req); err != nil {
+		t.Fatalf("order X at the provider: %v", err)
+	}
+	if _, err := env.App.Sandbox.Pay(context.Background(), ch.id, no("X"), sandbox.PayOptions{SkipNotify: true}); err != nil {
+		t.Fatalf("pay X: %v", err)
+	}
+	if got := env.Do("GET", "/v1/orders/"+no("B"), demoKey, nil); got.Str("status") != "PAYING" {
+		t.Fatalf("B before reconciliation: %s", got.Body)
+	}
+
+	run := env.Do("POST", "/v1/reconciliations", demoKey, map[string]any{"channel": ch.id, "date": day.String()})
+	if run.Status != 201 || run.Str("status") != "DONE" {
+		t.Fatalf("run: %d %s", run.Status, run.Body)
+	}
+	counts := run.JSON["counts"].(map[string]any)
+	want := map[string]float64{"matched": 3, "missing_at_gateway": 1, "missing_at_provider": 1, "amount_mismatch": 1, "status_mismatch": 1, "healed": 1}
+	for k, v := range want {
+		if counts[k] != v {
+			t.Errorf("counts.%s = %v, want %v (all: %v)", k, counts[k], v, counts)
+		}
+	}
+	st := run.JSON["statement"].(map[string]any)
+	// The statement: A, B, C, D (9.99), X and C's refund; E is gone.
+	pays := st["payments"].(map[string]any)
+	refunds := st["refunds"].(map[string]any)
+	if st["rows"] != 6.0 || pays["count"] != 5.0 || pays["amount"] != "46.99" || refunds["count"] != 1.0 || refunds["amount"] != "2.50" || st["currency"] != ch.currency {
+		t.Errorf("statement %v", st)
+	}
+	if ch.summary {
+		sum, _ := st["summary"].(map[string]any)
+		if sum == nil || sum["rows"] != st["rows"] || !decEq(sum["payments"], pays["settled"]) || !decEq(sum["refunds"], refunds["settled"]) || !decEq(sum["fees"], st["fees"]) {
+			t.Errorf("totals %v do not equal the summary line %v", st, sum)
+		}
+	}
+
+	// B was healed through the normal transition: PAID, one order.paid.
+	env.WaitStatus(demoKey, no("B"), "PAID", time.Second)
+	env.Receiver.Wait("order.paid", no("B"), 1, 5*time.Second)
+	runID := run.Str("id")
+	waitRunEvent(t, env, runID, 1)
+
+	diffs := env.Do("GET", "/v1/reconciliations/"+runID+"/differences", demoKey, nil)
+	data, _ := diffs.JSON["data"].([]any)
+	if diffs.Status != 200 || len(data) != 4 || diffs.JSON["next_cursor"] != nil {
+		t.Fatalf("differences: %d %s", diffs.Status, diffs.Body)
+	}
+	byKind := map[string]map[string]any{}
+	for _, d := range data {
+		m := d.(map[string]any)
+		byKind[m["kind"].(string)] = m
+	}
+	checkDiff := func(kind, outTradeNo string, healed bool, gateway, provider bool) map[string]any {
+		d := byKind[kind]
+		if d == nil || d["out_trade_no"] != outTradeNo || d["healed"] != healed || (d["gateway"] != nil) != gateway || (d["provider"] != nil) != provider {
+			t.Errorf("%s: %v", kind, d)
+		}
+		return d
+	}
+	checkDiff("status_mismatch", no("B"), true, true, true)
+	am := checkDiff("amount_mismatch", no("D"), false, true, true)
+	if am != nil && (am["gateway"].(map[string]any)["amount"] != "10.00" || am["provider"].(map[string]any)["amount"] != "9.99") {
+		t.Errorf("amount mismatch sides: %v", am)
+	}
+	checkDiff("missing_at_provider", no("E"), false, true, false)
+	checkDiff("missing_at_gateway", no("X"), false, false, true)
+
+	// Paged one at a time: the same four, in order.
+	var paged []string
+	for cursor := ""; ; {
+		path := "/v1/reconciliations/" + runID + "/differences?limit=1"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		p := env.Do("GET", path, demoKey, nil)
+		for _, d := range p.JSON["data"].([]any) {
+			paged = append(paged, d.(map[string]any)["kind"].(string))
+		}
+		next, _ := p.JSON["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(paged) != 4 {
+		t.Errorf("paged differences %v", paged)
+	}
+	// CSV: the header and one line per difference.
+	csvResp := env.Do("GET", "/v1/reconciliations/"+runID+"/differences?format=csv", demoKey, nil)
+	recs, err := csv.NewReader(strings.NewReader(string(csvResp.Body))).ReadAll()
+	if err != nil || len(recs) != 5 || recs[0][0] != "kind" || recs[0][13] != "note" {
+		t.Errorf("csv (%v): %q", err, csvResp.Body)
+	}
+
+	// Judged again: B now agrees; no second order.paid.
+	again := env.Do("POST", "/v1/reconciliations/"+runID+"/rejudge", demoKey, nil)
+	ac := again.JSON["counts"].(map[string]any)
+	if again.Status != 200 || ac["matched"] != 4.0 || ac["status_mismatch"] != 0.0 || ac["amount_mismatch"] != 1.0 {
+		t.Errorf("rejudge: %d %s", again.Status, again.Body)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(env.Receiver.Matching("order.paid", no("B"))); n != 1 {
+		t.Errorf("%d order.paid events for B, want 1", n)
+	}
+	return runID
+}
+
+func decEq(a, b any) bool {
+	as, _ := a.(string)
+	bs, _ := b.(string)
+	x, err1 := decimal.NewFromString(as)
+	y, err2 := decimal.NewFromString(bs)
+	return err1 == nil && err2 == nil && x.Equal(y)
+}
+
+func waitRefund(t *testing.T, env *gatewaytest.Env, no, rno string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := env.Do("GET", "/v1/orders/"+no+"/refunds/"+rno, demoKey, nil)
+		if r.Str("status") == "SUCCEEDED" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refund %s: %s", rno, r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const reconV2Config = `
+server: {public_url: "${PUBLIC_URL}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
+sandbox: true
+poller: {disabled: true}
+webhooks: {interval: 50ms}
+reconciliation: {interval: 50ms, retry_every: 1s}
+merchants:
+  - id: demo
+    api_keys: [{key: "` + demoKey + `", scopes: [orders:write, orders:read, refunds:write]}]
+    webhook_url: "${WEBHOOK_URL}"
+    webhook_secret: "${WEBHOOK_SECRET}"
+    channels:
+      - id: wxv2
+        provider: wechat_v2
+        base_url: sandbox
+        params: {appid: "wxd930ea5d5a258f4f", mch_id: "10000100", api_key: "` + v2Key + `", sign_type: MD5}
+      - id: wxv2-sp
+        provider: wechat_v2
+        base_url: sandbox
+        params: {appid: "wx8888888888888888", mch_id: "1230000109", sub_mch_id: "1900000110", sub_appid: "wxd930ea5d5a258f4f",
+                 api_key: "sp0key0000000000000000000000000a", sign_type: HMAC-SHA256}
+`
+
+func v2Recon(id string) reconChannel {
+	return reconChannel{id: id, currency: "CNY", loc: shanghai, paysNotify: true, summary: true,
+		order: func(no, amount string) map[string]any { return v2Order(id, no, amount) }}
+}
+
+func TestReconcileWeChatV2(t *testing.T) {
+	env := gatewaytest.Start(t, reconV2Config, gatewaytest.Options{})
+	for _, ch := range []string{"wxv2", "wxv2-sp"} {
+		t.Run(ch, func(t *testing.T) {
+			prefix := "RC" + strings.ToUpper(strings.ReplaceAll(ch, "-", ""))
+			reconScenario(t, env, v2Recon(ch), prefix)
+		})
+	}
+	list := env.Do("GET", "/v1/reconciliations?channel=wxv2", demoKey, nil)
+	if data, _ := list.JSON["data"].([]any); list.Status != 200 || len(data) != 1 {
+		t.Fatalf("list: %d %s", list.Status, list.Body)
+	}
+}
+
+// A statement still being generated is WAITING and asked for again (every
+// retry_every; 30 minutes by default) until it is there.
+func TestReconcileWaitsForTheStatement(t *testing.T) {
+	env := gatewaytest.Start(t, reconV2Config, gatewaytest.Options{})
+	day := waitPastMidnight(t, shanghai)
+	if r := env.Do("POST", "/v1/orders", demoKey, v2Order("wxv2", "RCWAIT0001", "3.00")); r.Status != 201 {
+		t.Fatal(r.Status)
+	}
+	env.Pay("wxv2", "RCWAIT0001", nil)
+	env.WaitStatus(demoKey, "RCWAIT0001", "PAID", 3*time.Second)
+	if err := env.App.Sandbox.SetStatementReady("wxv2", false); err != nil {
+		t.Fatal(err)
+	}
+	run := env.Do("POST", "/v1/reconciliations", demoKey, map[string]any{"channel": "wxv2", "date": day.String()})
+	if run.Status != 201 || run.Str("status") != "WAITING" || run.JSON["next_attempt_at"] == nil || !strings.Contains(run.Str("error"), "Bill Creating") {
+		t.Fatalf("run: %d %s", run.Status, run.Body)
+	}
+	id := run.Str("id")
+	time.Sleep(1500 * time.Millisecond) // one retry while still held
+	if r := env.Do("GET", "/v1/reconciliations/"+id, demoKey, nil); r.Str("status") != "WAITING" || r.JSON["attempts"].(float64) < 2 {
+		t.Fatalf("still held: %s", r.Body)
+	}
+	_ = env.App.Sandbox.SetStatementReady("wxv2", true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := env.Do("GET", "/v1/reconciliations/"+id, demoKey, nil)
+		if r.Str("status") == "DONE" {
+			if c := r.JSON["counts"].(map[string]any); c["matched"] != 1.0 {
+				t.Fatalf("counts %v", c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not done: %s", r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitRunEvent(t, env, id, 1)
+}
+
+// Bad requests name the field and change nothing.
+func TestReconcileRefusesBadInput(t *testing.T) {
+	env := gatewaytest.Start(t, reconV2Config, gatewaytest.Options{})
+	tomorrow := providers.DayOf(time.Now().In(shanghai)).AddDays(2).String()
+	cases := []struct {
+		body        any
+		status      int
+		field, code string
+	}{
+		{map[string]any{"channel": "wxv2"}, 400, "date", "INVALID_ARGUMENT"},
+		{map[string]any{"channel": "wxv2", "date": "2026-13-01"}, 400, "date", "INVALID_ARGUMENT"},
+		{map[string]any{"channel": "nope", "date": "2026-01-01"}, 400, "channel", "INVALID_ARGUMENT"},
+		{map[string]any{"channel": "wxv2", "date": tomorrow}, 400, "date", "INVALID_ARGUMENT"},
+		{map[string]any{"channel": "wxv2", "date": "2026-01-01", "extra": 1}, 400, "extra", "INVALID_ARGUMENT"},
+	}
+	for _, c := range cases {
+		r := env.Do("POST", "/v1/reconciliations", demoKey, c.body)
+		if r.Status != c.status || r.ErrField() != c.field || r.ErrCode() != c.code {
+			t.Errorf("%v: %d %s", c.body, r.Status, r.Body)
+		}
+	}
+	if r := env.Do("GET", "/v1/reconciliations", demoKey, nil); len(r.JSON["data"].([]any)) != 0 {
+		t.Errorf("runs were made: %s", r.Body)
+	}
+	if r := env.Do("GET", "/v1/reconciliations/rec_00000000000000000000000000", demoKey, nil); r.Status != 404 {
+		t.Errorf("unknown run: %d", r.Status)
+	}
+	if r := env.Do("GET", "/v1/reconciliations?bogus=1", demoKey, nil); r.Status != 400 || r.ErrField() != "bogus" {
+		t.Errorf("unknown parameter: %d %s", r.Status, r.Body)
+	}
+	req, _ := http.NewRequest("POST", env.URL+"/v1/reconciliations?channel=wxv2&date=2026-01-01", strings.NewReader("not,a,bill\n"))
+	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Authorization", "Bearer "+demoKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("garbage upload: %d", resp.StatusCode)
+	}
+}
+
+// waitRunEvent waits for n reconciliation.completed webhooks of a run.
+func waitRunEvent(t *testing.T, env *gatewaytest.Env, runID string, n int) []gatewaytest.Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var got []gatewaytest.Event
+		for _, e := range env.Receiver.Events() {
+			if e.Type == "reconciliation.completed" && e.Data["id"] == runID {
+				got = append(got, e)
+			}
+		}
+		if len(got) >= n {
+			for _, e := range got {
+				if !e.SignatureOK {
+					t.Fatalf("reconciliation.completed signature")
+				}
+			}
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reconciliation.completed for %s, want %d", len(got), runID, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
