@@ -18,7 +18,7 @@ type ReconRun struct {
 	ChannelID  string `gorm:"size:64;not null;index:ix_recon_runs_channel_date,priority:1"`
 	Provider   string `gorm:"size:32;not null"`
 	Date       string `gorm:"size:10;not null;index:ix_recon_runs_channel_date,priority:2"` // YYYY-MM-DD, the provider's day
-	Source     string `gorm:"size:16;not null"`                                              // provider | upload
+	Source     string `gorm:"size:16;not null"`                                             // provider | upload
 	// ScheduleKey is "channel|date" on runs the daily schedule made: the
 	// unique index keeps it to one per channel and day across replicas.
 	ScheduleKey *string `gorm:"size:128;uniqueIndex:ux_recon_runs_schedule"`
