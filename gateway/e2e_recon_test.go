@@ -21,6 +21,8 @@ type reconChannel struct {
 	currency string
 	loc      *time.Location // the statement day's zone
 	order    func(no, amount string) map[string]any
+	// payerAppID places the order made behind the gateway's back.
+	payerAppID string
 	// paysNotify: the provider calls back (else the poller would have to
 	// find payments; the scenario pays with the notification lost anyway).
 	paysNotify bool
@@ -60,6 +62,9 @@ func reconScenario(t *testing.T, env *gatewaytest.Env, ch reconChannel, prefix s
 		if r := env.Pay(ch.id, no(s), nil); r.Status != 200 {
 			t.Fatalf("pay %s: %d %s", s, r.Status, r.Body)
 		}
+		if !ch.paysNotify { // no callbacks: the gateway learns by asking
+			env.Do("GET", "/v1/orders/"+no(s)+"?refresh=true", demoKey, nil)
+		}
 		env.WaitStatus(demoKey, no(s), "PAID", 5*time.Second)
 	}
 	if r := env.Pay(ch.id, no("B"), map[string]any{"notify": false}); r.Status != 200 {
@@ -79,7 +84,7 @@ func reconScenario(t *testing.T, env *gatewaytest.Env, ch reconChannel, prefix s
 	provCh, _ := env.App.Orders.Channel(ch.id)
 	amt, _ := providers.ParseAmount("7.00", ch.currency)
 	req := providers.CreateOrderRequest{OutTradeNo: no("X"), Amount: amt, Description: "elsewhere", PayMethod: "wechat",
-		PayerOpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", PayerAppID: "wxd930ea5d5a258f4f", ClientIP: "127.0.0.1",
+		PayerOpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", PayerAppID: ch.payerAppID, ClientIP: "127.0.0.1",
 		ExpiresAt: time.Now().Add(time.Hour), NotifyURL: provCh.NotifyURL}
 	if _, err := provCh.Provider.CreateOrder(context.Background(), req); err != nil {
 		t.Fatalf("order X at the provider: %v", err)
@@ -235,7 +240,7 @@ merchants:
 `
 
 func v2Recon(id string) reconChannel {
-	return reconChannel{id: id, currency: "CNY", loc: shanghai, paysNotify: true, summary: true,
+	return reconChannel{id: id, currency: "CNY", loc: shanghai, paysNotify: true, summary: true, payerAppID: "wxd930ea5d5a258f4f",
 		order: func(no, amount string) map[string]any { return v2Order(id, no, amount) }}
 }
 
@@ -359,5 +364,52 @@ func waitRunEvent(t *testing.T, env *gatewaytest.Env, runID string, n int) []gat
 			t.Fatalf("%d reconciliation.completed for %s, want %d", len(got), runID, n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// reconV3Config: WeChat Pay v3 (direct and partner) and cloud pay on the
+// sandbox, with the poller off: only reconciliation finds a lost payment.
+const reconV3Config = `
+server: {public_url: "${PUBLIC_URL}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
+sandbox: true
+poller: {disabled: true}
+webhooks: {interval: 50ms}
+merchants:
+  - id: demo
+    api_keys: [{key: "` + demoKey + `", scopes: [orders:write, orders:read, refunds:write]}]
+    webhook_url: "${WEBHOOK_URL}"
+    webhook_secret: "${WEBHOOK_SECRET}"
+    channels:
+      - id: wxv3
+        provider: wechat_v3
+        base_url: sandbox
+        params:
+          appid: "` + v3AppID + `"
+          mchid: "` + v3MchID + `"
+          api_v3_key: "` + v3APIv3Key + `"` + v3Merchant + v3BothKeys + v3SandboxKeys + `
+          sandbox_sign_with: public_key
+          sandbox_refund_delay_ms: 20
+      - id: wxv3-partner
+        provider: wechat_v3
+        base_url: sandbox
+        params:
+          appid: "` + v3SpAppID + `"
+          mchid: "1900000100"
+          sub_mchid: "1900000111"
+          sub_appid: "` + v3SubAppID + `"
+          api_v3_key: "` + v3SPAPIv3Key + `"` + v3Merchant + v3BothKeys + v3SandboxKeys + `
+          sandbox_sign_with: public_key
+          sandbox_refund_delay_ms: 20
+`
+
+func TestReconcileWeChatV3(t *testing.T) {
+	env := gatewaytest.Start(t, reconV3Config, gatewaytest.Options{})
+	for _, c := range []struct{ id, appid string }{{"wxv3", v3AppID}, {"wxv3-partner", v3SubAppID}} {
+		t.Run(c.id, func(t *testing.T) {
+			ch := reconChannel{id: c.id, currency: "CNY", loc: shanghai, paysNotify: true, summary: true, payerAppID: c.appid,
+				order: func(no, amount string) map[string]any { return v3Order(c.id, no, amount, c.appid) }}
+			reconScenario(t, env, ch, "RC"+strings.ToUpper(strings.ReplaceAll(c.id, "-", "")))
+		})
 	}
 }
