@@ -401,11 +401,16 @@ merchants:
           api_v3_key: "` + v3SPAPIv3Key + `"` + v3Merchant + v3BothKeys + v3SandboxKeys + `
           sandbox_sign_with: public_key
           sandbox_refund_delay_ms: 20
+      - id: cloudpay
+        provider: wechat_cloudpay
+        base_url: sandbox
+        params: {sub_mch_id: "1712734762", sub_appid: "wxd2565e6a04246fd1", env_id: "prod-66733tes755tabc", sandbox_refund_delay_ms: "20"}
 `
 
+// ... and cloud pay, whose bill comes inside its JSON envelope.
 func TestReconcileWeChatV3(t *testing.T) {
 	env := gatewaytest.Start(t, reconV3Config, gatewaytest.Options{})
-	for _, c := range []struct{ id, appid string }{{"wxv3", v3AppID}, {"wxv3-partner", v3SubAppID}} {
+	for _, c := range []struct{ id, appid string }{{"wxv3", v3AppID}, {"wxv3-partner", v3SubAppID}, {"cloudpay", "wxd2565e6a04246fd1"}} {
 		t.Run(c.id, func(t *testing.T) {
 			ch := reconChannel{id: c.id, currency: "CNY", loc: shanghai, paysNotify: true, summary: true, payerAppID: c.appid,
 				order: func(no, amount string) map[string]any { return v3Order(c.id, no, amount, c.appid) }}
