@@ -16,7 +16,9 @@ var billDate = regexp.MustCompile(`^\d{8}$`)
 // sub_mch_id} (wechatpay.md §10.3): the whole envelope, with respdata the
 // bill text (a JSON string) or, when there is none, the v2 failure object.
 func (s *Simulator) downloadBill(in map[string]json.RawMessage) map[string]any {
-	envelope := func(respdata any) map[string]any { return map[string]any{"errcode": 0, "errmsg": "ok", "respdata": respdata} }
+	envelope := func(respdata any) map[string]any {
+		return map[string]any{"errcode": 0, "errmsg": "ok", "respdata": respdata}
+	}
 	fail := func(msg, code string) map[string]any {
 		v := map[string]any{"return_code": "FAIL", "return_msg": msg}
 		if code != "" {
