@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -416,5 +418,107 @@ func TestReconcileWeChatV3(t *testing.T) {
 				order: func(no, amount string) map[string]any { return v3Order(c.id, no, amount, c.appid) }}
 			reconScenario(t, env, ch, "RC"+strings.ToUpper(strings.ReplaceAll(c.id, "-", "")))
 		})
+	}
+}
+
+// recon2PayNowConfig: 2paynow has no statement API; finance uploads the
+// CSV its portal exports, read by the columns mapped here.
+const recon2PayNowConfig = `
+server: {public_url: "${PUBLIC_URL}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
+sandbox: true
+poller: {disabled: true}
+webhooks: {interval: 50ms}
+merchants:
+  - id: demo
+    api_keys: [{key: "` + demoKey + `", scopes: [orders:write, orders:read, refunds:write]}]
+    webhook_url: "${WEBHOOK_URL}"
+    webhook_secret: "${WEBHOOK_SECRET}"
+    channels:
+      - id: twopaynow-eu
+        provider: 2paynow
+        base_url: sandbox
+        params: {mid: "40025", key: "2pn-demo-key-0001"}
+        statement:
+          timezone: Europe/Amsterdam
+          columns: {out_trade_no: "Order No", provider_trade_no: "Trade No", type: "Type", amount: "Amount", currency: "Currency",
+                    status: "Status", time: "Time", out_refund_no: "Refund No", fee: "Fee"}
+          refund_types: [Refund]
+          time_format: "02/01/2006 15:04:05"
+`
+
+// The scenario through an uploaded statement: the file is what the
+// acquirer's portal would export for the day (A, B, C and its refund, D
+// at 9.99, X unknown to the gateway; E missing).
+func TestReconcileUploadedStatement(t *testing.T) {
+	env := gatewaytest.Start(t, recon2PayNowConfig, gatewaytest.Options{})
+	ams, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := waitPastMidnight(t, ams)
+	order := func(no string) map[string]any {
+		return map[string]any{"channel": "twopaynow-eu", "out_trade_no": no, "amount": "10.00", "currency": "EUR",
+			"description": "Souvenir", "payer": map[string]any{"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}, "return_url": "https://shop.example/done"}
+	}
+	ptn := map[string]string{}
+	for _, s := range []string{"A", "B", "C", "D", "E"} {
+		no := "UPL" + s + "0001"
+		if r := env.Do("POST", "/v1/orders", demoKey, order(no)); r.Status != 201 {
+			t.Fatalf("create %s: %d %s", no, r.Status, r.Body)
+		}
+		if s == "B" {
+			env.Pay("twopaynow-eu", no, map[string]any{"notify": false})
+		} else {
+			env.Pay("twopaynow-eu", no, nil)
+			ptn[s] = env.WaitStatus(demoKey, no, "PAID", 5*time.Second).Str("provider_trade_no")
+		}
+	}
+	if r := env.Do("POST", "/v1/orders/UPLC0001/refunds", demoKey, map[string]any{"out_refund_no": "UPLC0001R1", "amount": "2.50"}); r.Status != 201 {
+		t.Fatalf("refund: %d %s", r.Status, r.Body)
+	}
+	waitRefund(t, env, "UPLC0001", "UPLC0001R1")
+	at := time.Now().In(ams).Format("02/01/2006 15:04:05")
+	file := "Order No,Trade No,Type,Amount,Currency,Status,Time,Refund No,Fee\r\n" +
+		"UPLA0001," + ptn["A"] + ",Payment,10.00,EUR,Settled," + at + ",,0.12\r\n" +
+		"UPLB0001,,Payment,10.00,EUR,Settled," + at + ",,0.12\r\n" +
+		"UPLC0001," + ptn["C"] + ",Payment,10.00,EUR,Settled," + at + ",,0.12\r\n" +
+		"UPLC0001," + ptn["C"] + ",Refund,-2.50,EUR,Settled," + at + ",UPLC0001R1,-0.03\r\n" +
+		"UPLD0001," + ptn["D"] + ",Payment,9.99,EUR,Settled," + at + ",,0.12\r\n" +
+		"UPLX0001,TPX0000000099,Payment,7.00,EUR,Settled," + at + ",,0.08\r\n"
+	req, _ := http.NewRequest("POST", env.URL+"/v1/reconciliations?channel=twopaynow-eu&date="+day.String(), strings.NewReader(file))
+	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Authorization", "Bearer "+demoKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run gatewaytest.Response
+	run.Status = resp.StatusCode
+	run.Body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_ = json.Unmarshal(run.Body, &run.JSON)
+	if run.Status != 201 || run.Str("status") != "DONE" || run.Str("source") != "upload" {
+		t.Fatalf("upload: %d %s", run.Status, run.Body)
+	}
+	counts := run.JSON["counts"].(map[string]any)
+	want := map[string]float64{"matched": 3, "missing_at_gateway": 1, "missing_at_provider": 1, "amount_mismatch": 1, "status_mismatch": 1, "healed": 1}
+	for k, v := range want {
+		if counts[k] != v {
+			t.Errorf("counts.%s = %v, want %v (%s)", k, counts[k], v, run.Body)
+		}
+	}
+	st := run.JSON["statement"].(map[string]any)
+	if st["rows"] != 6.0 || st["payments"].(map[string]any)["amount"] != "46.99" || st["refunds"].(map[string]any)["amount"] != "2.50" ||
+		st["fees"] != "0.53" || st["currency"] != "EUR" || st["summary"] != nil {
+		t.Errorf("statement %v", st)
+	}
+	env.WaitStatus(demoKey, "UPLB0001", "PAID", time.Second)
+	env.Receiver.Wait("order.paid", "UPLB0001", 1, 5*time.Second)
+	waitRunEvent(t, env, run.Str("id"), 1)
+	// A channel with neither a statement API nor a column mapping, or a
+	// download asked of 2paynow, is refused naming the channel.
+	if r := env.Do("POST", "/v1/reconciliations", demoKey, map[string]any{"channel": "twopaynow-eu", "date": day.String()}); r.Status != 422 || r.ErrField() != "channel" {
+		t.Errorf("download from 2paynow: %d %s", r.Status, r.Body)
 	}
 }
