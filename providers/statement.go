@@ -21,13 +21,15 @@ import (
 // StatementSource is a provider with a statement download API.
 type StatementSource interface {
 	StatementFormat
-	// DownloadStatement fetches the statement of day (a date in
-	// StatementLocation) and calls fn with each row, in file order, without
-	// holding the statement in memory. It returns the statement's own
-	// summary line. A statement not generated yet is ErrStatementNotReady;
+	// DownloadStatement fetches the statement of day and calls fn with each
+	// row, in file order, without holding the statement in memory. loc is
+	// the statement day's zone as configured (StatementLocation unless the
+	// channel says otherwise): providers whose statement is a file per day
+	// (WeChat) ignore it, search-based ones use it for the day's range. It
+	// returns the statement's own summary line. A statement not generated yet is ErrStatementNotReady;
 	// none for that day is ErrNoStatement; an unreachable provider is a
 	// *Error with ErrCodeUnavailable.
-	DownloadStatement(ctx context.Context, day Day, fn func(StatementRow) error) (StatementSummary, error)
+	DownloadStatement(ctx context.Context, day Day, loc *time.Location, fn func(StatementRow) error) (StatementSummary, error)
 }
 
 // StatementFormat reads a provider's own statement file.
@@ -198,4 +200,16 @@ func (f *SpooledFile) Close() error {
 		err = rmErr
 	}
 	return err
+}
+
+var statementAmount = regexp.MustCompile(`^(0|[1-9][0-9]{0,14})(\.[0-9]{1,8})?$`)
+
+// ParseStatementAmount reads a statement amount in major units strictly:
+// digits and at most one point, no sign, exponent or spaces, exactly
+// representable in the currency's minor units.
+func ParseStatementAmount(s, currency string) (Money, error) {
+	if !statementAmount.MatchString(s) {
+		return Money{}, fmt.Errorf("%w: %q is not a plain decimal", ErrBadAmount, s)
+	}
+	return FromDecimal(decimal.RequireFromString(s), currency)
 }

@@ -276,7 +276,7 @@ func (e *Engine) execute(ctx context.Context, run *store.ReconRun, token string)
 		return err
 	}
 	l := newLoader(ctx, e.st, run.ID, e.opts.Batch)
-	sum, err := e.Source(ch).DownloadStatement(ctx, day, l.add)
+	sum, err := e.Source(ch).DownloadStatement(ctx, day, e.Location(ch), l.add)
 	if err == nil {
 		err = l.flush()
 	}
@@ -508,7 +508,7 @@ func (e *Engine) onStatementOf(ctx context.Context, run *store.ReconRun, day pro
 			found[i] = true
 		}
 	}
-	_, err := e.Source(ch).DownloadStatement(ctx, day, func(r providers.StatementRow) error {
+	_, err := e.Source(ch).DownloadStatement(ctx, day, e.Location(ch), func(r providers.StatementRow) error {
 		if r.Kind == providers.StatementPayment {
 			mark("p|" + r.OutTradeNo)
 			mark("t|" + r.TransactionID)

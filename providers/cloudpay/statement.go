@@ -39,7 +39,7 @@ func (p *Provider) ParseStatement(r io.Reader, fn func(providers.StatementRow) e
 // JSON string, or (no bill, still creating, ...) the v2 failure object.
 // The bill travels inside JSON, so it is held in memory once while read
 // (the spooled answer is decoded as one document).
-func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, _ *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	var none providers.StatementSummary
 	raw, err := json.Marshal(map[string]string{"bill_date": day.Compact(), "bill_type": "ALL", "sub_mch_id": p.subMchID})
 	if err != nil {

@@ -36,7 +36,7 @@ func TestDownloadStatementWire(t *testing.T) {
 			f.answer = tc.answer
 			p := newP(t, params(), f.srv.URL)
 			n := 0
-			sum, err := p.DownloadStatement(context.Background(), day, func(r providers.StatementRow) error {
+			sum, err := p.DownloadStatement(context.Background(), day, nil, func(r providers.StatementRow) error {
 				if r.OutTradeNo != "CP20220321A" || r.Amount.Minor != 880 {
 					t.Errorf("row %+v", r)
 				}

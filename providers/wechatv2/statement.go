@@ -39,7 +39,7 @@ func (a *Adapter) ParseStatement(r io.Reader, fn func(providers.StatementRow) er
 // sub-merchant. The answer is the bill itself, or an unsigned XML failure
 // (No Bill Exist, Bill Creating, ...) even though GZIP was asked. The bill
 // is spooled to a temporary file, then parsed.
-func (a *Adapter) DownloadStatement(ctx context.Context, day providers.Day, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (a *Adapter) DownloadStatement(ctx context.Context, day providers.Day, _ *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	var none providers.StatementSummary
 	f := a.baseFields()
 	if a.cfg.sp() && a.cfg.subAppID != "" {

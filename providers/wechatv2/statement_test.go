@@ -16,7 +16,7 @@ func download(t *testing.T, h *providertest.Harness, day providers.Day) ([]provi
 	t.Helper()
 	src := h.Provider.(providers.StatementSource)
 	var rows []providers.StatementRow
-	sum, err := src.DownloadStatement(context.Background(), day, func(r providers.StatementRow) error {
+	sum, err := src.DownloadStatement(context.Background(), day, nil, func(r providers.StatementRow) error {
 		rows = append(rows, r)
 		return nil
 	})

@@ -57,7 +57,7 @@ type billAnswer struct {
 // sub_mchid), then the download_url as returned, signed like any request.
 // The file's answer carries no WeChat Pay signature; its SHA-1 (of the
 // bill before compression) must equal hash_value before any row is used.
-func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, _ *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	var none providers.StatementSummary
 	q := url.Values{"bill_date": {day.String()}, "bill_type": {"ALL"}, "tar_type": {"GZIP"}}
 	if p.cfg.partner {

@@ -27,7 +27,7 @@ func TestDownloadStatementFromSandbox(t *testing.T) {
 			today := providers.DayOf(time.Now().In(wechatbill.Location))
 			read := func() ([]providers.StatementRow, providers.StatementSummary, error) {
 				var rows []providers.StatementRow
-				sum, err := src.DownloadStatement(ctx, today, func(r providers.StatementRow) error { rows = append(rows, r); return nil })
+				sum, err := src.DownloadStatement(ctx, today, nil, func(r providers.StatementRow) error { rows = append(rows, r); return nil })
 				return rows, sum, err
 			}
 			if _, _, err := read(); !errors.Is(err, providers.ErrNoStatement) {

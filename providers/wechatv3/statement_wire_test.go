@@ -68,7 +68,7 @@ func TestDownloadStatementWire(t *testing.T) {
 			}
 			p := newTestProvider(t, tc.params, f.srv.URL)
 			var rows []providers.StatementRow
-			sum, err := p.DownloadStatement(context.Background(), day, func(r providers.StatementRow) error {
+			sum, err := p.DownloadStatement(context.Background(), day, nil, func(r providers.StatementRow) error {
 				rows = append(rows, r)
 				return nil
 			})
@@ -105,7 +105,7 @@ func TestDownloadStatementErrors(t *testing.T) {
 		f := newFakeWeChat(t)
 		f.answer = func(recorded) (int, string, bool) { return 400, `{"code":"` + code + `","message":"x"}`, false }
 		p := newTestProvider(t, directParams(), f.srv.URL)
-		_, err := p.DownloadStatement(context.Background(), providers.Day{Year: 2024, Month: 1, Day: 1}, func(providers.StatementRow) error { return nil })
+		_, err := p.DownloadStatement(context.Background(), providers.Day{Year: 2024, Month: 1, Day: 1}, nil, func(providers.StatementRow) error { return nil })
 		if !errors.Is(err, want) {
 			t.Errorf("%s: %v", code, err)
 		}
