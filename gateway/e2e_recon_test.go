@@ -558,3 +558,38 @@ func TestReconcileVRPayment(t *testing.T) {
 		}}
 	reconScenario(t, env, ch, "RCVRPAY")
 }
+
+const reconYabandConfig = `
+server: {public_url: "${PUBLIC_URL}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
+sandbox: true
+poller: {disabled: true}
+webhooks: {interval: 50ms}
+merchants:
+  - id: demo
+    api_keys: [{key: "` + demoKey + `", scopes: [orders:write, orders:read, refunds:write]}]
+    webhook_url: "${WEBHOOK_URL}"
+    webhook_secret: "${WEBHOOK_SECRET}"
+    channels:
+      - id: yaband-eu
+        provider: yaband
+        currency: EUR
+        base_url: sandbox
+        params: {user: "016683", secret_key: "yb-demo-secret-0001", sub_app_id: "wxd930ea5d5a258f4f"}
+`
+
+// Yaband: v3.GetTradebill (getTradebillinfo for the statement day in
+// Netherlands time), through its simulator.
+func TestReconcileYaband(t *testing.T) {
+	env := gatewaytest.Start(t, reconYabandConfig, gatewaytest.Options{})
+	ams, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := reconChannel{id: "yaband-eu", currency: "EUR", loc: ams, paysNotify: true, payerAppID: "wxd930ea5d5a258f4f",
+		order: func(no, amount string) map[string]any {
+			return map[string]any{"channel": "yaband-eu", "out_trade_no": no, "amount": amount, "currency": "EUR", "description": "Souvenir",
+				"payer": map[string]any{"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}
+		}}
+	reconScenario(t, env, ch, "RCYABAND")
+}
