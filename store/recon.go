@@ -263,6 +263,14 @@ func (s *Store) ReconRowsAfter(ctx context.Context, runID string, seq int64, lim
 	return out, err
 }
 
+// reconOrderColumns are the order columns a comparison reads.
+var reconOrderColumns = []string{"id", "merchant_id", "channel_id", "out_trade_no", "provider_trade_no", "transaction_id",
+	"status", "amount_minor", "currency", "paid_at", "created_at"}
+
+// reconRefundColumns are the refund columns a comparison reads.
+var reconRefundColumns = []string{"id", "order_id", "merchant_id", "channel_id", "out_refund_no", "provider_refund_no",
+	"status", "amount_minor", "currency", "created_at"}
+
 // Number columns a lookup may use.
 var (
 	rowNumberColumns   = map[string]bool{"out_trade_no": true, "provider_trade_no": true, "transaction_id": true, "out_refund_no": true, "provider_refund_no": true}
@@ -292,7 +300,7 @@ func (s *Store) OrdersOfChannelByNumber(ctx context.Context, merchantID, channel
 	if len(values) == 0 {
 		return nil, nil
 	}
-	q := s.r.WithContext(ctx).Where("channel_id = ? AND "+column+" IN ?", channelID, values)
+	q := s.r.WithContext(ctx).Select(reconOrderColumns).Where("channel_id = ? AND "+column+" IN ?", channelID, values)
 	if column == "out_trade_no" {
 		q = q.Where("merchant_id = ?", merchantID)
 	}
@@ -310,17 +318,17 @@ func (s *Store) RefundsOfChannelByNumber(ctx context.Context, merchantID, channe
 		return nil, nil
 	}
 	var out []Refund
-	err := s.r.WithContext(ctx).Where("merchant_id = ? AND channel_id = ? AND "+column+" IN ?", merchantID, channelID, values).Find(&out).Error
+	err := s.r.WithContext(ctx).Select(reconRefundColumns).Where("merchant_id = ? AND channel_id = ? AND "+column+" IN ?", merchantID, channelID, values).Find(&out).Error
 	return out, err
 }
 
 // PaidOrdersBetween reads up to limit of a channel's orders paid in
 // [from, to) (PAID or since REFUNDED) after key, in (paid_at, id) order.
 func (s *Store) PaidOrdersBetween(ctx context.Context, channelID string, from, to time.Time, after *OrderKey, limit int) ([]Order, error) {
-	q := s.r.WithContext(ctx).Where("channel_id = ? AND paid_at >= ? AND paid_at < ? AND status IN ?",
+	q := s.r.WithContext(ctx).Select(reconOrderColumns).Where("channel_id = ? AND paid_at >= ? AND paid_at < ? AND status IN ?",
 		channelID, from.UTC(), to.UTC(), []string{"PAID", "REFUNDED"})
 	if after != nil {
-		q = q.Where("(paid_at, id) > (?, ?)", after.CreatedAt.UTC(), after.ID)
+		q = keysetAfter(q, "paid_at", after)
 	}
 	var out []Order
 	return out, q.Order("paid_at, id").Limit(limit).Find(&out).Error
@@ -329,13 +337,22 @@ func (s *Store) PaidOrdersBetween(ctx context.Context, channelID string, from, t
 // SucceededRefundsBetween reads up to limit of a channel's SUCCEEDED
 // refunds created in [from, to) after key, in (created_at, id) order.
 func (s *Store) SucceededRefundsBetween(ctx context.Context, channelID string, from, to time.Time, after *OrderKey, limit int) ([]Refund, error) {
-	q := s.r.WithContext(ctx).Where("channel_id = ? AND created_at >= ? AND created_at < ? AND status = ?",
+	q := s.r.WithContext(ctx).Select(reconRefundColumns).Where("channel_id = ? AND created_at >= ? AND created_at < ? AND status = ?",
 		channelID, from.UTC(), to.UTC(), "SUCCEEDED")
 	if after != nil {
-		q = q.Where("(created_at, id) > (?, ?)", after.CreatedAt.UTC(), after.ID)
+		q = keysetAfter(q, "created_at", after)
 	}
 	var out []Refund
 	return out, q.Order("created_at, id").Limit(limit).Find(&out).Error
+}
+
+// keysetAfter continues (column, id) order past k. The plain range on
+// column comes first so the index range starts at k (a row-value
+// comparison alone leaves SQLite scanning from the start of the range,
+// which makes paging quadratic).
+func keysetAfter(q *gorm.DB, column string, k *OrderKey) *gorm.DB {
+	t := k.CreatedAt.UTC()
+	return q.Where(column+" >= ? AND ("+column+" > ? OR id > ?)", t, t, k.ID)
 }
 
 // OrdersByIDs reads orders by id.
@@ -344,7 +361,7 @@ func (s *Store) OrdersByIDs(ctx context.Context, ids []string) ([]Order, error) 
 		return nil, nil
 	}
 	var out []Order
-	return out, s.r.WithContext(ctx).Where("id IN ?", ids).Find(&out).Error
+	return out, s.r.WithContext(ctx).Select(reconOrderColumns).Where("id IN ?", ids).Find(&out).Error
 }
 
 // InsertReconDifferences stores a batch of differences.
