@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -257,6 +258,21 @@ func TestReconcileWeChatV2(t *testing.T) {
 	list := env.Do("GET", "/v1/reconciliations?channel=wxv2", demoKey, nil)
 	if data, _ := list.JSON["data"].([]any); list.Status != 200 || len(data) != 1 {
 		t.Fatalf("list: %d %s", list.Status, list.Body)
+	}
+	// Metrics count the judged items by kind: per channel one status
+	// mismatch (healed) in the first judgement, none in the second.
+	rec := httptest.NewRecorder()
+	env.App.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`paygate_reconciliation_differences_total{kind="status_mismatch",provider="wechat_v2"} 2`,
+		`paygate_reconciliation_differences_total{kind="healed",provider="wechat_v2"} 2`,
+		`paygate_reconciliation_differences_total{kind="amount_mismatch",provider="wechat_v2"} 4`,
+		`paygate_reconciliation_differences_total{kind="matched",provider="wechat_v2"} 14`,
+		`paygate_reconciliation_runs_total{provider="wechat_v2",status="DONE"} 4`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 
