@@ -173,6 +173,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "statement":
 		s.serveStatementControl(w, r, sub)
 		return
+	case "certificates":
+		s.serveCertificates(w, r, sub)
+		return
 	}
 	sim, ok := s.sims[kind]
 	if !ok {
