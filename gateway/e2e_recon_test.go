@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"github.com/paygate/paygate/gateway/gatewaytest"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
+	"github.com/paygate/paygate/providers/sandbox/sandboxbill"
 )
 
 // reconChannel describes one channel for the reconciliation scenario.
@@ -608,4 +610,35 @@ func TestReconcileYaband(t *testing.T) {
 				"payer": map[string]any{"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}
 		}}
 	reconScenario(t, env, ch, "RCYABAND")
+}
+
+// A WeChat bill downloaded from the merchant platform (here gzipped) is
+// uploaded as is: the channel's own format reads it.
+func TestReconcileUploadedWeChatBill(t *testing.T) {
+	env := gatewaytest.Start(t, reconV2Config, gatewaytest.Options{})
+	day := waitPastMidnight(t, shanghai)
+	if r := env.Do("POST", "/v1/orders", demoKey, v2Order("wxv2", "UPWX000001", "5.00")); r.Status != 201 {
+		t.Fatal(r.Status)
+	}
+	env.Pay("wxv2", "UPWX000001", nil)
+	paid := env.WaitStatus(demoKey, "UPWX000001", "PAID", 3*time.Second)
+	at, _ := time.Parse(time.RFC3339, paid.Str("paid_at"))
+	bill := sandboxbill.Gzip(sandboxbill.Write([]sandboxbill.Line{{Time: at, AppID: "wxd930ea5d5a258f4f", MchID: "10000100",
+		TransactionID: paid.Str("transaction_id"), OutTradeNo: "UPWX000001", OpenID: "o", Body: "Coffee", AmountFen: 500}}))
+	req, _ := http.NewRequest("POST", env.URL+"/v1/reconciliations?channel=wxv2&date="+day.String(), bytes.NewReader(bill))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer "+demoKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var run map[string]any
+	_ = json.Unmarshal(body, &run)
+	counts, _ := run["counts"].(map[string]any)
+	if resp.StatusCode != 201 || run["status"] != "DONE" || run["source"] != "upload" || counts["matched"] != 1.0 ||
+		run["statement"].(map[string]any)["summary"] == nil {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
 }
