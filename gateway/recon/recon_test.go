@@ -2,10 +2,12 @@ package recon_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +15,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/gateway/recon"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/csvstatement"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
 )
@@ -375,3 +379,33 @@ func TestStatementOutcomes(t *testing.T) {
 }
 
 func (h *harness) engineNow() time.Time { return day.AddDays(2).Start(cst).Add(11 * time.Hour).UTC() }
+
+// An upload over the size limit is a 413, a file that does not read a 400
+// naming the body; both leave a FAILED run with no rows behind.
+func TestUploadRefusals(t *testing.T) {
+	h := newHarness(t, "sqlite")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	format := &csvstatement.Format{Mapping: csvstatement.Mapping{OutTradeNo: "order", Amount: "amount", Time: "time"}, Location: cst, Currency: "CNY"}
+	e := recon.New(h.svc, log, map[string]recon.ChannelSettings{"fake": {Upload: format}}, recon.Options{})
+	e.SetClock(func() time.Time { return h.engineNow() })
+	file := "order,amount,time\nORDER1,1.00,2026-12-03 10:00:00\nORDER2,2.00,2026-12-03 11:00:00\n"
+	body := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(file)), 30)
+	run, err := e.StartUpload(context.Background(), "m1", "fake", day, body)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Status != 413 || run == nil || run.Status != store.ReconFailed {
+		t.Fatalf("too large: %v %+v", err, run)
+	}
+	run, err = e.StartUpload(context.Background(), "m1", "fake", day, strings.NewReader("order,amount,time\nORDER1,1e2,2026-12-03 10:00:00\n"))
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Field != "body" || !strings.Contains(ae.Message, "line 2") || run.Status != store.ReconFailed {
+		t.Fatalf("bad amount: %v %+v", err, run)
+	}
+	var rows int64
+	h.st.DB().Model(&store.ReconRow{}).Count(&rows)
+	if rows != 0 {
+		t.Fatalf("%d statement rows kept from refused uploads", rows)
+	}
+	// Without a mapping the provider's own format reads uploads: the fake's refuses every file.
+	if _, err := h.engine.StartUpload(context.Background(), "m1", "fake", day, strings.NewReader(file)); !errors.As(err, &ae) || ae.Status != 400 {
+		t.Fatalf("no format: %v", err)
+	}
+}

@@ -108,7 +108,7 @@ func (f *Format) ParseStatement(r io.Reader, fn func(providers.StatementRow) err
 		return none, providers.BadStatement("the file is empty")
 	}
 	if err != nil {
-		return none, providers.BadStatement("header: %v", err)
+		return none, fmt.Errorf("%w: header: %w", providers.ErrBadStatement, err)
 	}
 	pos := map[string]int{}
 	for i, h := range header {
@@ -160,7 +160,7 @@ func (f *Format) ParseStatement(r io.Reader, fn func(providers.StatementRow) err
 			return none, nil
 		}
 		if err != nil {
-			return none, providers.BadStatement("line %d: %v", line, err)
+			return none, fmt.Errorf("%w: line %d: %w", providers.ErrBadStatement, line, err)
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue

@@ -124,7 +124,9 @@ func Parse(r io.Reader, fn func(providers.StatementRow) error) (providers.Statem
 		if err == bufio.ErrTooLong {
 			return sum, providers.BadStatement("line %d is longer than %d bytes", lineNo+1, MaxLine)
 		}
-		return sum, err
+		// A corrupt gzip stream is an unreadable statement; the cause stays
+		// reachable (an upload over its size limit, a broken connection).
+		return sum, fmt.Errorf("%w: after line %d: %w", providers.ErrBadStatement, lineNo, err)
 	}
 	if header == nil {
 		return sum, providers.BadStatement("no header line")
