@@ -182,19 +182,19 @@ func (j *judgement) statementSide(ctx context.Context) error {
 	}
 }
 
-// findOrders matches rows to the channel's orders: out_trade_no, then
-// provider_trade_no, then transaction_id, one query per number kind.
-func (j *judgement) findOrders(ctx context.Context, rows []*store.ReconRow) (map[*store.ReconRow]*store.Order, error) {
-	out := map[*store.ReconRow]*store.Order{}
-	for _, col := range []struct {
-		name string
-		of   func(*store.ReconRow) string
-		key  func(*store.Order) string
-	}{
-		{"out_trade_no", func(r *store.ReconRow) string { return r.OutTradeNo }, func(o *store.Order) string { return o.OutTradeNo }},
-		{"provider_trade_no", func(r *store.ReconRow) string { return r.ProviderTradeNo }, func(o *store.Order) string { return deref(o.ProviderTradeNo) }},
-		{"transaction_id", func(r *store.ReconRow) string { return r.TransactionID }, func(o *store.Order) string { return deref(o.TransactionID) }},
-	} {
+// numberColumn is one number a statement row and a gateway record share.
+type numberColumn[T any] struct {
+	name string
+	of   func(*store.ReconRow) string
+	key  func(*T) string
+}
+
+// matchRows finds the gateway record of each row, number by number in
+// the order given (the merchant's first): one query per number for the
+// rows still unmatched.
+func matchRows[T any](rows []*store.ReconRow, cols []numberColumn[T], find func(column string, values []string) ([]T, error)) (map[*store.ReconRow]*T, error) {
+	out := map[*store.ReconRow]*T{}
+	for _, col := range cols {
 		var values []string
 		for _, r := range rows {
 			if out[r] == nil && col.of(r) != "" {
@@ -204,61 +204,46 @@ func (j *judgement) findOrders(ctx context.Context, rows []*store.ReconRow) (map
 		if len(values) == 0 {
 			continue
 		}
-		found, err := j.e.st.OrdersOfChannelByNumber(ctx, j.run.MerchantID, j.run.ChannelID, col.name, values)
+		found, err := find(col.name, values)
 		if err != nil {
 			return nil, err
 		}
-		by := make(map[string]*store.Order, len(found))
+		by := make(map[string]*T, len(found))
 		for i := range found {
 			by[col.key(&found[i])] = &found[i]
 		}
 		for _, r := range rows {
-			if out[r] == nil && col.of(r) != "" {
-				if o := by[col.of(r)]; o != nil {
-					out[r] = o
-				}
+			if out[r] == nil && col.of(r) != "" && by[col.of(r)] != nil {
+				out[r] = by[col.of(r)]
 			}
 		}
 	}
 	return out, nil
 }
 
+var orderNumbers = []numberColumn[store.Order]{
+	{"out_trade_no", func(r *store.ReconRow) string { return r.OutTradeNo }, func(o *store.Order) string { return o.OutTradeNo }},
+	{"provider_trade_no", func(r *store.ReconRow) string { return r.ProviderTradeNo }, func(o *store.Order) string { return deref(o.ProviderTradeNo) }},
+	{"transaction_id", func(r *store.ReconRow) string { return r.TransactionID }, func(o *store.Order) string { return deref(o.TransactionID) }},
+}
+
+var refundNumbers = []numberColumn[store.Refund]{
+	{"out_refund_no", func(r *store.ReconRow) string { return r.OutRefundNo }, func(f *store.Refund) string { return f.OutRefundNo }},
+	{"provider_refund_no", func(r *store.ReconRow) string { return r.ProviderRefundNo }, func(f *store.Refund) string { return f.ProviderRefundNo }},
+}
+
+// findOrders matches rows to the channel's orders.
+func (j *judgement) findOrders(ctx context.Context, rows []*store.ReconRow) (map[*store.ReconRow]*store.Order, error) {
+	return matchRows(rows, orderNumbers, func(column string, values []string) ([]store.Order, error) {
+		return j.e.st.OrdersOfChannelByNumber(ctx, j.run.MerchantID, j.run.ChannelID, column, values)
+	})
+}
+
+// findRefunds matches refund rows to the channel's refunds.
 func (j *judgement) findRefunds(ctx context.Context, rows []*store.ReconRow) (map[*store.ReconRow]*store.Refund, error) {
-	out := map[*store.ReconRow]*store.Refund{}
-	for _, col := range []struct {
-		name string
-		of   func(*store.ReconRow) string
-		key  func(*store.Refund) string
-	}{
-		{"out_refund_no", func(r *store.ReconRow) string { return r.OutRefundNo }, func(f *store.Refund) string { return f.OutRefundNo }},
-		{"provider_refund_no", func(r *store.ReconRow) string { return r.ProviderRefundNo }, func(f *store.Refund) string { return f.ProviderRefundNo }},
-	} {
-		var values []string
-		for _, r := range rows {
-			if out[r] == nil && col.of(r) != "" {
-				values = append(values, col.of(r))
-			}
-		}
-		if len(values) == 0 {
-			continue
-		}
-		found, err := j.e.st.RefundsOfChannelByNumber(ctx, j.run.MerchantID, j.run.ChannelID, col.name, values)
-		if err != nil {
-			return nil, err
-		}
-		by := make(map[string]*store.Refund, len(found))
-		for i := range found {
-			by[col.key(&found[i])] = &found[i]
-		}
-		for _, r := range rows {
-			if out[r] == nil && col.of(r) != "" {
-				if f := by[col.of(r)]; f != nil {
-					out[r] = f
-				}
-			}
-		}
-	}
-	return out, nil
+	return matchRows(rows, refundNumbers, func(column string, values []string) ([]store.Refund, error) {
+		return j.e.st.RefundsOfChannelByNumber(ctx, j.run.MerchantID, j.run.ChannelID, column, values)
+	})
 }
 
 func (j *judgement) judgePayment(r *store.ReconRow, o *store.Order) error {
