@@ -23,6 +23,7 @@ import (
 	"github.com/paygate/paygate/gateway/notify"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/gateway/poller"
+	"github.com/paygate/paygate/gateway/recon"
 	"github.com/paygate/paygate/gateway/webhook"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
@@ -48,6 +49,7 @@ type App struct {
 	Sandbox    *sandbox.Sandbox
 	Metrics    *metrics.Metrics
 	Notify     *notify.Handler
+	Recon      *recon.Engine
 
 	log     *slog.Logger
 	handler http.Handler
@@ -83,7 +85,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		secrets      = map[string]string{}
 	)
 	for _, m := range cfg.Merchants {
-		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret})
+		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
 		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
 		if m.WebhookSecret != "" {
 			secrets[m.ID] = m.WebhookSecret
@@ -119,16 +121,26 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a.Orders.Observe = a.Metrics.Transition
 	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
 		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
+		Lease: cfg.Webhooks.Lease,
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
 	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
+	a.Poller.SetLease(cfg.Poller.Lease)
 	a.Poller.Observe = a.Metrics.Poll
 	a.Notify = notify.New(a.Orders, log)
 	a.Notify.Observe = a.Metrics.Notification
 
+	a.Metrics.WatchVerification(a.verification, time.Now)
+	if a.Recon, err = a.buildRecon(); err != nil {
+		a.closeStore()
+		return nil, err
+	}
+
 	api := httpapi.New(a.Orders, keys, log)
 	api.Kick = a.Dispatcher.Kick
+	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
+	api.Recon = a.Recon
 	a.handler = a.router(api)
 	return a, nil
 }
@@ -146,7 +158,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 			return nil, fmt.Errorf("channel %s: %w", c.ID, err)
 		}
 	}
-	p, err := providers.New(ch, providers.Deps{HTTPClient: client})
+	p, err := providers.New(ch, providers.Deps{HTTPClient: client, Certificates: certificateStore{a}, Log: a.log.With("channel", c.ID)})
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +167,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	}
 	return &orders.Channel{
 		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
-		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Provider: p, Caps: p.Capabilities(),
+		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Timeout: c.Timeout, Provider: p, Caps: p.Capabilities(),
 	}, nil
 }
 
@@ -173,6 +185,13 @@ func (a *App) router(api *httpapi.API) http.Handler {
 		defer cancel()
 		if err := a.Store.Ping(ctx); err != nil {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "database unreachable"})
+			return
+		}
+		// A channel that cannot verify its provider is reported, not made
+		// a reason to take the replica out: every replica shares its keys,
+		// so none would be left to serve the other channels.
+		if bad := a.unverifiable(); len(bad) > 0 {
+			c.JSON(http.StatusOK, gin.H{"status": "degraded", "channels_cannot_verify": bad})
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
@@ -250,6 +269,11 @@ func (a *App) Start() {
 	if !a.Config.Poller.Disabled {
 		a.done.Add(1)
 		go func() { defer a.done.Done(); a.Poller.Run(ctx) }()
+	}
+	a.runAdapters(ctx)
+	if !a.Config.Reconciliation.Disabled {
+		a.done.Add(1)
+		go func() { defer a.done.Done(); a.Recon.Run(ctx) }()
 	}
 }
 

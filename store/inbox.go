@@ -1,17 +1,15 @@
 package store
 
-import (
-	"context"
-
-	"gorm.io/gorm"
-)
+import "context"
 
 // InsertNotification records an inbound provider webhook.
 func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
-	if n.ID == "" {
-		n.ID = NewID("ntf")
-	}
-	return translate(s.write(ctx, func(db *gorm.DB) error { return db.Create(n).Error }))
+	return s.write(ctx, func(s *Store) error {
+		if n.ID == "" {
+			n.ID = NewID("ntf")
+		}
+		return translate(s.w.WithContext(ctx).Create(n).Error)
+	})
 }
 
 // NotificationApplied reports whether a notification with the provider's

@@ -32,20 +32,35 @@ func TestIndexCensus(t *testing.T) {
 		"ux_orders_transaction_id":      {unique: true, sql: "SELECT * FROM orders WHERE channel_id = ? AND transaction_id = ?", args: []any{"ch-a", "T"}},
 		"ix_orders_ptn":                 {sql: "SELECT * FROM orders WHERE +merchant_id = ? AND provider_trade_no = ?", args: []any{"m1", "P"}}, // finance lookup without the channel
 		"ix_orders_merchant_created_id": {sql: "SELECT * FROM orders WHERE merchant_id = ? AND created_at >= ? ORDER BY created_at, id LIMIT 50", args: []any{"m1", now}},
-		"ix_orders_due":                 {sql: "SELECT id FROM orders WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT 10", args: []any{now}},
+		"ix_orders_next_poll":           {sql: "SELECT id FROM orders WHERE next_poll_ms IS NOT NULL AND next_poll_ms <= ? ORDER BY next_poll_ms LIMIT 10", args: []any{now.UnixMilli()}},
+		"ix_orders_channel_paid":        {sql: "SELECT id FROM orders WHERE channel_id = ? AND paid_at >= ? AND paid_at < ? ORDER BY paid_at, id LIMIT 500", args: []any{"ch-a", now, now}}, // reconciliation
 		// refunds
-		"ux_refunds_merchant_out": {unique: true, sql: "SELECT * FROM refunds WHERE merchant_id = ? AND out_refund_no = ?", args: []any{"m1", "R"}},
-		"idx_refunds_order_id":    {sql: "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, id", args: []any{"ord_x"}},
-		"ix_refunds_due":          {sql: "SELECT id FROM refunds WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT 10", args: []any{now}},
+		"ux_refunds_merchant_out":    {unique: true, sql: "SELECT * FROM refunds WHERE merchant_id = ? AND out_refund_no = ?", args: []any{"m1", "R"}},
+		"idx_refunds_order_id":       {sql: "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, id", args: []any{"ord_x"}},
+		"ix_refunds_next_poll":       {sql: "SELECT id FROM refunds WHERE next_poll_ms IS NOT NULL AND next_poll_ms <= ? ORDER BY next_poll_ms LIMIT 10", args: []any{now.UnixMilli()}},
+		"ix_refunds_channel_created": {sql: "SELECT id FROM refunds WHERE channel_id = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id LIMIT 500", args: []any{"ch-a", now, now}},
+		"ix_refunds_channel_prn":     {sql: "SELECT id FROM refunds WHERE channel_id = ? AND provider_refund_no IN (?, ?)", args: []any{"ch-a", "P1", "P2"}},
+		"ix_refunds_merchant_prn":    {sql: "SELECT id FROM refunds WHERE merchant_id = ? AND provider_refund_no = ?", args: []any{"m1", "P1"}},
 		// notifications
 		"ix_notifications_pid":              {sql: "SELECT count(*) FROM notifications WHERE channel_id = ? AND provider_notify_id = ? AND provider_notify_id <> '' AND outcome IN (?, ?, ?)", args: []any{"ch-a", "N1", "applied", "duplicate", "queried"}},
 		"ix_notifications_channel_received": {sql: "SELECT * FROM notifications WHERE channel_id = ? ORDER BY received_at DESC, id DESC LIMIT 10", args: []any{"ch-a"}},
 		// merchant events and their attempts
 		"idx_merchant_events_dedupe_key": {unique: true},
-		"ix_events_pending":              {sql: "SELECT id FROM merchant_events WHERE status = 'pending' AND next_try_at <= ? ORDER BY next_try_at LIMIT 10", args: []any{now}},
+		"ux_events_order_sequence":       {unique: true},
+		"ix_events_pending":              {sql: "SELECT id FROM merchant_events WHERE status = 'pending' AND next_try_ms <= ? ORDER BY next_try_ms LIMIT 10", args: []any{now.UnixMilli()}},
 		"ix_events_merchant_status":      {sql: "SELECT * FROM merchant_events WHERE merchant_id = ? AND status = ? ORDER BY created_at DESC, id DESC LIMIT 50", args: []any{"m1", "failed"}},
 		"idx_merchant_events_order_id":   {sql: "SELECT * FROM merchant_events WHERE merchant_id = ? AND order_id = ? ORDER BY created_at DESC, id DESC LIMIT 50", args: []any{"m1", "ord_x"}},
 		"idx_event_attempts_event_id":    {sql: "SELECT * FROM event_attempts WHERE event_id = ? ORDER BY at, id", args: []any{"evt_x"}},
+		// reconciliation
+		"ux_recon_runs_schedule":         {unique: true},
+		"ix_recon_runs_merchant_created": {sql: "SELECT * FROM recon_runs WHERE merchant_id = ? ORDER BY created_at DESC, id DESC LIMIT 50", args: []any{"m1"}},
+		"ix_recon_runs_channel_date":     {sql: "SELECT * FROM recon_runs WHERE channel_id = ? AND date = ? ORDER BY created_at DESC", args: []any{"ch-a", "2026-12-03"}},
+		"ix_recon_runs_due":              {sql: "SELECT id FROM recon_runs WHERE next_try_ms IS NOT NULL AND next_try_ms <= ? ORDER BY next_try_ms LIMIT 1", args: []any{now.UnixMilli()}},
+		"ix_recon_rows_out":              {sql: "SELECT * FROM recon_rows WHERE run_id = ? AND kind = ? AND out_trade_no IN (?, ?)", args: []any{"rec_001", "payment", "A", "B"}},
+		"ix_recon_rows_ptn":              {sql: "SELECT * FROM recon_rows WHERE run_id = ? AND kind = ? AND provider_trade_no IN (?, ?)", args: []any{"rec_001", "payment", "A", "B"}},
+		"ix_recon_rows_txn":              {sql: "SELECT * FROM recon_rows WHERE run_id = ? AND kind = ? AND transaction_id IN (?, ?)", args: []any{"rec_001", "payment", "A", "B"}},
+		"ix_recon_rows_refund":           {sql: "SELECT * FROM recon_rows WHERE run_id = ? AND kind = ? AND out_refund_no IN (?, ?)", args: []any{"rec_001", "refund", "A", "B"}},
+		"ix_recon_rows_prn":              {sql: "SELECT * FROM recon_rows WHERE run_id = ? AND kind = ? AND provider_refund_no IN (?, ?)", args: []any{"rec_001", "refund", "A", "B"}},
 	}
 	storetest.Each(t, func(t *testing.T, driver string) {
 		st := storetest.Open(t, driver, store.Options{})
@@ -102,6 +117,8 @@ func seedForPlans(t *testing.T, st *store.Store) {
 	var orders []store.Order
 	var events []store.MerchantEvent
 	var attempts []store.EventAttempt
+	var refunds []store.Refund
+	var rows []store.ReconRow
 	for i := 0; i < 2000; i++ {
 		o := newOrder(fmt.Sprintf("PLAN%06d", i), created.Add(time.Duration(i)*time.Minute))
 		if i%2 == 1 {
@@ -110,12 +127,22 @@ func seedForPlans(t *testing.T, st *store.Store) {
 		o.ProviderTradeNo, o.TransactionID = ptr(fmt.Sprintf("P%06d", i)), ptr(fmt.Sprintf("T%06d", i))
 		orders = append(orders, *o)
 		e := store.MerchantEvent{ID: store.NewID("evt"), MerchantID: o.MerchantID, DedupeKey: "order.paid:" + o.ID, Type: "order.paid",
-			OrderID: o.ID, URL: "http://m/", Payload: []byte("{}"), Status: store.EventDelivered, NextTryAt: o.CreatedAt,
+			OrderID: o.ID, Sequence: 1, URL: "http://m/", Payload: []byte("{}"), Status: store.EventDelivered, NextTryAt: store.At(o.CreatedAt),
 			CreatedAt: o.CreatedAt, UpdatedAt: o.CreatedAt}
 		events = append(events, e)
 		attempts = append(attempts, store.EventAttempt{ID: store.NewID("att"), EventID: e.ID, StatusCode: 200, At: o.CreatedAt})
+		refunds = append(refunds, store.Refund{ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: o.MerchantID, ChannelID: o.ChannelID,
+			OutRefundNo: fmt.Sprintf("PLANR%06d", i), ProviderRefundNo: fmt.Sprintf("PR%06d", i), AmountMinor: 100, Currency: "CNY",
+			Status: "SUCCEEDED", RequestHash: "h", Version: 1, CreatedAt: o.CreatedAt, UpdatedAt: o.CreatedAt})
+		kind := "payment"
+		if i%2 == 1 {
+			kind = "refund"
+		}
+		rows = append(rows, store.ReconRow{RunID: fmt.Sprintf("rec_%03d", i%10), Seq: int64(i), Kind: kind, At: o.CreatedAt,
+			OutTradeNo: fmt.Sprintf("PLAN%06d", i), ProviderTradeNo: fmt.Sprintf("P%06d", i), TransactionID: fmt.Sprintf("T%06d", i),
+			OutRefundNo: fmt.Sprintf("PLANR%06d", i), ProviderRefundNo: fmt.Sprintf("PR%06d", i), AmountMinor: 100, SettledMinor: 100, Currency: "CNY"})
 	}
-	for _, rows := range []any{&orders, &events, &attempts} {
+	for _, rows := range []any{&orders, &events, &attempts, &refunds, &rows} {
 		if err := st.DB().CreateInBatches(rows, 100).Error; err != nil {
 			t.Fatal(err)
 		}

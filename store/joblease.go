@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // JobLease is a named lease shared by every replica: one holder at a time
@@ -19,16 +17,12 @@ type JobLease struct {
 }
 
 // dbNowMS is the database's own clock in Unix milliseconds, as SQL.
-func (s *Store) dbNowMS() string {
-	if s.driver == "postgres" {
-		return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
-	}
-	return "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
-}
+func (s *Store) dbNowMS() string { return nowMS(s.driver) }
 
 // DBNow reads the database's clock (millisecond precision).
 func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
 	var ms int64
+	// A read: on SQLite the reader pool, not the one writer connection.
 	if err := s.r.WithContext(ctx).Raw("SELECT " + s.dbNowMS()).Scan(&ms).Error; err != nil {
 		return time.Time{}, err
 	}
@@ -39,23 +33,23 @@ func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
 // succeeds when nobody holds it, holder already does, or the last holder's
 // lease has run out. One statement, so two replicas racing cannot both win.
 func (s *Store) AcquireJobLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	now := s.dbNowMS()
-	var taken bool
-	err := s.write(ctx, func(db *gorm.DB) error {
-		res := db.Exec(
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		now := s.dbNowMS()
+		res := s.w.WithContext(ctx).Exec(
 			"INSERT INTO job_leases (name, holder, until_ms, updated_at) VALUES (?, ?, "+now+" + ?, ?) "+
 				"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms, updated_at = excluded.updated_at "+
 				"WHERE job_leases.holder = excluded.holder OR job_leases.until_ms < "+now,
 			name, holder, ttl.Milliseconds(), s.Now())
-		taken = res.RowsAffected == 1
-		return res.Error
+		if res.Error != nil {
+			return false, res.Error
+		}
+		return res.RowsAffected == 1, nil
 	})
-	return taken, err
 }
 
 // ReleaseJobLease gives the lease up if holder still holds it.
 func (s *Store) ReleaseJobLease(ctx context.Context, name, holder string) error {
-	return s.write(ctx, func(db *gorm.DB) error {
-		return db.Exec("UPDATE job_leases SET until_ms = 0 WHERE name = ? AND holder = ?", name, holder).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Exec("UPDATE job_leases SET until_ms = 0 WHERE name = ? AND holder = ?", name, holder).Error
 	})
 }

@@ -53,15 +53,16 @@ type Order struct {
 	PaidAt    *time.Time
 	ClosedAt  *time.Time
 
-	// ix_orders_due holds only the orders still to be polled: a paid or
-	// closed order leaves it (next_poll_at NULL) and costs it nothing more.
-	NextPollAt   *time.Time `gorm:"index:ix_orders_due,where:next_poll_at IS NOT NULL"`
-	PollAttempts int        `gorm:"not null;default:0"`
+	// NextPollAt and LeaseUntil are on the database's clock (DBTime).
+	// ix_orders_next_poll holds only the orders still to be polled: a
+	// paid or closed order leaves it (NULL) and costs it nothing more.
+	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_orders_next_poll,where:next_poll_ms IS NOT NULL"`
+	PollAttempts int     `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
-	PollRequested bool `gorm:"not null;default:false"`
-	LeaseUntil    *time.Time
-	LeaseToken    string `gorm:"size:64"`
+	PollRequested bool    `gorm:"not null;default:false"`
+	LeaseUntil    *DBTime `gorm:"column:lease_until_ms;type:bigint"`
+	LeaseToken    string  `gorm:"size:64"`
 
 	Version int64 `gorm:"not null;default:1"`
 	// ix_orders_merchant_created_id (merchant_id, created_at, id) serves the
@@ -87,14 +88,18 @@ type Refund struct {
 	RequestHash      string     `gorm:"size:64;not null"`
 	SubmittedAt      *time.Time // the provider accepted the request
 	SucceededAt      *time.Time
+	// External: made outside the gateway (in the provider's console) and
+	// learned from the provider's notification or answer.
+	External bool `gorm:"not null;default:false"`
 
-	NextPollAt   *time.Time `gorm:"index:ix_refunds_due,where:next_poll_at IS NOT NULL"`
-	PollAttempts int        `gorm:"not null;default:0"`
+	// NextPollAt and LeaseUntil are on the database's clock (DBTime).
+	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_refunds_next_poll,where:next_poll_ms IS NOT NULL"`
+	PollAttempts int     `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
-	PollRequested bool `gorm:"not null;default:false"`
-	LeaseUntil    *time.Time
-	LeaseToken    string `gorm:"size:64"`
+	PollRequested bool    `gorm:"not null;default:false"`
+	LeaseUntil    *DBTime `gorm:"column:lease_until_ms;type:bigint"`
+	LeaseToken    string  `gorm:"size:64"`
 
 	Version   int64     `gorm:"not null;default:1"`
 	CreatedAt time.Time `gorm:"not null"`
@@ -109,7 +114,7 @@ type Notification struct {
 	ID        string `gorm:"primaryKey;size:32"`
 	ChannelID string `gorm:"size:64;not null;index:ix_notifications_channel_received,priority:1;index:ix_notifications_pid,priority:1,where:provider_notify_id <> ''"`
 	Provider  string `gorm:"size:32"`
-	// ix_notifications_pid holds only notifications that carry the
+	// ix_notifications_pid holds only the notifications that carry the
 	// provider's id (WeChat v3, VR Payment): v2's have none.
 	ProviderNotifyID string `gorm:"size:128;index:ix_notifications_pid,priority:2"`
 	Method           string `gorm:"size:8"`
@@ -130,6 +135,7 @@ const (
 	OutcomeApplied         = "applied"           // changed the state
 	OutcomeDuplicate       = "duplicate"         // verified, state already there
 	OutcomeQueried         = "queried"           // a hint: the provider was asked and its answer applied
+	OutcomeIgnored         = "ignored"           // verified, moves no money the gateway knows of (a failed refund made elsewhere)
 	OutcomeBadSignature    = "refused_signature" // verification failed
 	OutcomeMalformed       = "refused_malformed"
 	OutcomeChannelMismatch = "refused_channel"
@@ -148,18 +154,23 @@ type MerchantEvent struct {
 	// e.g. "order.paid:ord_...".
 	DedupeKey string `gorm:"size:128;not null;uniqueIndex"`
 	Type      string `gorm:"size:32;not null"`
-	OrderID   string `gorm:"size:32;index"`
-	RefundID  string `gorm:"size:32"`
-	URL       string `gorm:"size:512;not null"`
-	Payload   []byte `gorm:"not null"` // the exact body sent, frozen at creation
-	// Due events are found by ix_events_pending (next_try_at of pending
-	// events only): delivered and failed events leave the index.
-	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
-	Attempts    int       `gorm:"not null;default:0"`
-	NextTryAt   time.Time `gorm:"not null;index:ix_events_pending,where:status = 'pending'"`
-	LeaseUntil  *time.Time
-	LeaseToken  string `gorm:"size:64"`
-	LastError   string `gorm:"size:512"`
+	OrderID   string `gorm:"size:32;index;uniqueIndex:ux_events_order_sequence,priority:1,where:sequence > 0"`
+	// Sequence numbers one order's events from 1 (0: an event of no
+	// order). The dispatcher sends an order's events in this order: one
+	// waits while an earlier one is pending.
+	Sequence int64  `gorm:"not null;default:0;uniqueIndex:ux_events_order_sequence,priority:2,where:sequence > 0"`
+	RefundID string `gorm:"size:32"`
+	URL      string `gorm:"size:512;not null"`
+	Payload  []byte `gorm:"not null"` // the exact body sent, frozen at creation
+	// Due events are found by ix_events_pending (next_try_ms of pending
+	// events only): delivered and failed events leave it. NextTryAt and
+	// LeaseUntil are on the database's clock (DBTime).
+	Status      string  `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
+	Attempts    int     `gorm:"not null;default:0"`
+	NextTryAt   DBTime  `gorm:"column:next_try_ms;type:bigint;not null;default:0;index:ix_events_pending,where:status = 'pending'"`
+	LeaseUntil  *DBTime `gorm:"column:lease_until_ms;type:bigint"`
+	LeaseToken  string  `gorm:"size:64"`
+	LastError   string  `gorm:"size:512"`
 	DeliveredAt *time.Time
 	CreatedAt   time.Time `gorm:"not null"`
 	UpdatedAt   time.Time `gorm:"not null"`

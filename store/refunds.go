@@ -10,7 +10,9 @@ import (
 // InsertRefund stores a new refund; ErrDuplicate when the merchant already
 // has the out_refund_no.
 func (s *Store) InsertRefund(ctx context.Context, r *Refund) error {
-	return translate(s.write(ctx, func(db *gorm.DB) error { return db.Create(r).Error }))
+	return s.write(ctx, func(s *Store) error {
+		return translate(s.w.WithContext(ctx).Create(r).Error)
+	})
 }
 
 // RefundByOutRefundNo finds a merchant's refund by the merchant's number.
@@ -52,22 +54,22 @@ func (s *Store) RefundsOfOrder(ctx context.Context, orderID string) ([]Refund, e
 
 // UpdateRefund is the compare-and-set of UpdateOrder for refunds.
 func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]any) error {
-	fields["version"] = gorm.Expr("version + 1")
-	fields["updated_at"] = s.Now()
-	return translate(s.write(ctx, func(db *gorm.DB) error {
-		return casReturning(db, r, r.ID, r.Version, fields)
-	}))
+	return s.write(ctx, func(s *Store) error {
+		fields["version"] = gorm.Expr("version + 1")
+		fields["updated_at"] = s.Now()
+		return casReturning(s.w.WithContext(ctx), r, r.ID, r.Version, fields)
+	})
 }
 
 // ScheduleRefundPoll is ScheduleOrderPoll for refunds in PROCESSING.
-func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, at *time.Time, attempts int) error {
-	return s.schedulePoll(ctx, &Refund{}, "PROCESSING", refundID, token, at, attempts)
+func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, in *time.Duration, attempts int) error {
+	return s.schedulePoll(ctx, &Refund{}, "PROCESSING", refundID, token, in, attempts)
 }
 
 // PollRefundNow makes a PROCESSING refund due for a poll at once.
 func (s *Store) PollRefundNow(ctx context.Context, refundID string) error {
-	return s.write(ctx, func(db *gorm.DB) error {
-		return db.Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
-			Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
+			Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
 	})
 }

@@ -34,8 +34,8 @@ type Store struct {
 	driver string
 	now    func() time.Time
 	// gc is SQLite's group commit: every write of the root store goes
-	// through it. Nil on PostgreSQL (which groups concurrent commits
-	// itself) and in a transaction's view of the store.
+	// through it (see write). Nil on PostgreSQL, which groups concurrent
+	// commits itself, and in a transaction's view of the store.
 	gc *groupCommit
 	// inTx: the store is the view of one transaction (InTx's fn).
 	inTx bool
@@ -86,16 +86,31 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		}
 		wdb, _ := w.DB()
 		// One connection is the group commit's for good; the other serves
-		// migrations before it starts, and tests and tools (DB()).
+		// the migration before it starts, and tests and tools (DB()).
 		wdb.SetMaxOpenConns(2)
 		wdb.SetConnMaxLifetime(0)
+		// The readers open after the migration: a SQLite connection that
+		// loaded the schema before a column was dropped expands SELECT *
+		// to the old columns (the driver reads the names before SQLite
+		// notices the change).
+		s.w, s.r = w, w
+		if err := s.Migrate(); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
 		r, err := openSQLite(sqliteDSN(dsn, true), gcfg(true))
 		if err != nil {
+			_ = s.Close()
 			return nil, fmt.Errorf("open sqlite reader: %w", err)
 		}
 		rdb, _ := r.DB()
 		rdb.SetMaxOpenConns(opts.MaxReadConns)
-		s.w, s.r = w, r
+		s.r = r
+		if s.gc, err = newGroupCommit(s.w, maxGroup); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		return s, nil
 	case "postgres":
 		db, err := gorm.Open(postgres.Open(dsn), gcfg(false))
 		if err != nil {
@@ -111,13 +126,6 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 	if err := s.Migrate(); err != nil {
 		_ = s.Close()
 		return nil, err
-	}
-	if driver == "sqlite" {
-		var err error
-		if s.gc, err = newGroupCommit(s.w, maxGroup); err != nil {
-			_ = s.Close()
-			return nil, err
-		}
 	}
 	return s, nil
 }
@@ -187,7 +195,26 @@ func (s *Store) Migrate() error {
 				return err
 			}
 		}
-		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}); err != nil {
+		if err := dropTimestampIndexes(tx); err != nil {
+			return err
+		}
+		// Events written before events were numbered get their numbers once.
+		numberOld := tx.Migrator().HasTable(&MerchantEvent{}) && !tx.Migrator().HasColumn(&MerchantEvent{}, "sequence")
+		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}, &ProviderCertificate{}); err != nil {
+			return err
+		}
+		if err := timestampsToMS(tx, s.driver); err != nil {
+			return err
+		}
+		if numberOld {
+			if err := numberEvents(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.AutoMigrate(reconModels...); err != nil {
+			return err
+		}
+		if err := migrateRecon(tx); err != nil {
 			return err
 		}
 		// Indexes replaced or found unused (AutoMigrate only adds);
@@ -198,8 +225,8 @@ func (s *Store) Migrate() error {
 			name  string
 		}{
 			{&Order{}, "ix_orders_merchant_created"}, {&MerchantEvent{}, "idx_merchant_events_next_try_at"},
-			{&Order{}, "idx_orders_status"}, {&Order{}, "ix_orders_created"}, {&Order{}, "idx_orders_next_poll_at"},
-			{&Refund{}, "idx_refunds_status"}, {&Refund{}, "idx_refunds_next_poll_at"},
+			{&Order{}, "idx_orders_status"}, {&Order{}, "ix_orders_created"}, {&Order{}, "ix_orders_due"},
+			{&Refund{}, "idx_refunds_status"}, {&Refund{}, "ix_refunds_due"},
 			{&Notification{}, "idx_notifications_order_id"}, {&Notification{}, "idx_notifications_outcome"},
 			{&Notification{}, "ix_notifications_channel_pid"}, {&MerchantEvent{}, "ix_events_due"},
 			{&Channel{}, "idx_channels_merchant_id"},
@@ -216,15 +243,6 @@ func (s *Store) Migrate() error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
-}
-
-// timeArg is a placeholder for a time argument where the SQL gives it no
-// type (a CASE branch): PostgreSQL would take it for text.
-func (s *Store) timeArg() string {
-	if s.driver == "postgres" {
-		return "CAST(? AS timestamptz)"
-	}
-	return "?"
 }
 
 // Driver is "sqlite" or "postgres".
@@ -276,20 +294,37 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.inTx {
 		return fn(s) // already one transaction (and one group member)
 	}
-	view := func(db *gorm.DB) error { return fn(&Store{w: db, r: db, driver: s.driver, now: s.now, inTx: true}) }
 	if s.gc != nil {
-		return s.gc.do(ctx, view)
+		return s.gc.do(ctx, func(db *gorm.DB) error { return fn(s.view(db)) })
 	}
-	return s.w.WithContext(ctx).Transaction(view)
+	return s.w.WithContext(ctx).Transaction(func(db *gorm.DB) error { return fn(s.view(db)) })
 }
 
-// write runs fn, whose statements write, as one write: through the group
-// commit on SQLite, directly on PostgreSQL and inside a transaction.
-func (s *Store) write(ctx context.Context, fn func(db *gorm.DB) error) error {
-	if s.gc != nil {
-		return s.gc.do(ctx, fn)
+// view is the store inside the transaction db.
+func (s *Store) view(db *gorm.DB) *Store {
+	return &Store{w: db, r: db, driver: s.driver, now: s.now, inTx: true}
+}
+
+// write runs fn, the statements of one write method, as one write: a
+// member of the group commit on SQLite (so writes never wait on each
+// other's fsyncs, and never on SQLite's lock), inside the caller's
+// transaction when s is one, and as they are on PostgreSQL.
+func (s *Store) write(ctx context.Context, fn func(s *Store) error) error {
+	if s.gc == nil {
+		return fn(s)
 	}
-	return fn(s.w.WithContext(ctx))
+	return s.gc.do(ctx, func(db *gorm.DB) error { return fn(s.view(db)) })
+}
+
+// writeValue is write for a method that returns a value.
+func writeValue[T any](s *Store, ctx context.Context, fn func(s *Store) (T, error)) (T, error) {
+	var v T
+	err := s.write(ctx, func(s *Store) error {
+		var err error
+		v, err = fn(s)
+		return err
+	})
+	return v, err
 }
 
 // DB exposes the write handle for tests and tools.
@@ -323,4 +358,13 @@ func (s *Store) SyncConfig(ctx context.Context, merchants []Merchant, channels [
 		}
 		return nil
 	})
+}
+
+// numberEvents gives the order events written before events were
+// numbered their sequence numbers, in the order they were made.
+func numberEvents(tx *gorm.DB) error {
+	return tx.Exec("UPDATE merchant_events SET sequence = (SELECT COUNT(*) FROM merchant_events p " +
+		"WHERE p.order_id = merchant_events.order_id AND (p.created_at < merchant_events.created_at " +
+		"OR (p.created_at = merchant_events.created_at AND p.id <= merchant_events.id))) " +
+		"WHERE order_id <> '' AND sequence = 0").Error
 }

@@ -17,6 +17,10 @@ import (
 	"strings"
 	"time"
 
+	// The zone database in the binary: merchants' time zones load on
+	// hosts without one (minimal containers).
+	_ "time/tzdata"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/paygate/paygate/providers"
@@ -31,6 +35,9 @@ type Config struct {
 	Webhooks  Webhooks   `yaml:"webhooks"`
 	Log       Log        `yaml:"log"`
 	Merchants []Merchant `yaml:"merchants"`
+
+	// Reconciliation tunes the daily statement runs and their retries.
+	Reconciliation Reconciliation `yaml:"reconciliation"`
 }
 
 // Server is the HTTP listener and how providers reach it.
@@ -42,6 +49,8 @@ type Server struct {
 	// (WeChat v2 spbill_create_ip) and the payer's is unknown.
 	ServerIP        string        `yaml:"server_ip"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ExportTimeLimit bounds one CSV export (default 10m).
+	ExportTimeLimit time.Duration `yaml:"export_time_limit"`
 }
 
 // Database selects the store.
@@ -56,6 +65,9 @@ type Poller struct {
 	Interval    time.Duration `yaml:"interval"`    // how often due work is looked for
 	Batch       int           `yaml:"batch"`       // rows claimed per round
 	Concurrency int           `yaml:"concurrency"` // provider calls in flight per channel
+	// Lease is how long a claimed order or refund stays with this replica;
+	// longer than every channel's timeout plus LeaseMargin.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Webhooks tunes the merchant-webhook dispatcher.
@@ -64,6 +76,21 @@ type Webhooks struct {
 	Timeout  time.Duration `yaml:"timeout"`
 	Interval time.Duration `yaml:"interval"`
 	Workers  int           `yaml:"workers"`
+	// Lease is how long a claimed event stays with this replica; longer
+	// than Timeout plus LeaseMargin.
+	Lease time.Duration `yaml:"lease"`
+}
+
+// LeaseMargin is how much longer than the call it covers a lease must be
+// at least: a quarter of the call's timeout, for recording the result.
+func LeaseMargin(timeout time.Duration) time.Duration { return timeout / 4 }
+
+// Reconciliation tunes the background reconciliation work: the channels'
+// daily schedules and the retries of runs whose statement was not ready.
+type Reconciliation struct {
+	Disabled bool          `yaml:"disabled"`
+	Interval time.Duration `yaml:"interval"`    // how often schedules and due retries are looked at (default 30s)
+	Retry    time.Duration `yaml:"retry_every"` // how long a WAITING run waits before asking again (default 30m)
 }
 
 // Log selects the log format and level.
@@ -74,11 +101,37 @@ type Log struct {
 
 // Merchant is one merchant: its API keys, webhook and channels.
 type Merchant struct {
-	ID            string    `yaml:"id"`
-	APIKeys       []APIKey  `yaml:"api_keys"`
-	WebhookURL    string    `yaml:"webhook_url"`
-	WebhookSecret string    `yaml:"webhook_secret"`
-	Channels      []Channel `yaml:"channels"`
+	ID            string   `yaml:"id"`
+	APIKeys       []APIKey `yaml:"api_keys"`
+	WebhookURL    string   `yaml:"webhook_url"`
+	WebhookSecret string   `yaml:"webhook_secret"`
+	// Timezone is the merchant's IANA time zone (Asia/Shanghai): the days
+	// of the summary report are its days unless a request says otherwise.
+	// Empty: UTC.
+	Timezone string    `yaml:"timezone"`
+	Channels []Channel `yaml:"channels"`
+}
+
+// Location is the merchant's time zone (UTC when none is set).
+func (m Merchant) Location() *time.Location {
+	if m.Timezone == "" {
+		return time.UTC
+	}
+	loc, err := LoadZone(m.Timezone)
+	if err != nil {
+		return time.UTC // Validate refuses it first
+	}
+	return loc
+}
+
+// LoadZone loads an IANA time zone by name ("Asia/Shanghai", "UTC"). The
+// zone database is built into the binary (time/tzdata), so it does not
+// depend on the host's. "Local" (the host's zone) is refused.
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	return time.LoadLocation(name)
 }
 
 // APIKey is a bearer key, given in clear (hashed at load) or as its SHA-256.
@@ -97,6 +150,8 @@ type Channel struct {
 	Timeout  time.Duration    `yaml:"timeout"`
 	Poll     string           `yaml:"poll"` // auto | always | never
 	Params   providers.Params `yaml:"params"`
+	// Statement is the channel's reconciliation settings (optional).
+	Statement *Statement `yaml:"statement"`
 }
 
 // Scopes an API key can hold.
@@ -226,6 +281,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.ShutdownTimeout == 0 {
 		c.Server.ShutdownTimeout = 15 * time.Second
 	}
+	if c.Server.ExportTimeLimit == 0 {
+		c.Server.ExportTimeLimit = 10 * time.Minute
+	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = "sqlite"
 	}
@@ -241,6 +299,9 @@ func (c *Config) applyDefaults() {
 	if c.Poller.Concurrency == 0 {
 		c.Poller.Concurrency = 4
 	}
+	if c.Poller.Lease == 0 {
+		c.Poller.Lease = 30 * time.Second
+	}
 	if c.Webhooks.Timeout == 0 {
 		c.Webhooks.Timeout = 10 * time.Second
 	}
@@ -249,6 +310,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Webhooks.Workers == 0 {
 		c.Webhooks.Workers = 8
+	}
+	if c.Webhooks.Lease == 0 {
+		c.Webhooks.Lease = 30 * time.Second
+	}
+	if c.Reconciliation.Interval == 0 {
+		c.Reconciliation.Interval = 30 * time.Second
+	}
+	if c.Reconciliation.Retry == 0 {
+		c.Reconciliation.Retry = 30 * time.Minute
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -300,6 +370,12 @@ func (c *Config) Validate() error {
 	if c.Database.DSN == "" {
 		bad("database.dsn", "is required")
 	}
+	if c.Reconciliation.Interval < 10*time.Millisecond || c.Reconciliation.Interval > time.Hour {
+		bad("reconciliation.interval", "must be between 10ms and 1h")
+	}
+	if c.Reconciliation.Retry < time.Second || c.Reconciliation.Retry > 24*time.Hour {
+		bad("reconciliation.retry_every", "must be between 1s and 24h")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -309,6 +385,10 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "must be text or json")
+	}
+	if c.Webhooks.Lease <= c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout) {
+		bad("webhooks.lease", "%s must be longer than webhooks.timeout (%s) plus a quarter of it (%s): a delivery must end before its lease does",
+			c.Webhooks.Lease, c.Webhooks.Timeout, c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout))
 	}
 	if len(c.Merchants) == 0 {
 		bad("merchants", "at least one merchant is required")
@@ -344,6 +424,11 @@ func (c *Config) Validate() error {
 				if !knownScopes[s] {
 					bad(kf+".scopes", "unknown scope %q (known: orders:write, orders:read, refunds:write)", s)
 				}
+			}
+		}
+		if m.Timezone != "" {
+			if _, err := LoadZone(m.Timezone); err != nil {
+				bad(mf+".timezone", "must be an IANA time zone such as Asia/Shanghai (%v)", err)
 			}
 		}
 		if m.WebhookURL != "" {
@@ -383,6 +468,12 @@ func (c *Config) Validate() error {
 			}
 			if ch.Timeout < 0 || ch.Timeout > 2*time.Minute {
 				bad(cf+".timeout", "must be between 0 and 2m")
+			} else if c.Poller.Lease <= ch.Timeout+LeaseMargin(ch.Timeout) {
+				bad("poller.lease", "%s must be longer than %s.timeout (%s) plus a quarter of it (%s): a provider call must end before its lease does",
+					c.Poller.Lease, cf, ch.Timeout, ch.Timeout+LeaseMargin(ch.Timeout))
+			}
+			if ch.Statement != nil {
+				ch.Statement.validate(cf+".statement", bad)
 			}
 		}
 	}

@@ -55,13 +55,13 @@ func (s *Service) ApplyOrderState(ctx context.Context, orderID string, rep provi
 					paidAt = now
 				}
 				fields["paid_at"] = paidAt
-				fields["next_poll_at"] = nil
+				fields["next_poll_ms"] = nil
 				if o.Status != string(providers.OrderPaying) {
 					s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", o.Status, "source", src.Name)
 				}
 			case providers.OrderClosed, providers.OrderFailed:
 				fields["closed_at"] = now
-				fields["next_poll_at"] = nil
+				fields["next_poll_ms"] = nil
 			}
 		}
 		if len(fields) > 0 {
@@ -189,7 +189,7 @@ func (s *Service) ApplyRefundState(ctx context.Context, refundID string, rep pro
 		next, move := NextRefundStatus(providers.RefundStatus(r.Status), rep.Status)
 		if move {
 			fields["status"] = string(next)
-			fields["next_poll_at"] = nil
+			fields["next_poll_ms"] = nil
 			if next == providers.RefundSucceeded {
 				at := rep.SucceededAt.UTC()
 				if rep.SucceededAt.IsZero() {
@@ -289,6 +289,12 @@ func (s *Service) RefreshRefund(ctx context.Context, r *store.Refund) (*store.Re
 	}
 	rep, err := ch.Provider.QueryRefund(ctx, ref)
 	if providers.IsCode(err, providers.ErrCodeNotFound) {
+		if r.External {
+			// Made in the provider's console, never by the gateway: nothing
+			// to send again.
+			s.log.Warn("external refund unknown to the provider's query: check it by hand", "refund", r.ID, "channel", ch.ID)
+			return r, nil
+		}
 		return s.submitRefund(ctx, r, o, ch)
 	}
 	if err != nil {

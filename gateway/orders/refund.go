@@ -82,7 +82,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	}
 
 	now := s.now().UTC()
-	next := s.NextRefundPoll(ch, 0, now)
+	next := store.DueIn(s.NextRefundPoll(ch, 0, now).Sub(now))
 	r := &store.Refund{
 		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: merchantID, ChannelID: o.ChannelID,
 		OutRefundNo: in.OutRefundNo, AmountMinor: amount.Minor, Currency: currency, Reason: in.Reason,

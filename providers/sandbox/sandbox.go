@@ -44,7 +44,13 @@ type PayOptions struct {
 	Duplicates int  `json:"duplicates"`  // extra copies of the notification, sent concurrently
 	DelayMS    int  `json:"delay_ms"`    // wait before notifying (then the answer does not wait)
 	SkipNotify bool `json:"skip_notify"` // pay but send nothing: a lost callback
+	// Notify false is the same as skip_notify: paid at the provider, the
+	// notification lost (what reconciliation and the backstop poll find).
+	Notify *bool `json:"notify"`
 }
+
+// Silent reports whether no notification is to be sent.
+func (o PayOptions) Silent() bool { return o.SkipNotify || (o.Notify != nil && !*o.Notify) }
 
 // Env is what a simulator gets from the sandbox.
 type Env struct {
@@ -64,6 +70,20 @@ type Simulator interface {
 	// notification(s) the real provider would send. It returns the
 	// simulator's view of the order.
 	Pay(ctx context.Context, channelID, outTradeNo string, opts PayOptions) (any, error)
+}
+
+// RefundOptions describe a refund made in the provider's own console
+// (the merchant platform), past the gateway.
+type RefundOptions struct {
+	AmountMinor int64 `json:"amount_minor"` // in the order's currency
+	Duplicates  int   `json:"duplicates"`   // extra copies of the notification
+}
+
+// ConsoleRefunder is a simulator whose provider lets the merchant refund
+// in its own console: the refund never passes through the gateway, and
+// the provider notifies it like any other refund.
+type ConsoleRefunder interface {
+	ConsoleRefund(ctx context.Context, channelID, outTradeNo string, opts RefundOptions) (any, error)
 }
 
 // ErrNotFound is returned by Pay for an order the simulator does not know.
@@ -157,8 +177,21 @@ func (s *Sandbox) Pay(ctx context.Context, channelID, outTradeNo string, opts Pa
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, PathPrefix)
 	kind, sub, _ := strings.Cut(rest, "/")
-	if kind == "pay" {
+	switch kind {
+	case "pay":
 		s.servePay(w, r, sub)
+		return
+	case "refund":
+		s.serveRefund(w, r, sub)
+		return
+	case "book":
+		s.serveBook(w, r, sub)
+		return
+	case "statement":
+		s.serveStatementControl(w, r, sub)
+		return
+	case "certificates":
+		s.serveCertificates(w, r, sub)
 		return
 	}
 	sim, ok := s.sims[kind]
@@ -188,10 +221,16 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
 		err = json.Unmarshal(body, &opts)
 	}
 	if err != nil || opts.Duplicates < 0 || opts.Duplicates > 100 || opts.DelayMS < 0 || opts.DelayMS > 600_000 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: {\"duplicates\": 0..100, \"delay_ms\": 0..600000, \"skip_notify\": bool}"})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: {\"duplicates\": 0..100, \"delay_ms\": 0..600000, \"notify\": bool}"})
 		return
 	}
 	view, err := s.Pay(r.Context(), channelID, outTradeNo, opts)
+	writeResult(w, view, err)
+}
+
+// writeResult answers a control request: the simulator's view, 404 for an
+// order it does not know, 409 for one it refuses to act on.
+func writeResult(w http.ResponseWriter, view any, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -200,6 +239,40 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
 	default:
 		writeJSON(w, http.StatusOK, view)
 	}
+}
+
+// serveRefund serves POST /sandbox/refund/{channel}/{out_trade_no}
+// {"amount_minor": N, "duplicates": M}: a refund made in the provider's
+// console.
+func (s *Sandbox) serveRefund(w http.ResponseWriter, r *http.Request, sub string) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
+		return
+	}
+	channelID, outTradeNo, ok := strings.Cut(sub, "/")
+	s.mu.RLock()
+	ch, known := s.channels[channelID]
+	s.mu.RUnlock()
+	if !ok || !known || outTradeNo == "" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use /sandbox/refund/{channel}/{out_trade_no} with a sandbox channel"})
+		return
+	}
+	refunder, ok := s.sims[ch.Kind].(ConsoleRefunder)
+	if !ok {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": ch.Kind + " simulator has no console refunds"})
+		return
+	}
+	var opts RefundOptions
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err == nil {
+		err = json.Unmarshal(body, &opts)
+	}
+	if err != nil || opts.AmountMinor <= 0 || opts.Duplicates < 0 || opts.Duplicates > 100 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: {\"amount_minor\": > 0, \"duplicates\": 0..100}"})
+		return
+	}
+	view, err := refunder.ConsoleRefund(r.Context(), channelID, outTradeNo, opts)
+	writeResult(w, view, err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -212,7 +285,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // opts.Duplicates copies, concurrently) and reports the answers. With a
 // delay it returns at once and delivers in the background.
 func Deliver(env Env, opts PayOptions, build func() (*http.Request, error)) []DeliveryResult {
-	if opts.SkipNotify {
+	if opts.Silent() {
 		return nil
 	}
 	send := func() []DeliveryResult {
