@@ -298,7 +298,7 @@ func seedOrderRows(st *store.Store, n int) error {
 		return err
 	}
 	now := time.Now().UTC()
-	later := now.Add(time.Hour)
+	later := store.DueIn(time.Hour)
 	rows := make([]store.Order, 0, 200)
 	for i := 0; i < n; i++ {
 		rows = append(rows, store.Order{ID: store.NewID("ord"), MerchantID: "demo", ChannelID: "wxv2", Provider: "wechat_v2",
