@@ -107,75 +107,105 @@ type AttemptOutcome struct {
 // An event that became final (delivered or failed) makes its order's next
 // event due at once. It returns the event as recorded.
 func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a *EventAttempt, out AttemptOutcome) (*MerchantEvent, error) {
+	if a.ID == "" {
+		a.ID = NewID("att")
+	}
+	a.EventID = eventID
 	var e MerchantEvent
 	err := s.InTx(ctx, func(tx *Store) error {
-		if a.ID == "" {
-			a.ID = NewID("att")
-		}
-		a.EventID = eventID
 		if err := tx.w.Create(a).Error; err != nil {
 			return err
 		}
-		q := tx.w
-		if s.driver == "postgres" {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		if err := q.Where("id = ?", eventID).Take(&e).Error; err != nil {
-			return translate(err)
-		}
-		held := leaseToken != "" && e.LeaseToken == leaseToken
-		fields := map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": tx.Now()}
-		if held {
-			fields["lease_until_ms"], fields["lease_token"] = nil, ""
-		}
-		var (
-			final bool
-			retry *time.Duration
-		)
-		switch {
-		case out.Delivered:
-			final = e.Status != EventDelivered
-			fields["status"], fields["last_error"] = EventDelivered, ""
-			fields["delivered_at"] = out.At.UTC()
-		case e.Status != EventPending:
-			// Delivered or given up meanwhile (another replica): the
-			// attempt is on record, the event stays as it is.
-		case held:
-			fields["last_error"] = out.Error
-			if d, ok := out.RetryIn(e.Attempts + 1); ok {
-				fields["next_try_ms"] = DueIn(d)
-				retry = &d
-			} else {
-				fields["status"] = EventFailed
-				final = true
-			}
-		default:
-			fields["last_error"] = out.Error
-		}
-		if err := tx.w.Model(&MerchantEvent{}).Where("id = ?", eventID).Updates(fields).Error; err != nil {
-			return err
-		}
-		if e.OrderID != "" && e.Sequence > 0 {
-			later := tx.w.Model(&MerchantEvent{}).Where("order_id = ? AND status = ? AND sequence > ?", e.OrderID, EventPending, e.Sequence)
-			switch {
-			case final:
-				now := DueNow()
-				if err := later.Where("next_try_ms > "+tx.dbNowMS()).Update("next_try_ms", now).Error; err != nil {
-					return err
-				}
-			case retry != nil:
-				// Out of the dispatcher's due range while they must wait.
-				if err := later.Where("next_try_ms < "+tx.dbNowMS()+" + ?", retry.Milliseconds()).Update("next_try_ms", DueIn(*retry)).Error; err != nil {
-					return err
-				}
+		if out.Delivered && leaseToken != "" {
+			// The common case, without reading the row first: delivered by
+			// the holder of the lease, so the event was pending until now.
+			done, err := tx.delivered(ctx, eventID, leaseToken, out.At, &e)
+			if err != nil || done {
+				return err
 			}
 		}
-		return translate(tx.w.Where("id = ?", eventID).Take(&e).Error)
+		return tx.recordAttempt(ctx, eventID, leaseToken, out, &e)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &e, nil
+}
+
+// delivered marks an event delivered by the holder of its lease and makes
+// its order's next event due; false (nothing changed) when token no longer
+// holds it. e is the event as recorded.
+func (s *Store) delivered(ctx context.Context, eventID, token string, at time.Time, e *MerchantEvent) (bool, error) {
+	res := s.w.WithContext(ctx).Model(e).Clauses(clause.Returning{}).Where("id = ? AND lease_token = ? AND status = ?", eventID, token, EventPending).
+		Updates(map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": s.Now(), "status": EventDelivered, "last_error": "",
+			"delivered_at": at.UTC(), "lease_until_ms": nil, "lease_token": ""})
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, res.Error
+	}
+	return true, s.orderNextDue(ctx, e, true, nil)
+}
+
+// recordAttempt moves an event on after an attempt, from the row as it is
+// now (see RecordAttempt).
+func (s *Store) recordAttempt(ctx context.Context, eventID, leaseToken string, out AttemptOutcome, e *MerchantEvent) error {
+	q := s.w
+	if s.driver == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Where("id = ?", eventID).Take(e).Error; err != nil {
+		return translate(err)
+	}
+	held := leaseToken != "" && e.LeaseToken == leaseToken
+	fields := map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": s.Now()}
+	if held {
+		fields["lease_until_ms"], fields["lease_token"] = nil, ""
+	}
+	var (
+		final bool
+		retry *time.Duration
+	)
+	switch {
+	case out.Delivered:
+		final = e.Status != EventDelivered
+		fields["status"], fields["last_error"] = EventDelivered, ""
+		fields["delivered_at"] = out.At.UTC()
+	case e.Status != EventPending:
+		// Delivered or given up meanwhile (another replica): the
+		// attempt is on record, the event stays as it is.
+	case held:
+		fields["last_error"] = out.Error
+		if d, ok := out.RetryIn(e.Attempts + 1); ok {
+			fields["next_try_ms"] = DueIn(d)
+			retry = &d
+		} else {
+			fields["status"] = EventFailed
+			final = true
+		}
+	default:
+		fields["last_error"] = out.Error
+	}
+	if err := s.w.Model(e).Clauses(clause.Returning{}).Where("id = ?", eventID).Updates(fields).Error; err != nil {
+		return err
+	}
+	return s.orderNextDue(ctx, e, final, retry)
+}
+
+// orderNextDue keeps the order's later events in step with e: due at once
+// when e became final (delivered or given up), held back at least as long
+// as e when it waits for a retry.
+func (s *Store) orderNextDue(ctx context.Context, e *MerchantEvent, final bool, retry *time.Duration) error {
+	if e.OrderID == "" || e.Sequence == 0 {
+		return nil
+	}
+	later := s.w.WithContext(ctx).Model(&MerchantEvent{}).Where("order_id = ? AND status = ? AND sequence > ?", e.OrderID, EventPending, e.Sequence)
+	switch {
+	case final:
+		return later.Where("next_try_ms > "+s.dbNowMS()).Update("next_try_ms", DueNow()).Error
+	case retry != nil:
+		// Out of the dispatcher's due range while they must wait.
+		return later.Where("next_try_ms < "+s.dbNowMS()+" + ?", retry.Milliseconds()).Update("next_try_ms", DueIn(*retry)).Error
+	}
+	return nil
 }
 
 // Redeliver makes an event due again now with a fresh retry schedule (a
