@@ -56,6 +56,9 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	if !verifySign(f["sign"], f["function"], f["mid"], f["timestamp"], p.key) {
 		return providers.Notification{}, fmt.Errorf("%w: 2paynow sign mismatch", providers.ErrVerification)
 	}
+	if !notifyFunctions[f["function"]] {
+		return providers.Notification{}, fmt.Errorf("%w: function %q is not a notification's (precreate or wap_precreate)", providers.ErrVerification, clip(f["function"], 32))
+	}
 	if f["mid"] != p.mid {
 		return providers.Notification{}, fmt.Errorf("%w: mid %s", providers.ErrChannelMismatch, f["mid"])
 	}
@@ -122,13 +125,18 @@ func notifyValues(r *http.Request, body []byte) (url.Values, error) {
 
 // mapTradeStatus maps the notification's trade_status. Only TRADE_SUCCESS
 // is documented (the driver's CompleteResponse); the rest reuse query's
-// words, and anything else is PAYING (the gateway re-queries anyway).
+// words, and anything else is providers.OrderUnknown. The notification is
+// a hint anyway: the gateway re-queries.
 func mapTradeStatus(word string) providers.OrderStatus {
-	if st, ok := mapTransStatus(word); ok {
-		return st
-	}
-	return providers.OrderPaying
+	return mapTransStatus(word)
 }
+
+// notifyFunctions are the `function` values a notification may carry: the
+// function of the call that placed the order (the driver's CompleteRequest
+// sample: precreate). The signature covers only function+mid+timestamp, so
+// without this check any signed request of ours (a query, a cancel) seen
+// on the wire would verify as a notification for ten minutes.
+var notifyFunctions = map[string]bool{fnPrecreate: true, fnWapPrecreate: true}
 
 // NotifyAck answers 2paynow: `success` (text/plain, HTTP 200) once the
 // state change is committed; `fail` with HTTP 400 otherwise so it retries.
@@ -145,3 +153,11 @@ const (
 	AckSuccess = "success"
 	AckFailure = "fail"
 )
+
+// clip bounds untrusted text quoted in an error.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

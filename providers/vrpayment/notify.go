@@ -55,16 +55,10 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	switch w.ListenerEntityTechnicalName {
 	case "Transaction":
 		n.Kind = providers.NotifyPayment
-		n.Order = providers.OrderState{ProviderTradeNo: entity, ProviderStatus: w.State, Status: providers.OrderPaying}
-		if st, ok := mapTransactionState(w.State); ok {
-			n.Order.Status = st
-		}
+		n.Order = providers.OrderState{ProviderTradeNo: entity, ProviderStatus: clip(w.State), Status: mapTransactionState(w.State)}
 	case "Refund":
 		n.Kind = providers.NotifyRefund
-		n.Refund = providers.RefundState{ProviderRefundNo: entity, ProviderStatus: w.State, Status: providers.RefundProcessing}
-		if st, ok := mapRefundState(w.State); ok {
-			n.Refund.Status = st
-		}
+		n.Refund = providers.RefundState{ProviderRefundNo: entity, ProviderStatus: clip(w.State), Status: mapRefundState(w.State)}
 	default:
 		return providers.Notification{}, fmt.Errorf("%w: webhook for entity %q: configure listeners for Transaction and Refund only", providers.ErrMalformed, w.ListenerEntityTechnicalName)
 	}
@@ -78,4 +72,12 @@ func (p *Provider) NotifyAck(ok bool, reason string) providers.Ack {
 		return providers.Ack{Status: http.StatusOK}
 	}
 	return providers.Ack{Status: http.StatusInternalServerError}
+}
+
+// clip bounds provider text kept or quoted (a state word is a few letters).
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
 }

@@ -123,10 +123,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 		ch.BaseURL = ProductionBaseURL
 	}
 	ch.BaseURL = strings.TrimRight(ch.BaseURL, "/")
-	opts := []httpx.Option{func(c *resty.Client) error {
-		c.SetResponseBodyLimit(MaxBodyBytes)
-		return nil
-	}}
+	opts := []httpx.Option{httpx.WithResponseLimit(MaxBodyBytes)}
 	// The client certificate is presented only when a server asks for it,
 	// so one client (one breaker per channel) serves every path. Without a
 	// certificate refunds on the real host fail with a TLS/CERT error;

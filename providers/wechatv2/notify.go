@@ -112,10 +112,7 @@ func (a *Adapter) parseRefundNotify(m map[string]string) (providers.Notification
 		return providers.Notification{}, err
 	}
 	word := r["refund_status"]
-	status, err := MapRefundState(word)
-	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
-	}
+	status := MapRefundState(word)
 	n := providers.Notification{
 		Kind: providers.NotifyRefund,
 		Order: providers.OrderState{

@@ -27,13 +27,13 @@ func TestPaymentStatus(t *testing.T) {
 		{"refunded", providers.OrderPaid, true},
 		{"completed", providers.OrderPaid, true},
 		{" paid ", providers.OrderPaid, true},
-		{"chargeback", providers.OrderPaying, false},
-		{"", providers.OrderPaying, false},
+		{"chargeback", providers.OrderUnknown, false}, // never guessed: no transition
+		{"", providers.OrderUnknown, false},
 	}
 	for _, tt := range tests {
-		got, known := PaymentStatus(tt.state)
-		if got != tt.want || known != tt.known {
-			t.Errorf("PaymentStatus(%q) = %s, %v; want %s, %v", tt.state, got, known, tt.want, tt.known)
+		got := PaymentStatus(tt.state)
+		if got != tt.want || (got != providers.OrderUnknown) != tt.known {
+			t.Errorf("PaymentStatus(%q) = %s; want %s", tt.state, got, tt.want)
 		}
 	}
 }
@@ -53,13 +53,13 @@ func TestRefundStatus(t *testing.T) {
 		{"Refund error", providers.RefundFailed, true},
 		{"refund cancel", providers.RefundFailed, true},
 		{"failed", providers.RefundFailed, true},
-		{"refund_processing", providers.RefundProcessing, false}, // unknown spelling: not settled
-		{"", providers.RefundProcessing, false},
+		{"refund_processing", providers.RefundUnknown, false}, // unknown spelling: not settled
+		{"", providers.RefundUnknown, false},
 	}
 	for _, tt := range tests {
-		got, known := RefundStatus(tt.state)
-		if got != tt.want || known != tt.known {
-			t.Errorf("RefundStatus(%q) = %s, %v; want %s, %v", tt.state, got, known, tt.want, tt.known)
+		got := RefundStatus(tt.state)
+		if got != tt.want || (got != providers.RefundUnknown) != tt.known {
+			t.Errorf("RefundStatus(%q) = %s; want %s", tt.state, got, tt.want)
 		}
 	}
 }
