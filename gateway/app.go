@@ -111,6 +111,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	}
 
 	a.Orders = orders.New(a.Store, merchants, channels, log)
+	a.Orders.SetRefundCallMargin(cfg.Poller.RefundCallMargin)
 	a.Orders.Observe = a.Metrics.Transition
 	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
 		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
@@ -149,7 +150,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 		a.log.Warn("channel on WeChat's real host has no merchant certificate: refunds (mutual TLS) will fail", "channel", c.ID)
 	}
 	return &orders.Channel{
-		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
+		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll, Timeout: c.Timeout,
 		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Provider: p, Caps: p.Capabilities(),
 	}, nil
 }

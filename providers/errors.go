@@ -28,6 +28,10 @@ const (
 	// ErrCodeBadResponse: the provider's answer failed verification or
 	// could not be parsed.
 	ErrCodeBadResponse ErrorCode = "PROVIDER_BAD_RESPONSE"
+	// ErrCodeInProgress: the provider says the same request (or a
+	// duplicate of it) is already being processed. Never a refusal: the
+	// earlier request may yet succeed; ask again later.
+	ErrCodeInProgress ErrorCode = "PROVIDER_IN_PROGRESS"
 )
 
 // Error is a provider failure with the provider's own code kept for people.

@@ -36,6 +36,9 @@ type Order struct {
 	RefundedMinor      int64  `gorm:"not null;default:0"`
 	RefundPendingMinor int64  `gorm:"not null;default:0"` // reserved by refunds in PROCESSING
 	Status             string `gorm:"size:16;not null;index"`
+	// ProviderStatus is the provider's own word in its last report
+	// (kept whole when the adapter does not know it).
+	ProviderStatus string `gorm:"size:64"`
 
 	Description string `gorm:"size:256"`
 	PayMethod   string `gorm:"size:32"`
@@ -85,6 +88,10 @@ type Refund struct {
 	RequestHash      string     `gorm:"size:64;not null"`
 	SubmittedAt      *time.Time // the provider accepted the request
 	SucceededAt      *time.Time
+	// CallUntil: a provider call for this refund started and may still be
+	// running (at the provider, even after this side gave up) until then.
+	// Nothing queries-then-resubmits or re-sends the refund before it.
+	CallUntil *time.Time
 
 	NextPollAt   *time.Time `gorm:"index"`
 	PollAttempts int        `gorm:"not null;default:0"`

@@ -74,3 +74,18 @@ func (s *Store) PollRefundNow(ctx context.Context, refundID string) error {
 	return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
 		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
 }
+
+// StartRefundCall claims the right to call the provider about a PROCESSING
+// refund: it records that a call starts now and may run until until, and
+// answers false (nothing changed) when an earlier call may still be
+// running (its CallUntil is after now) or the refund is final. One
+// conditional UPDATE, so two replicas cannot both win.
+func (s *Store) StartRefundCall(ctx context.Context, refundID string, now, until time.Time) (bool, error) {
+	res := s.w.WithContext(ctx).Model(&Refund{}).
+		Where("id = ? AND status = 'PROCESSING' AND (call_until IS NULL OR call_until <= ?)", refundID, now.UTC()).
+		Update("call_until", until.UTC())
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected == 1, nil
+}

@@ -56,6 +56,10 @@ type Poller struct {
 	Interval    time.Duration `yaml:"interval"`    // how often due work is looked for
 	Batch       int           `yaml:"batch"`       // rows claimed per round
 	Concurrency int           `yaml:"concurrency"` // provider calls in flight per channel
+	// RefundCallMargin is added to a refund call's time budget (twice the
+	// channel's timeout) to bound how long it may still run at the
+	// provider; no refund is queried-then-resent or re-sent before that.
+	RefundCallMargin time.Duration `yaml:"refund_call_margin"`
 }
 
 // Webhooks tunes the merchant-webhook dispatcher.
@@ -240,6 +244,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Poller.Concurrency == 0 {
 		c.Poller.Concurrency = 4
+	}
+	if c.Poller.RefundCallMargin == 0 {
+		c.Poller.RefundCallMargin = 30 * time.Second
 	}
 	if c.Webhooks.Timeout == 0 {
 		c.Webhooks.Timeout = 10 * time.Second

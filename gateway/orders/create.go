@@ -260,7 +260,7 @@ func (s *Service) submit(ctx context.Context, o *store.Order, ch *Channel) (*sto
 // repeated or asked about, never taken as a refusal.
 func OutcomeUnknown(err error) bool {
 	switch providers.CodeOf(err) {
-	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse, providers.ErrCodeInProgress:
 		return true
 	}
 	return false
@@ -277,7 +277,7 @@ func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel,
 	case providers.ErrCodeOrderPaid:
 		// The provider already has this order paid: learn it by a query.
 		return s.Refresh(ctx, o)
-	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse, providers.ErrCodeInProgress:
 		// Unreachable, or an answer that failed verification or could not
 		// be read: the provider may have created the order. Keep it PAYING;
 		// the same request is sent again on a repeat.
