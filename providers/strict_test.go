@@ -68,3 +68,17 @@ func TestMapStatusUnknownWord(t *testing.T) {
 		t.Errorf("unknown refund word: %s", got)
 	}
 }
+
+// A provider's "already there" text is never a final refusal; a number
+// taken by other content is.
+func TestInProgressMessage(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"refund is in progress": true, "Duplicate request": true, "refund already submitted": true, "退款处理中": true, "请求重复": true,
+		"m_refund_id already exists with another amount": false, "refund amount exceeds the refundable amount": false,
+		"sign error": false, "": false,
+	} {
+		if got := InProgressMessage(msg); got != want {
+			t.Errorf("InProgressMessage(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}

@@ -70,6 +70,9 @@ func classifyFailure(service, message string) providers.ErrorCode {
 		return providers.ErrCodeDuplicate
 	case service == ServiceQuery && notFoundMessage.MatchString(message):
 		return providers.ErrCodeNotFound
+	case service == ServiceRefund && providers.InProgressMessage(message):
+		// The same refund is already there: never a final refusal.
+		return providers.ErrCodeInProgress
 	case service == ServiceRefund && notFoundMessage.MatchString(message):
 		return providers.ErrCodeNotFound
 	}

@@ -96,6 +96,10 @@ func classifyFailure(method, message string) providers.ErrorCode {
 			return providers.ErrCodeNotFound
 		}
 	case method == MethodCreateRefund:
+		if providers.InProgressMessage(message) {
+			// The same refund is already there: never a final refusal.
+			return providers.ErrCodeInProgress
+		}
 		if notFoundMessage.MatchString(message) {
 			return providers.ErrCodeNotFound
 		}

@@ -81,6 +81,10 @@ func TestClassifyFailure(t *testing.T) {
 		{MethodCancelPayment, "payment is already paid and cannot be cancelled", providers.ErrCodeOrderPaid},
 		{MethodCancelPayment, "trade_id does not exist", providers.ErrCodeNotFound},
 		{MethodCreateRefund, "refund amount exceeds the refundable amount 7.50", providers.ErrCodeRejected},
+		// "the same refund is already there" is never a final refusal
+		{MethodCreateRefund, "refund is in progress", providers.ErrCodeInProgress},
+		{MethodCreateRefund, "Duplicate m_refund_id", providers.ErrCodeInProgress},
+		{MethodCreateRefund, "退款处理中", providers.ErrCodeInProgress},
 		// a create never maps to NOT_FOUND: that would read as "order unknown" to the gateway
 		{MethodCreateMiniPay, "sub_app_id does not exist", providers.ErrCodeRejected},
 	}
