@@ -139,6 +139,8 @@ const (
 	OutcomeAmountMismatch  = "refused_amount"
 	OutcomeUnknownOrder    = "unknown_order"
 	OutcomeUnknownChannel  = "unknown_channel"
+	OutcomeUnknownStatus   = "unknown_status" // verified, a status word the adapter does not know: no transition
+	OutcomeRateLimited     = "rate_limited"
 	OutcomeError           = "error" // our side failed; the provider will retry
 )
 

@@ -43,6 +43,22 @@ func (s *Store) RefundOfOrder(ctx context.Context, orderID, outRefundNo, provide
 	return &r, translate(q.Take(&r).Error)
 }
 
+// RefundOfChannel finds a merchant's refund on a channel by out_refund_no
+// or, failing that, by the provider's refund number.
+func (s *Store) RefundOfChannel(ctx context.Context, merchantID, channelID, outRefundNo, providerRefundNo string) (*Refund, error) {
+	q := s.r.WithContext(ctx).Where("channel_id = ?", channelID)
+	switch {
+	case outRefundNo != "":
+		q = q.Where("merchant_id = ? AND out_refund_no = ?", merchantID, outRefundNo)
+	case providerRefundNo != "":
+		q = q.Where("provider_refund_no = ?", providerRefundNo)
+	default:
+		return nil, ErrNotFound
+	}
+	var r Refund
+	return &r, translate(q.Take(&r).Error)
+}
+
 // RefundsOfOrder lists an order's refunds, oldest first.
 func (s *Store) RefundsOfOrder(ctx context.Context, orderID string) ([]Refund, error) {
 	var out []Refund

@@ -87,16 +87,24 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 		return
 	}
 	rec.Kind = string(n.Kind)
-	rec.ProviderNotifyID = truncate(n.ID, 128)
 	rec.Verified = !n.Hint
-
-	if done, err := h.svc.Store().NotificationApplied(ctx, ch.ID, n.ID); err == nil && done {
-		h.record(ctx, rec, store.OutcomeDuplicate, "notification id seen before")
-		h.ack(w, p, true, "")
-		return
+	if rec.Verified {
+		// An id from an unverified body proves nothing: kept, it would make
+		// the genuine notification with that id look like a duplicate.
+		rec.ProviderNotifyID = truncate(n.ID, 128)
+		if done, err := h.svc.Store().NotificationApplied(ctx, ch.ID, n.ID); err == nil && done {
+			h.record(ctx, rec, store.OutcomeDuplicate, "notification id seen before")
+			h.ack(w, p, true, "")
+			return
+		}
 	}
 
 	o, err := h.findOrder(ctx, ch, n.Order)
+	if errors.Is(err, store.ErrNotFound) && n.Kind == providers.NotifyRefund {
+		// A refund notification may name only the refund (Supay's may
+		// lack the original order's number): find the order through it.
+		o, err = h.orderOfRefund(ctx, ch, n.Refund)
+	}
 	if err != nil {
 		outcome, detail := store.OutcomeError, err.Error()
 		if errors.Is(err, store.ErrNotFound) {
@@ -108,6 +116,24 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 		return
 	}
 	rec.OrderID = o.ID
+
+	if !n.Hint && (n.Kind == providers.NotifyRefund && n.Refund.Unknown() || n.Kind != providers.NotifyRefund && n.Order.Unknown()) {
+		// A status word the adapter does not know: no transition. The word
+		// is recorded, the provider asked again soon, and the notification
+		// not acknowledged (nothing was committed from it).
+		word := n.Order.ProviderStatus
+		if n.Kind == providers.NotifyRefund {
+			word = n.Refund.ProviderStatus
+		}
+		poll := h.pollSoon(ctx, ch, n, rec)
+		h.record(ctx, rec, store.OutcomeUnknownStatus, "provider status word unknown to the adapter: "+truncate(word, 64))
+		if poll != nil {
+			poll()
+		}
+		h.log.Warn("notification with an unknown status word", "channel", ch.ID, "order", o.ID, "word", truncate(word, 64))
+		h.ack(w, p, false, "not applied")
+		return
+	}
 
 	switch {
 	case n.Hint:
@@ -123,6 +149,15 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 		}
 	default:
 		_, _, err = h.svc.ApplyOrderState(ctx, o.ID, n.Order, orders.Source{Name: "notify", Inbox: rec})
+		if errors.Is(err, orders.ErrIncompleteReport) {
+			// Paid, it says, but not how much: ask the provider instead,
+			// whose answer must carry the amount to mark the order PAID.
+			if err = h.settleByQuery(ctx, o, n); err == nil {
+				h.record(ctx, rec, store.OutcomeQueried, "paid without amount and currency: applied the provider's answer to a query")
+				h.ack(w, p, true, "")
+				return
+			}
+		}
 	}
 	if err != nil {
 		outcome := store.OutcomeError
@@ -156,6 +191,16 @@ func (h *Handler) findOrder(ctx context.Context, ch *orders.Channel, rep provide
 		}
 	}
 	return nil, store.ErrNotFound
+}
+
+// orderOfRefund finds the channel's order through a refund the
+// notification names by the merchant's refund number or the provider's.
+func (h *Handler) orderOfRefund(ctx context.Context, ch *orders.Channel, rep providers.RefundState) (*store.Order, error) {
+	rf, err := h.svc.Store().RefundOfChannel(ctx, ch.MerchantID, ch.ID, rep.OutRefundNo, rep.ProviderRefundNo)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.Store().OrderByID(ctx, rf.OrderID)
 }
 
 // settleByQuery applies the provider's answer to a query instead of an
