@@ -185,3 +185,21 @@ func TestNotifyAck(t *testing.T) {
 		t.Errorf("failure ack = %+v", bad)
 	}
 }
+
+// Suspected item: the notification's signature covers only
+// function+mid+timestamp, and `function` was not checked, so any signed
+// request of ours seen on the wire (a query, a cancel) verified as a
+// notification for ten minutes. Only precreate and wap_precreate do now.
+func TestParseNotifyChecksFunction(t *testing.T) {
+	now := time.Date(2026, 11, 28, 5, 54, 22, 0, time.UTC)
+	p := newTestProvider(t, now, "")
+	for fn, ok := range map[string]bool{fnPrecreate: true, fnWapPrecreate: true, fnQuery: false, fnWapQuery: false, fnCancel: false, fnRefund: false} {
+		v := notifyFields(testMid, testKey, now)
+		v.Set("function", fn)
+		v.Set("sign", Sign(fn, testMid, v.Get("timestamp"), testKey))
+		_, err := p.ParseNotify(context.Background(), httptest.NewRequest(http.MethodGet, "/notify/tp-test?"+v.Encode(), nil), nil)
+		if (err == nil) != ok || (!ok && !errors.Is(err, providers.ErrVerification)) {
+			t.Errorf("function %s: err = %v, want accepted = %v", fn, err, ok)
+		}
+	}
+}
