@@ -71,6 +71,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		a.Sandbox = sandbox.New(sandbox.Env{Client: client})
 	}
 	var (
+		policies     []webhook.MerchantPolicy
 		merchants    []*orders.Merchant
 		channels     []*orders.Channel
 		rowMerchants []store.Merchant
@@ -79,6 +80,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	)
 	for _, m := range cfg.Merchants {
 		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret})
+		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
 		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
 		if m.WebhookSecret != "" {
 			secrets[m.ID] = m.WebhookSecret
@@ -113,8 +115,11 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a.Orders = orders.New(a.Store, merchants, channels, log)
 	a.Orders.SetRefundCallMargin(cfg.Poller.RefundCallMargin)
 	a.Orders.Observe = a.Metrics.Transition
+	guard := webhook.NewGuard(cfg.Server.AllowHTTPWebhooks, cfg.Server.AllowPrivateWebhooks, policies)
+	a.Orders.CheckNotifyURL = guard.CheckURL
 	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
 		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
+		Guard: guard,
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
@@ -158,6 +163,15 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 // Handler is the gateway's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
+// MetricsHandler serves Prometheus metrics. It is not part of Handler:
+// the binary serves it on server.metrics_addr, away from the public
+// listener.
+func (a *App) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	return mux
+}
+
 func (a *App) router(api *httpapi.API) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -173,7 +187,6 @@ func (a *App) router(api *httpapi.API) http.Handler {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	})
-	r.GET("/metrics", gin.WrapH(a.Metrics.Handler()))
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", httpapi.OpenAPI) })
 	r.Any("/notify/:channel", func(c *gin.Context) { a.Notify.Handle(c.Writer, c.Request, c.Param("channel")) })
 	if a.Sandbox != nil {

@@ -42,6 +42,15 @@ type Server struct {
 	// (WeChat v2 spbill_create_ip) and the payer's is unknown.
 	ServerIP        string        `yaml:"server_ip"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MetricsAddr is where /metrics is served, apart from the public
+	// listener (default 127.0.0.1:9090; "off" serves none).
+	MetricsAddr string `yaml:"metrics_addr"`
+	// AllowHTTPWebhooks lets a per-order notify_url use http (default:
+	// https only). The merchants' configured webhook_url may always.
+	AllowHTTPWebhooks bool `yaml:"allow_http_webhooks"`
+	// AllowPrivateWebhooks lets per-order notify_urls reach loopback and
+	// private addresses (development only).
+	AllowPrivateWebhooks bool `yaml:"allow_private_webhooks"`
 }
 
 // Database selects the store.
@@ -78,11 +87,14 @@ type Log struct {
 
 // Merchant is one merchant: its API keys, webhook and channels.
 type Merchant struct {
-	ID            string    `yaml:"id"`
-	APIKeys       []APIKey  `yaml:"api_keys"`
-	WebhookURL    string    `yaml:"webhook_url"`
-	WebhookSecret string    `yaml:"webhook_secret"`
-	Channels      []Channel `yaml:"channels"`
+	ID            string   `yaml:"id"`
+	APIKeys       []APIKey `yaml:"api_keys"`
+	WebhookURL    string   `yaml:"webhook_url"`
+	WebhookSecret string   `yaml:"webhook_secret"`
+	// WebhookHosts are hosts the merchant's per-order notify_urls may name
+	// even though they resolve to private addresses (its own network).
+	WebhookHosts []string  `yaml:"webhook_hosts"`
+	Channels     []Channel `yaml:"channels"`
 }
 
 // APIKey is a bearer key, given in clear (hashed at load) or as its SHA-256.
@@ -109,6 +121,12 @@ const (
 	ScopeOrdersRead   = "orders:read"
 	ScopeRefundsWrite = "refunds:write"
 )
+
+// DefaultMetricsAddr is where /metrics listens unless configured.
+const DefaultMetricsAddr = "127.0.0.1:9090"
+
+// MetricsOff as server.metrics_addr serves no /metrics.
+const MetricsOff = "off"
 
 // SandboxBaseURL is the base_url value that points a channel at the
 // in-process sandbox.
@@ -230,6 +248,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.ShutdownTimeout == 0 {
 		c.Server.ShutdownTimeout = 15 * time.Second
 	}
+	if c.Server.MetricsAddr == "" {
+		c.Server.MetricsAddr = DefaultMetricsAddr
+	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = "sqlite"
 	}
@@ -299,6 +320,13 @@ func (c *Config) Validate() error {
 	if net.ParseIP(c.Server.ServerIP) == nil {
 		bad("server.server_ip", "must be an IP address")
 	}
+	if c.Server.MetricsAddr != MetricsOff {
+		if _, _, err := net.SplitHostPort(c.Server.MetricsAddr); err != nil {
+			bad("server.metrics_addr", "must be host:port or %q (%v)", MetricsOff, err)
+		} else if c.Server.MetricsAddr == c.Server.Addr {
+			bad("server.metrics_addr", "must differ from server.addr: /metrics is not served to the public")
+		}
+	}
 	switch c.Database.Driver {
 	case "sqlite", "postgres":
 	default:
@@ -359,6 +387,11 @@ func (c *Config) Validate() error {
 			}
 			if len(m.WebhookSecret) < 16 {
 				bad(mf+".webhook_secret", "must be at least 16 characters when webhook_url is set")
+			}
+		}
+		for k, h := range m.WebhookHosts {
+			if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+				bad(fmt.Sprintf("%s.webhook_hosts[%d]", mf, k), "must be a host name or IP address, without scheme or port")
 			}
 		}
 		for j, ch := range m.Channels {

@@ -123,6 +123,11 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 512 {
 			return nil, apierr.Invalid(field, "must be an http(s) URL of at most 512 characters")
 		}
+		if field == "notify_url" && s.CheckNotifyURL != nil {
+			if err := s.CheckNotifyURL(merchantID, raw); err != nil {
+				return nil, apierr.Invalid(field, "%v", err)
+			}
+		}
 	}
 	expiry := DefaultExpiry
 	if in.ExpireInSeconds != 0 {
