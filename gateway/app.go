@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
 
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/httpapi"
@@ -23,6 +24,7 @@ import (
 	"github.com/paygate/paygate/gateway/notify"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/gateway/poller"
+	"github.com/paygate/paygate/gateway/retention"
 	"github.com/paygate/paygate/gateway/webhook"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
@@ -45,6 +47,7 @@ type App struct {
 	Orders     *orders.Service
 	Dispatcher *webhook.Dispatcher
 	Poller     *poller.Poller
+	Retention  *retention.Job
 	Sandbox    *sandbox.Sandbox
 	Metrics    *metrics.Metrics
 	Notify     *notify.Handler
@@ -125,7 +128,13 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a.Orders.EventWritten = a.Dispatcher.Kick
 	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
 	a.Poller.Observe = a.Metrics.Poll
+	a.Retention = retention.New(a.Store, log, cfg.Retention.Inbox, cfg.Retention.Events, cfg.Retention.Interval)
+	a.Retention.Observe = a.Metrics.Deleted
 	a.Notify = notify.New(a.Orders, log)
+	a.Notify.SetLimits(notify.Limits{
+		PerSource: rateOf(cfg.Notify.RatePerSource), Burst: cfg.Notify.BurstPerSource,
+		Refused: rateOf(cfg.Notify.RefusedPerSource), RefusedBurst: cfg.Notify.RefusedBurst,
+	})
 	a.Notify.Observe = a.Metrics.Notification
 
 	api := httpapi.New(a.Orders, keys, log)
@@ -259,6 +268,10 @@ func (a *App) Start() {
 	if !a.Config.Poller.Disabled {
 		a.done.Add(1)
 		go func() { defer a.done.Done(); a.Poller.Run(ctx) }()
+		if !a.Config.Retention.Disabled {
+			a.done.Add(1)
+			go func() { defer a.done.Done(); a.Retention.Run(ctx) }()
+		}
 	}
 }
 
@@ -281,4 +294,12 @@ func (a *App) closeStore() {
 	if a.ownsDB && a.Store != nil {
 		_ = a.Store.Close()
 	}
+}
+
+// rateOf reads a configured rate: negative is no limit.
+func rateOf(perSecond float64) rate.Limit {
+	if perSecond < 0 {
+		return 0
+	}
+	return rate.Limit(perSecond)
 }

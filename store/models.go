@@ -121,11 +121,12 @@ type Notification struct {
 	Body             []byte
 	RemoteAddr       string `gorm:"size:64"`
 	Verified         bool
-	Kind             string    `gorm:"size:16"` // payment | refund
-	OrderID          string    `gorm:"size:32;index"`
-	Outcome          string    `gorm:"size:32;not null;index"`
-	Detail           string    `gorm:"size:512"`
-	ReceivedAt       time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2"`
+	Kind             string `gorm:"size:16"` // payment | refund
+	OrderID          string `gorm:"size:32;index"`
+	Outcome          string `gorm:"size:32;not null;index"`
+	Detail           string `gorm:"size:512"`
+	// ix_notifications_received serves the retention purge.
+	ReceivedAt time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2;index:ix_notifications_received"`
 }
 
 // Notification outcomes.

@@ -29,6 +29,8 @@ type Config struct {
 	Sandbox   bool       `yaml:"sandbox"`
 	Poller    Poller     `yaml:"poller"`
 	Webhooks  Webhooks   `yaml:"webhooks"`
+	Notify    Notify     `yaml:"notify"`
+	Retention Retention  `yaml:"retention"`
 	Log       Log        `yaml:"log"`
 	Merchants []Merchant `yaml:"merchants"`
 }
@@ -77,6 +79,24 @@ type Webhooks struct {
 	Timeout  time.Duration `yaml:"timeout"`
 	Interval time.Duration `yaml:"interval"`
 	Workers  int           `yaml:"workers"`
+}
+
+// Notify bounds what one source (remote address) can make /notify do.
+// A negative rate is no limit.
+type Notify struct {
+	RatePerSource    float64 `yaml:"rate_per_source"`    // requests per second (default 100)
+	BurstPerSource   int     `yaml:"burst_per_source"`   // default 400
+	RefusedPerSource float64 `yaml:"refused_per_source"` // refused notifications recorded per second (default 1)
+	RefusedBurst     int     `yaml:"refused_burst"`      // default 30
+}
+
+// Retention deletes old inbox rows and finished merchant events, once per
+// interval, by one replica at a time (a store job lease).
+type Retention struct {
+	Disabled bool          `yaml:"disabled"`
+	Inbox    time.Duration `yaml:"inbox"`    // notifications older than this (default 90 days)
+	Events   time.Duration `yaml:"events"`   // delivered or failed events older than this (default 90 days)
+	Interval time.Duration `yaml:"interval"` // default 1h
 }
 
 // Log selects the log format and level.
@@ -278,6 +298,27 @@ func (c *Config) applyDefaults() {
 	if c.Webhooks.Workers == 0 {
 		c.Webhooks.Workers = 8
 	}
+	if c.Notify.RatePerSource == 0 {
+		c.Notify.RatePerSource = 100
+	}
+	if c.Notify.BurstPerSource == 0 {
+		c.Notify.BurstPerSource = 400
+	}
+	if c.Notify.RefusedPerSource == 0 {
+		c.Notify.RefusedPerSource = 1
+	}
+	if c.Notify.RefusedBurst == 0 {
+		c.Notify.RefusedBurst = 30
+	}
+	if c.Retention.Inbox == 0 {
+		c.Retention.Inbox = 90 * 24 * time.Hour
+	}
+	if c.Retention.Events == 0 {
+		c.Retention.Events = 90 * 24 * time.Hour
+	}
+	if c.Retention.Interval == 0 {
+		c.Retention.Interval = time.Hour
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -334,6 +375,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Database.DSN == "" {
 		bad("database.dsn", "is required")
+	}
+	if c.Notify.BurstPerSource < 0 || c.Notify.RefusedBurst < 0 {
+		bad("notify", "bursts must not be negative")
+	}
+	if c.Retention.Inbox < time.Hour || c.Retention.Events < time.Hour || c.Retention.Interval < time.Second {
+		bad("retention", "inbox and events must be at least 1h, interval at least 1s")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
