@@ -31,3 +31,17 @@ func (s OrderState) Unknown() bool { return s.Status == OrderUnknown }
 // Unknown reports whether the state carries a status word the adapter
 // does not know.
 func (s RefundState) Unknown() bool { return s.Status == RefundUnknown }
+
+// Clip bounds untrusted text an adapter quotes in an error or keeps as a
+// word: at most n bytes, cut on a rune boundary. Errors are logged and
+// stored; they never embed unbounded input.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}

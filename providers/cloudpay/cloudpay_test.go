@@ -45,10 +45,17 @@ func newFake(t *testing.T) *fake {
 	return f
 }
 
+func testChannel() providers.Channel {
+	return providers.Channel{ID: "c", Kind: providers.KindCloudPay, Currency: "CNY", NotifyURL: "https://gw.example/notify/c", ServerIP: "198.51.100.1", Params: params()}
+}
+
+func testDeps() providers.Deps { return providers.Deps{Now: func() time.Time { return tNow }} }
+
 func newP(t *testing.T, p providers.Params, baseURL string) *Provider {
 	t.Helper()
-	pr, err := newProvider(providers.Channel{ID: "c", Kind: providers.KindCloudPay, Currency: "CNY", BaseURL: baseURL,
-		NotifyURL: "https://gw.example/notify/c", ServerIP: "198.51.100.1", Params: p}, providers.Deps{Now: func() time.Time { return tNow }})
+	ch := testChannel()
+	ch.BaseURL, ch.Params = baseURL, p
+	pr, err := newProvider(ch, testDeps())
 	if err != nil {
 		t.Fatal(err)
 	}

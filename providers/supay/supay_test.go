@@ -19,7 +19,7 @@ import (
 
 var testNow = time.Unix(1732672545, 0)
 
-func testProvider(t *testing.T, baseURL string) *Provider {
+func testProvider(t testing.TB, baseURL string) *Provider {
 	t.Helper()
 	p, err := New(providers.Channel{ID: "sp-test", Kind: providers.KindSupay, BaseURL: baseURL, ServerIP: "198.51.100.1",
 		NotifyURL: "https://gw.example/notify/sp-test",

@@ -28,7 +28,7 @@ import (
 func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
 	vals, err := notifyValues(r, body)
 	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: %s", providers.ErrMalformed, providers.Clip(err.Error(), 200))
 	}
 	get := func(k string) (string, error) {
 		v := vals[k]
@@ -60,11 +60,11 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 		return providers.Notification{}, fmt.Errorf("%w: function %q is not a notification's (precreate or wap_precreate)", providers.ErrVerification, clip(f["function"], 32))
 	}
 	if f["mid"] != p.mid {
-		return providers.Notification{}, fmt.Errorf("%w: mid %s", providers.ErrChannelMismatch, f["mid"])
+		return providers.Notification{}, fmt.Errorf("%w: mid %s", providers.ErrChannelMismatch, providers.Clip(f["mid"], 32))
 	}
 	ms, err := strconv.ParseInt(f["timestamp"], 10, 64)
 	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: timestamp %q is not Unix milliseconds", providers.ErrMalformed, f["timestamp"])
+		return providers.Notification{}, fmt.Errorf("%w: timestamp %q is not Unix milliseconds", providers.ErrMalformed, providers.Clip(f["timestamp"], 32))
 	}
 	if skew := p.now().Sub(time.UnixMilli(ms)); skew > NotifyMaxSkew || skew < -NotifyMaxSkew {
 		return providers.Notification{}, fmt.Errorf("%w: timestamp is %s away from now (more than %s: stale or replayed)", providers.ErrVerification, skew.Round(time.Second), NotifyMaxSkew)
@@ -78,7 +78,7 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	if outTradeNo == "" && f["passback_parameters"] != "" {
 		var pb passback
 		if err := json.Unmarshal([]byte(f["passback_parameters"]), &pb); err != nil {
-			return providers.Notification{}, fmt.Errorf("%w: passback_parameters is not our JSON: %v", providers.ErrMalformed, err)
+			return providers.Notification{}, fmt.Errorf("%w: passback_parameters is not our JSON: %s", providers.ErrMalformed, providers.Clip(err.Error(), 200))
 		}
 		outTradeNo = pb.OutTradeNo
 	}
@@ -113,7 +113,7 @@ func notifyValues(r *http.Request, body []byte) (url.Values, error) {
 	if r.Method == http.MethodPost && len(strings.TrimSpace(string(body))) > 0 {
 		ct := r.Header.Get("Content-Type")
 		if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
-			return nil, fmt.Errorf("POST body of type %q, want a form", ct)
+			return nil, fmt.Errorf("POST body of type %q, want a form", providers.Clip(ct, 64))
 		}
 		raw = string(body)
 	}

@@ -19,7 +19,7 @@ const (
 	testKey = "zG93Cv85BCCp2h"
 )
 
-func newTestProvider(t *testing.T, now time.Time, baseURL string) *Provider {
+func newTestProvider(t testing.TB, now time.Time, baseURL string) *Provider {
 	t.Helper()
 	p, err := New(providers.Channel{
 		ID: "tp-test", Kind: providers.KindTwoPayNow, Currency: "EUR", BaseURL: baseURL,

@@ -59,7 +59,7 @@ func (f *fakeVR) serve(t *testing.T) *httptest.Server {
 
 var fixedNow = time.Unix(1700000000, 0)
 
-func newTestProvider(t *testing.T, baseURL, currency string) *Provider {
+func newTestProvider(t testing.TB, baseURL, currency string) *Provider {
 	t.Helper()
 	p, err := New(providers.Channel{
 		ID: "vr-test", Kind: providers.KindVRPayment, Currency: currency, BaseURL: baseURL,

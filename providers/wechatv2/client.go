@@ -211,7 +211,7 @@ func (a *Adapter) checkAnswer(path string, body []byte) (map[string]string, erro
 		// malformed parameter, ...): WeChat does not sign these answers
 		// and did not process the request.
 		if rc != codeFail {
-			return nil, providers.Errorf(providers.ErrCodeBadResponse, "", "%s: return_code %q", path, rc)
+			return nil, providers.Errorf(providers.ErrCodeBadResponse, "", "%s: return_code %q", path, clip(rc, 32))
 		}
 		return nil, providers.Errorf(providers.ErrCodeRejected, returnFailCode(m["return_msg"]), "%s: %s", path, clip(m["return_msg"], 120))
 	}

@@ -53,19 +53,19 @@ func parseFen(s, currency string) (providers.Money, error) {
 		currency = currencyCNY
 	}
 	if !providers.KnownCurrency(currency) {
-		return providers.Money{}, fmt.Errorf("unknown fee_type %q", currency)
+		return providers.Money{}, fmt.Errorf("unknown fee_type %q", clip(currency, 16))
 	}
 	if s == "" || len(s) > 18 {
-		return providers.Money{}, fmt.Errorf("bad fen amount %q", s)
+		return providers.Money{}, fmt.Errorf("bad fen amount %q", clip(s, 24))
 	}
 	for _, c := range s {
 		if c < '0' || c > '9' {
-			return providers.Money{}, fmt.Errorf("bad fen amount %q", s)
+			return providers.Money{}, fmt.Errorf("bad fen amount %q", clip(s, 24))
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > providers.MaxMinor {
-		return providers.Money{}, fmt.Errorf("bad fen amount %q", s)
+		return providers.Money{}, fmt.Errorf("bad fen amount %q", clip(s, 24))
 	}
 	return providers.Money{Minor: n, Currency: currency}, nil
 }

@@ -84,7 +84,7 @@ func (t transaction) money() (providers.Money, error) {
 		cur = Currency
 	}
 	if !providers.KnownCurrency(cur) {
-		return providers.Money{}, fmt.Errorf("unknown currency %q", cur)
+		return providers.Money{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 	}
 	if *t.Amount.Total < 0 {
 		return providers.Money{}, fmt.Errorf("negative amount.total %d", *t.Amount.Total)
@@ -107,7 +107,7 @@ func (t transaction) state() (providers.OrderState, error) {
 	}
 	if t.SuccessTime != "" {
 		if out.PaidAt, err = time.Parse(time.RFC3339, t.SuccessTime); err != nil {
-			return providers.OrderState{}, fmt.Errorf("bad success_time %q", t.SuccessTime)
+			return providers.OrderState{}, fmt.Errorf("bad success_time %q", providers.Clip(t.SuccessTime, 40))
 		}
 	}
 	return out, nil
@@ -172,13 +172,13 @@ func (r refund) state() (providers.RefundState, error) {
 			cur = Currency
 		}
 		if !providers.KnownCurrency(cur) {
-			return providers.RefundState{}, fmt.Errorf("unknown currency %q", cur)
+			return providers.RefundState{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 		}
 		out.Amount = providers.Money{Minor: *r.Amount.Refund, Currency: cur}
 	}
 	if r.SuccessTime != "" && st == providers.RefundSucceeded {
 		if out.SucceededAt, err = time.Parse(time.RFC3339, r.SuccessTime); err != nil {
-			return providers.RefundState{}, fmt.Errorf("bad success_time %q", r.SuccessTime)
+			return providers.RefundState{}, fmt.Errorf("bad success_time %q", providers.Clip(r.SuccessTime, 40))
 		}
 	}
 	return out, nil

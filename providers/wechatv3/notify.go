@@ -49,7 +49,7 @@ func parseEnvelope(body []byte) (envelope, error) {
 
 func (p *Provider) decrypt(r *resource) ([]byte, error) {
 	if r.Algorithm != AlgorithmAEAD {
-		return nil, fmt.Errorf("%w: resource algorithm %q, want %s", providers.ErrMalformed, r.Algorithm, AlgorithmAEAD)
+		return nil, fmt.Errorf("%w: resource algorithm %q, want %s", providers.ErrMalformed, providers.Clip(r.Algorithm, 32), AlgorithmAEAD)
 	}
 	pt, err := decryptResource(p.cfg.apiV3Key, r.Nonce, r.AssociatedData, r.Ciphertext)
 	if err != nil {
@@ -93,7 +93,7 @@ func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) 
 	case strings.HasPrefix(env.EventType, "REFUND."):
 		return p.refundNotification(env, pt)
 	}
-	return providers.Notification{}, fmt.Errorf("%w: unsupported event_type %q", providers.ErrMalformed, env.EventType)
+	return providers.Notification{}, fmt.Errorf("%w: unsupported event_type %q", providers.ErrMalformed, providers.Clip(env.EventType, 64))
 }
 
 func (p *Provider) paymentNotification(env envelope, pt []byte) (providers.Notification, error) {
@@ -126,7 +126,7 @@ func (p *Provider) refundNotification(env envelope, pt []byte) (providers.Notifi
 		return providers.Notification{}, fmt.Errorf("%w: refund resource lacks out_refund_no or out_trade_no", providers.ErrMalformed)
 	}
 	if want := strings.TrimPrefix(env.EventType, "REFUND."); rf.status() != want {
-		return providers.Notification{}, fmt.Errorf("%w: event_type %s but refund_status %q", providers.ErrMalformed, env.EventType, rf.status())
+		return providers.Notification{}, fmt.Errorf("%w: event_type %s but refund_status %q", providers.ErrMalformed, providers.Clip(env.EventType, 64), providers.Clip(rf.status(), 32))
 	}
 	st, err := rf.state()
 	if err != nil {
