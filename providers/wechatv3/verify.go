@@ -134,7 +134,7 @@ func (v *verifier) verify(h http.Header, body []byte) error {
 		return err
 	}
 	if err := verifySHA256WithRSA(key, responseMessage(ts, nonce, body), sig); err != nil {
-		return fmt.Errorf("%w: %s %s: %v", providers.ErrVerification, HeaderSerial, strings.TrimSpace(serial), err)
+		return fmt.Errorf("%w: %s %s: %v", providers.ErrVerification, HeaderSerial, providers.Clip(strings.TrimSpace(serial), 80), err)
 	}
 	return nil
 }
