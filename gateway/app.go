@@ -137,6 +137,8 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	})
 	a.Notify.Observe = a.Metrics.Notification
 
+	a.Metrics.WatchVerification(a.verification, time.Now)
+
 	api := httpapi.New(a.Orders, keys, log)
 	api.Kick = a.Dispatcher.Kick
 	a.handler = a.router(api)
@@ -156,7 +158,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 			return nil, fmt.Errorf("channel %s: %w", c.ID, err)
 		}
 	}
-	p, err := providers.New(ch, providers.Deps{HTTPClient: client})
+	p, err := providers.New(ch, providers.Deps{HTTPClient: client, Certificates: certificateStore{a}, Log: a.log.With("channel", c.ID)})
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +194,13 @@ func (a *App) router(api *httpapi.API) http.Handler {
 		defer cancel()
 		if err := a.Store.Ping(ctx); err != nil {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "database unreachable"})
+			return
+		}
+		// A channel that cannot verify its provider is reported, not made
+		// a reason to take the replica out: every replica shares its keys,
+		// so none would be left to serve the other channels.
+		if bad := a.unverifiable(); len(bad) > 0 {
+			c.JSON(http.StatusOK, gin.H{"status": "degraded", "channels_cannot_verify": bad})
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
@@ -273,6 +282,7 @@ func (a *App) Start() {
 			go func() { defer a.done.Done(); a.Retention.Run(ctx) }()
 		}
 	}
+	a.runAdapters(ctx)
 }
 
 // Stop stops the background work, waits for what is in flight (claimed

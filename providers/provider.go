@@ -6,6 +6,8 @@ package providers
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -220,6 +222,20 @@ type Deps struct {
 	// (tests inject one); adapters add their own timeout and TLS settings.
 	HTTPClient *http.Client
 	Now        func() time.Time
+	// Certificates, when set, is where downloaded provider certificates
+	// are shared between replicas; nil keeps them in memory.
+	Certificates CertificateStore
+	// Log, when set, receives the adapter's background messages
+	// (certificate refreshes); nil discards them.
+	Log *slog.Logger
+}
+
+// Logger returns d.Log or a logger that discards.
+func (d Deps) Logger() *slog.Logger {
+	if d.Log != nil {
+		return d.Log
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // NowFunc returns d.Now or time.Now.

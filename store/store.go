@@ -166,7 +166,7 @@ func (s *Store) Migrate() error {
 				return err
 			}
 		}
-		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}); err != nil {
+		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}, &ProviderCertificate{}); err != nil {
 			return err
 		}
 		// Indexes replaced by wider ones (AutoMigrate only adds).

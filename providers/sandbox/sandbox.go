@@ -157,8 +157,12 @@ func (s *Sandbox) Pay(ctx context.Context, channelID, outTradeNo string, opts Pa
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, PathPrefix)
 	kind, sub, _ := strings.Cut(rest, "/")
-	if kind == "pay" {
+	switch kind {
+	case "pay":
 		s.servePay(w, r, sub)
+		return
+	case "certificates":
+		s.serveCertificates(w, r, sub)
 		return
 	}
 	sim, ok := s.sims[kind]

@@ -55,6 +55,7 @@ type Provider struct {
 	ch       providers.Channel
 	cfg      *config
 	verifier *verifier
+	certs    *certKeeper // nil: no platform certificate to keep (public-key only)
 	http     *httpx.Client
 	now      func() time.Time
 	nonce    func() string
@@ -82,6 +83,9 @@ func newProvider(ch providers.Channel, deps providers.Deps) (*Provider, error) {
 	}
 	if p.http, err = httpx.New(hc, deps, p.signingOption()); err != nil {
 		return nil, err
+	}
+	if cfg.certDownload || len(cfg.certs) > 0 {
+		p.certs = newCertKeeper(p, hc, deps)
 	}
 	return p, nil
 }

@@ -65,11 +65,30 @@ type apiError struct {
 // answer must carry a valid WeChat Pay signature (204 too, over the empty
 // body) before out is decoded.
 func (p *Provider) call(ctx context.Context, method, pathAndQuery string, body, out any) error {
+	resp, err := p.send(ctx, method, pathAndQuery, body)
+	if err != nil {
+		return err
+	}
+	if err := p.verify(ctx, resp.Header(), resp.Body()); err != nil {
+		return &providers.Error{Code: providers.ErrCodeBadResponse, Message: fmt.Sprintf("%s %s answer not trusted", method, pathOnly(pathAndQuery)), Err: err}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Body(), out); err != nil {
+		return providers.Errorf(providers.ErrCodeBadResponse, "", "%s %s: undecodable answer: %v", method, pathOnly(pathAndQuery), err)
+	}
+	return nil
+}
+
+// send sends one API request and returns a 2xx answer, unverified; any
+// other answer or failure is a *providers.Error.
+func (p *Provider) send(ctx context.Context, method, pathAndQuery string, body any) (*resty.Response, error) {
 	var raw []byte
 	if body != nil {
 		var err error
 		if raw, err = json.Marshal(body); err != nil {
-			return fmt.Errorf("wechatv3: encode request: %w", err)
+			return nil, fmt.Errorf("wechatv3: encode request: %w", err)
 		}
 	}
 	resp, err := p.http.Do(func() (*resty.Response, error) {
@@ -89,22 +108,13 @@ func (p *Provider) call(ctx context.Context, method, pathAndQuery string, body, 
 				}
 			}
 		}
-		return err
+		return nil, err
 	}
 	status := resp.StatusCode()
 	if status < 200 || status > 299 {
-		return mapHTTPError(status, resp.Body())
+		return nil, mapHTTPError(status, resp.Body())
 	}
-	if err := p.verifier.verify(resp.Header(), resp.Body()); err != nil {
-		return &providers.Error{Code: providers.ErrCodeBadResponse, Message: fmt.Sprintf("%s %s answer not trusted", method, pathOnly(pathAndQuery)), Err: err}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(resp.Body(), out); err != nil {
-		return providers.Errorf(providers.ErrCodeBadResponse, "", "%s %s: undecodable answer: %v", method, pathOnly(pathAndQuery), err)
-	}
-	return nil
+	return resp, nil
 }
 
 func pathOnly(s string) string {

@@ -4,7 +4,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/paygate/paygate/providers"
 )
@@ -22,6 +24,21 @@ const (
 	ParamPublicKeyFile    = "wechatpay_public_key_file"
 	ParamPublicKeyID      = "wechatpay_public_key_id"
 	ParamPlatformCerts    = "platform_cert_files"
+
+	// Platform certificate download (certificates.go).
+	ParamCertDownload           = "platform_cert_download"             // auto (default) | true | false
+	ParamCertTrustOnFirstUse    = "platform_cert_trust_on_first_use"   // true: the very first download is trusted unverified
+	ParamCertRefreshInterval    = "platform_cert_refresh_interval"     // default 2h, at most 12h
+	ParamCertReloadInterval     = "platform_cert_reload_interval"      // default 1m: re-read the set other replicas stored
+	ParamCertRefetchMinInterval = "platform_cert_refetch_min_interval" // default 1m: downloads for unknown serials at most this often
+)
+
+// Defaults and bounds of the certificate download.
+const (
+	DefaultCertRefreshInterval    = 2 * time.Hour
+	MaxCertRefreshInterval        = 12 * time.Hour // WeChat: poll at intervals under 12 h (spec §11)
+	DefaultCertReloadInterval     = time.Minute
+	DefaultCertRefetchMinInterval = time.Minute
 )
 
 // PublicKeyIDPrefix starts every WeChat Pay public key id
@@ -42,7 +59,13 @@ type config struct {
 
 	pubKeyID string
 	pubKey   *rsa.PublicKey
-	certs    []*x509.Certificate
+	certs    []*x509.Certificate // from platform_cert_files
+
+	certDownload bool // certificate mode: download and refresh platform certificates
+	trustFirst   bool // the first download may be trusted unverified
+	refreshEvery time.Duration
+	reloadEvery  time.Duration
+	refetchMin   time.Duration
 }
 
 // loadConfig validates params and loads every key, so a bad channel fails
@@ -116,9 +139,67 @@ func loadConfig(p providers.Params) (*config, error) {
 		}
 		c.certs = append(c.certs, certs...)
 	}
-	if c.pubKey == nil && len(c.certs) == 0 {
-		return nil, fmt.Errorf("no WeChat Pay key to verify answers and notifications: set params.%s + params.%s, and/or params.%s",
-			ParamPublicKeyFile, ParamPublicKeyID, ParamPlatformCerts)
+	if err := c.loadDownloadParams(p); err != nil {
+		return nil, err
+	}
+	if c.pubKey == nil && len(c.certs) == 0 && !c.trustFirst {
+		return nil, fmt.Errorf("no WeChat Pay key to verify answers and notifications: set params.%s + params.%s, and/or params.%s (or params.%s: true)",
+			ParamPublicKeyFile, ParamPublicKeyID, ParamPlatformCerts, ParamCertTrustOnFirstUse)
 	}
 	return c, nil
+}
+
+// loadDownloadParams decides certificate mode: a channel that names
+// platform certificates (or trusts its first download) downloads and
+// refreshes them unless params.platform_cert_download is false; a
+// public-key-only channel does not, unless it is true.
+func (c *config) loadDownloadParams(p providers.Params) error {
+	var err error
+	if c.trustFirst, err = boolParam(p, ParamCertTrustOnFirstUse, false); err != nil {
+		return err
+	}
+	switch v := strings.ToLower(strings.TrimSpace(p.String(ParamCertDownload))); v {
+	case "", "auto":
+		c.certDownload = len(c.certs) > 0 || c.trustFirst
+	default:
+		if c.certDownload, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("params.%s must be auto, true or false, got %q", ParamCertDownload, v)
+		}
+	}
+	if c.trustFirst && !c.certDownload {
+		return fmt.Errorf("params.%s needs the download (params.%s is false)", ParamCertTrustOnFirstUse, ParamCertDownload)
+	}
+	for _, d := range []struct {
+		param    string
+		dst      *time.Duration
+		def, max time.Duration
+	}{
+		{ParamCertRefreshInterval, &c.refreshEvery, DefaultCertRefreshInterval, MaxCertRefreshInterval},
+		{ParamCertReloadInterval, &c.reloadEvery, DefaultCertReloadInterval, 24 * time.Hour},
+		{ParamCertRefetchMinInterval, &c.refetchMin, DefaultCertRefetchMinInterval, 24 * time.Hour},
+	} {
+		*d.dst = d.def
+		v := strings.TrimSpace(p.String(d.param))
+		if v == "" {
+			continue
+		}
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur <= 0 || dur > d.max {
+			return fmt.Errorf("params.%s must be a duration above 0 and at most %s (e.g. 2h), got %q", d.param, d.max, v)
+		}
+		*d.dst = dur
+	}
+	return nil
+}
+
+func boolParam(p providers.Params, key string, def bool) (bool, error) {
+	v := strings.TrimSpace(p.String(key))
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("params.%s must be true or false, got %q", key, v)
+	}
+	return b, nil
 }

@@ -67,12 +67,12 @@ func (p *Provider) decrypt(r *resource) ([]byte, error) {
 // together with a Hint notification carrying only the numbers it names
 // (learnt by decrypting, never a status or amount): the gateway may query
 // the order, never settle it from this body.
-func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) (providers.Notification, error) {
+func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
 	var h http.Header
 	if r != nil {
 		h = r.Header
 	}
-	verr := p.verifier.verify(h, body)
+	verr := p.verify(ctx, h, body)
 	env, perr := parseEnvelope(body)
 	if verr != nil {
 		if perr != nil {

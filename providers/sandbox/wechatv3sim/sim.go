@@ -10,6 +10,8 @@
 //
 //	sandbox_wechatpay_private_key_file  private half of wechatpay_public_key_file
 //	sandbox_platform_private_key_file   private key of a certificate in platform_cert_files
+//	sandbox_platform_cert_file          that certificate, when platform_cert_files does not list it
+//	                                    (a channel that trusts its first download)
 //	sandbox_sign_with                   public_key | platform_cert (initial signing key)
 //	sandbox_refund_delay_ms             refunds answer PROCESSING, then succeed after this (default 200)
 package wechatv3sim
@@ -41,6 +43,7 @@ const Kind = "wechat_v3"
 const (
 	ParamPublicKeyPrivateFile = "sandbox_wechatpay_private_key_file"
 	ParamPlatformPrivateFile  = "sandbox_platform_private_key_file"
+	ParamPlatformCertFile     = "sandbox_platform_cert_file"
 	ParamSignWith             = "sandbox_sign_with"
 	ParamRefundDelayMS        = "sandbox_refund_delay_ms"
 )
@@ -79,9 +82,10 @@ type merchant struct {
 
 	pubKeyID   string
 	pubKeyPriv *rsa.PrivateKey
-	certID     string // platform certificate serial
-	certPriv   *rsa.PrivateKey
+	platform   []*platformCert // listed at GET /v3/certificates, oldest first
+	signing    *platformCert   // the one notifications and answers are signed with
 	mode       KeyMode
+	downloads  int // GET /v3/certificates answered
 }
 
 type acctKey struct{ mchid, subMchid string }
@@ -200,25 +204,11 @@ func (s *Simulator) AddChannel(ch sandbox.Channel) error {
 		m.pubKeyPriv = k
 	}
 	if f := p.String(ParamPlatformPrivateFile); f != "" {
-		k, err := ReadPrivateKey(f)
+		pc, err := loadPlatformCert(f, append(p.Strings("platform_cert_files"), p.Strings(ParamPlatformCertFile)...))
 		if err != nil {
-			return fmt.Errorf("wechatv3sim: params.%s: %v", ParamPlatformPrivateFile, err)
+			return err
 		}
-		for _, cf := range p.Strings("platform_cert_files") {
-			certs, err := ReadCertificates(cf)
-			if err != nil {
-				return fmt.Errorf("wechatv3sim: params.platform_cert_files: %s: %v", cf, err)
-			}
-			for _, c := range certs {
-				if pub, ok := c.PublicKey.(*rsa.PublicKey); ok && pub.N.Cmp(k.N) == 0 && m.certID == "" {
-					m.certID = SerialHex(c)
-				}
-			}
-		}
-		if m.certID == "" {
-			return fmt.Errorf("wechatv3sim: no certificate in params.platform_cert_files holds the key of params.%s", ParamPlatformPrivateFile)
-		}
-		m.certPriv = k
+		m.platform, m.signing = []*platformCert{pc}, pc
 	}
 	switch KeyMode(p.String(ParamSignWith)) {
 	case "":
@@ -233,7 +223,7 @@ func (s *Simulator) AddChannel(ch sandbox.Channel) error {
 	default:
 		return fmt.Errorf("wechatv3sim: params.%s must be %s or %s", ParamSignWith, KeyPublicKey, KeyPlatformCert)
 	}
-	if (m.mode == KeyPublicKey && m.pubKeyPriv == nil) || (m.mode == KeyPlatformCert && m.certPriv == nil) {
+	if (m.mode == KeyPublicKey && m.pubKeyPriv == nil) || (m.mode == KeyPlatformCert && m.signing == nil) {
 		return fmt.Errorf("wechatv3sim: no signing key for mode %s: set params.%s (+ wechatpay_public_key_id) or params.%s (+ platform_cert_files)",
 			m.mode, ParamPublicKeyPrivateFile, ParamPlatformPrivateFile)
 	}
@@ -279,7 +269,7 @@ func (s *Simulator) UseKey(channelID string, mode KeyMode) error {
 		return fmt.Errorf("wechatv3sim: unknown channel %q", channelID)
 	}
 	switch {
-	case mode == KeyPublicKey && a.m.pubKeyPriv != nil, mode == KeyPlatformCert && a.m.certPriv != nil:
+	case mode == KeyPublicKey && a.m.pubKeyPriv != nil, mode == KeyPlatformCert && a.m.signing != nil:
 		a.m.mode = mode
 		return nil
 	}
@@ -288,15 +278,26 @@ func (s *Simulator) UseKey(channelID string, mode KeyMode) error {
 
 // signer picks the key for an answer: in public-key mode WeChat answers
 // with the public key only when the request named its id in
-// Wechatpay-Serial (spec §4.1), else with the certificate when it has one.
+// Wechatpay-Serial (spec §4.1), else with a certificate when it has one.
+// Of its certificates the sandbox answers with the listed one the request
+// names, else with the one it signs with (UNCONFIRMED for WeChat: see
+// docs/providers/wechat_v3.md); notifications always carry the signing
+// one.
 func (m *merchant) signer(requestSerial string, notification bool) (string, *rsa.PrivateKey) {
-	if m.mode == KeyPublicKey && (notification || requestSerial == m.pubKeyID || m.certPriv == nil) {
+	if m.mode == KeyPublicKey && (notification || requestSerial == m.pubKeyID || m.signing == nil) {
 		return m.pubKeyID, m.pubKeyPriv
 	}
-	if m.certPriv != nil {
-		return m.certID, m.certPriv
+	if m.signing == nil {
+		return m.pubKeyID, m.pubKeyPriv
 	}
-	return m.pubKeyID, m.pubKeyPriv
+	if !notification {
+		for _, pc := range m.platform {
+			if sameSerial(pc.serial, requestSerial) {
+				return pc.serial, pc.key
+			}
+		}
+	}
+	return m.signing.serial, m.signing.key
 }
 
 // signHeaders sets Wechatpay-* headers over body.
@@ -334,7 +335,9 @@ func (s *Simulator) reply(w http.ResponseWriter, m *merchant, reqSerial string, 
 	}
 	w.Header().Set("Request-ID", "sandbox-"+randAlnum(24))
 	if m != nil {
+		s.mu.Lock()
 		serial, key := m.signer(reqSerial, false)
+		s.mu.Unlock()
 		if err := s.signHeaders(w.Header(), serial, key, body); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -441,6 +444,8 @@ func (s *Simulator) route(r *http.Request, m *merchant, body []byte) (int, any, 
 		return s.refund(m, body)
 	case get && strings.HasPrefix(path, "/v3/refund/domestic/refunds/"):
 		return s.queryRefund(m, q, strings.TrimPrefix(path, "/v3/refund/domestic/refunds/"))
+	case get && path == "/v3/certificates":
+		return s.certificates(m, q)
 	}
 	return 0, nil, errf(404, "NOT_FOUND", "no such API: %s %s", r.Method, path)
 }
