@@ -221,7 +221,12 @@ func (p *Provider) call(ctx context.Context, path string, body any, out any) err
 		return providers.Errorf(providers.ErrCodeRejected, "", "%s: return_code %q: %s", path, head.ReturnCode, head.ReturnMsg)
 	}
 	if head.ResultCode != "SUCCESS" {
-		return providers.Errorf(ErrorCode(head.ErrCode), head.ErrCode, "%s: %s", path, firstNonEmpty(head.ErrCodeDes, head.ReturnMsg))
+		msg := firstNonEmpty(head.ErrCodeDes, head.ReturnMsg)
+		code := ErrorCode(head.ErrCode)
+		if code == providers.ErrCodeRejected && providers.InProgressMessage(msg) {
+			code = providers.ErrCodeInProgress // the same request is already there
+		}
+		return providers.Errorf(code, head.ErrCode, "%s: %s", path, msg)
 	}
 	if head.SubMchID != "" && head.SubMchID != p.subMchID {
 		return providers.Errorf(providers.ErrCodeBadResponse, "", "%s: answer names sub_mch_id %s", path, head.SubMchID)
