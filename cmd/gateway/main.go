@@ -66,15 +66,15 @@ func run() error {
 	}
 	var metricsSrv *http.Server
 	if cfg.Server.MetricsAddr != config.MetricsOff {
-		mln, err := net.Listen("tcp", cfg.Server.MetricsAddr)
-		if err != nil {
-			_ = ln.Close()
-			app.Stop()
-			return fmt.Errorf("metrics listener: %w", err)
+		// A port taken (a local Prometheus also defaults to 9090) costs the
+		// metrics, not the payments: logged, and the gateway runs on.
+		if mln, err := net.Listen("tcp", cfg.Server.MetricsAddr); err != nil {
+			log.Error("metrics listener: /metrics is not served; set server.metrics_addr (GATEWAY_METRICS_ADDR)", "addr", cfg.Server.MetricsAddr, "err", err)
+		} else {
+			metricsSrv = &http.Server{Handler: app.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = metricsSrv.Serve(mln) }()
+			log.Info("metrics listening", "addr", mln.Addr().String())
 		}
-		metricsSrv = &http.Server{Handler: app.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = metricsSrv.Serve(mln) }()
-		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	app.Start()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "public_url", cfg.Server.PublicURL,
