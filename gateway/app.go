@@ -82,7 +82,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		secrets      = map[string]string{}
 	)
 	for _, m := range cfg.Merchants {
-		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret})
+		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
 		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
 		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
 		if m.WebhookSecret != "" {
@@ -122,11 +122,12 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a.Orders.CheckNotifyURL = guard.CheckURL
 	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
 		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
-		Guard: guard,
+		Lease: cfg.Webhooks.Lease, Guard: guard,
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
 	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
+	a.Poller.SetLease(cfg.Poller.Lease)
 	a.Poller.Observe = a.Metrics.Poll
 	a.Retention = retention.New(a.Store, log, cfg.Retention.Inbox, cfg.Retention.Events, cfg.Retention.Interval)
 	a.Retention.Observe = a.Metrics.Deleted
@@ -141,6 +142,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 
 	api := httpapi.New(a.Orders, keys, log)
 	api.Kick = a.Dispatcher.Kick
+	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
 	a.handler = a.router(api)
 	return a, nil
 }
@@ -166,8 +168,8 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 		a.log.Warn("channel on WeChat's real host has no merchant certificate: refunds (mutual TLS) will fail", "channel", c.ID)
 	}
 	return &orders.Channel{
-		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll, Timeout: c.Timeout,
-		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Provider: p, Caps: p.Capabilities(),
+		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
+		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Timeout: c.Timeout, Provider: p, Caps: p.Capabilities(),
 	}, nil
 }
 

@@ -12,8 +12,9 @@ import (
 	"github.com/paygate/paygate/store/storetest"
 )
 
-// Stopping the gateway finishes the webhook deliveries in flight and puts
-// the claimed events not yet sent back in the outbox at once.
+// Stopping the gateway finishes the webhook deliveries in flight and
+// leaves every event not yet sent in the outbox, unleased (the dispatcher
+// claims only what its idle workers start at once).
 func TestShutdownReleasesUnsentEvents(t *testing.T) {
 	var hits atomic.Int64
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +40,7 @@ merchants:
 	// The merchant's configured webhook_url (trusted on loopback).
 	env := gatewaytest.Start(t, cfg, gatewaytest.Options{NoBackground: true, Store: st, Vars: map[string]string{"WEBHOOK_URL": slow.URL}})
 	now := time.Now().UTC()
-	for i := 0; i < 4; i++ { // one claim: workers x 4
+	for i := 0; i < 4; i++ {
 		e := &store.MerchantEvent{MerchantID: "demo", DedupeKey: "test:" + string(rune('a'+i)), Type: "order.paid", URL: slow.URL,
 			Payload: []byte(`{}`), CreatedAt: now, UpdatedAt: now}
 		if err := st.InsertEvent(t.Context(), e); err != nil {
@@ -52,7 +53,7 @@ merchants:
 	env.App.Stop()
 	took := time.Since(start)
 	if took > 400*ms {
-		t.Fatalf("stop took %s: it delivered the claimed events (4 x 150ms) instead of releasing them", took)
+		t.Fatalf("stop took %s: it delivered the waiting events (4 x 150ms) instead of leaving them", took)
 	}
 	var events []store.MerchantEvent
 	if err := st.DB().Find(&events).Error; err != nil {

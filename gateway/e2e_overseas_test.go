@@ -15,7 +15,7 @@ import (
 // callback, so only the poller can find its payments.
 const overseasConfig = `
 server: {public_url: "${PUBLIC_URL}"}
-database: {driver: sqlite, dsn: "${DB}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
 sandbox: true
 poller: {interval: 20ms}
 webhooks: {interval: 50ms}

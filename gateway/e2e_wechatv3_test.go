@@ -70,7 +70,7 @@ const v3SandboxKeys = `
 // orders.Backstop[0] (10 s) unless something makes the order due sooner.
 const v3Config = `
 server: {public_url: "${PUBLIC_URL}"}
-database: {driver: sqlite, dsn: "${DB}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
 sandbox: true
 poller: {interval: 20ms}
 webhooks: {interval: 50ms}
@@ -590,7 +590,7 @@ func TestWeChatV3KeyRotationInFlight(t *testing.T) {
 func misConfig(keys string) string {
 	return `
 server: {public_url: "${PUBLIC_URL}"}
-database: {driver: sqlite, dsn: "${DB}"}
+database: {driver: "${DB_DRIVER}", dsn: "${DB}"}
 poller: {interval: 20ms, refund_call_margin: 10ms}
 webhooks: {interval: 50ms}
 merchants:

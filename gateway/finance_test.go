@@ -558,7 +558,55 @@ func TestSummaryReport(t *testing.T) {
 		if got := fmt.Sprint(r.JSON["data"]); got != fmt.Sprint([]row{{"currency": "CNY", "count": 1.0, "paid_count": 1.0, "paid": "1000.00", "refunded": "0.00", "net": "1000.00"}}) {
 			t.Fatalf("other merchant: %s", got)
 		}
+		// The answer says which zone its days are in; an IANA zone is taken
+		// as well as an offset (Shanghai's days are +08:00's).
+		byOffset := env.Do("GET", "/v1/reports/summary?group_by=day&tz=%2B08:00", readOnlyKey, nil)
+		for query, zone := range map[string]string{"group_by=day": "UTC", "group_by=day&tz=%2B08:00": "+08:00",
+			"group_by=day&tz=Asia/Shanghai": "Asia/Shanghai", "group_by=day&tz=Z": "UTC"} {
+			r := env.Do("GET", "/v1/reports/summary?"+query, readOnlyKey, nil)
+			if r.Status != 200 || r.Str("tz") != zone {
+				t.Fatalf("%s: %d tz %q, want %q", query, r.Status, r.Str("tz"), zone)
+			}
+			if zone == "Asia/Shanghai" && fmt.Sprint(r.JSON["data"]) != fmt.Sprint(byOffset.JSON["data"]) {
+				t.Fatalf("Asia/Shanghai days %v differ from +08:00 days %v", r.JSON["data"], byOffset.JSON["data"])
+			}
+		}
 	})
+}
+
+// A merchant's configured timezone is its days by default; tz overrides it.
+func TestSummaryDaysInTheMerchantsTimezone(t *testing.T) {
+	cfg := strings.Replace(financeConfig, "  - id: demo\n", "  - id: demo\n    timezone: Asia/Shanghai\n", 1)
+	env := startOn(t, "sqlite", cfg, gatewaytest.Options{})
+	c := time.Date(2025, 6, 1, 17, 30, 0, 0, time.UTC) // 01:30 on June 2nd in Shanghai
+	o := store.Order{ID: store.NewID("ord"), MerchantID: "demo", ChannelID: "fake-1", Provider: gatewaytest.FakeKind, OutTradeNo: "TZ00000001",
+		AmountMinor: 500, Currency: "CNY", Status: "PAID", PaidAt: &c, RequestHash: "x", ExpiresAt: c.Add(time.Hour), Version: 1, CreatedAt: c, UpdatedAt: c}
+	if err := env.App.Store.DB().Create(&o).Error; err != nil {
+		t.Fatal(err)
+	}
+	day := func(query string) (string, string) {
+		t.Helper()
+		r := env.Do("GET", "/v1/reports/summary?"+query, readOnlyKey, nil)
+		data, _ := r.JSON["data"].([]any)
+		if r.Status != 200 || len(data) != 1 {
+			t.Fatalf("%s: %d %s", query, r.Status, r.Body)
+		}
+		return data[0].(map[string]any)["day"].(string), r.Str("tz")
+	}
+	if d, tz := day("group_by=day"); d != "2025-06-02" || tz != "Asia/Shanghai" {
+		t.Fatalf("merchant's days: %s in %s, want 2025-06-02 in Asia/Shanghai", d, tz)
+	}
+	if d, tz := day("group_by=day&tz=Z"); d != "2025-06-01" || tz != "UTC" {
+		t.Fatalf("tz=Z: %s in %s", d, tz)
+	}
+	if d, tz := day("group_by=day&tz=America/New_York"); d != "2025-06-01" || tz != "America/New_York" {
+		t.Fatalf("tz=America/New_York: %s in %s", d, tz)
+	}
+	for _, bad := range []string{"Local", "Mars/Olympus", "..%2F..%2Fetc%2Fpasswd", "%2B8"} {
+		if r := env.Do("GET", "/v1/reports/summary?group_by=day&tz="+bad, readOnlyKey, nil); r.Status != 400 || r.ErrField() != "tz" {
+			t.Fatalf("tz=%s: %d %s", bad, r.Status, r.Body)
+		}
+	}
 }
 
 type rawResponse struct {
@@ -739,3 +787,15 @@ func BenchmarkCSVExport(b *testing.B) {
 }
 
 func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// A CSV export has a time limit (server.export_time_limit): one that has
+// not started writing when it runs out answers 503 in the error shape.
+func TestCSVExportTimeLimit(t *testing.T) {
+	cfg := strings.Replace(financeConfig, `server: {public_url: "${PUBLIC_URL}"}`, `server: {public_url: "${PUBLIC_URL}", export_time_limit: 1ns}`, 1)
+	env := startOn(t, "sqlite", cfg, gatewaytest.Options{})
+	seedFinance(t, env.App.Store, 50, finDay0, 5)
+	r := env.Do("GET", "/v1/orders?format=csv", readOnlyKey, nil)
+	if r.Status != 503 || r.ErrCode() != "UNAVAILABLE" || !strings.Contains(string(r.Body), "time limit") {
+		t.Fatalf("export past its limit: %d %s", r.Status, r.Body)
+	}
+}

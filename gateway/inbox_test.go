@@ -117,7 +117,7 @@ func TestRetentionPurgesOldRows(t *testing.T) {
 		at     time.Time
 	}{{store.EventDelivered, old}, {store.EventFailed, old}, {store.EventPending, old}, {store.EventDelivered, recent}} {
 		ev := &store.MerchantEvent{MerchantID: "demo", DedupeKey: "ret:" + string(rune('a'+i)), Type: "order.paid", URL: "https://x.example",
-			Payload: []byte(`{}`), Status: e.status, NextTryAt: e.at, CreatedAt: e.at, UpdatedAt: e.at}
+			Payload: []byte(`{}`), Status: e.status, NextTryAt: store.At(e.at), CreatedAt: e.at, UpdatedAt: e.at}
 		if err := st.InsertEvent(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestRetentionPurgesOldRows(t *testing.T) {
 	}
 	var left []store.MerchantEvent
 	st.DB().Order("dedupe_key").Find(&left)
-	if len(left) != 2 || left[0].Status != store.EventPending || left[1].NextTryAt.Before(recent.Add(-time.Minute)) {
+	if len(left) != 2 || left[0].Status != store.EventPending || left[1].NextTryAt.Time.Before(recent.Add(-time.Minute)) {
 		t.Fatalf("events left: %+v", left)
 	}
 	if n := count(t, env, &store.EventAttempt{}, ""); n != 2 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,7 +165,7 @@ func makeExpired(t *testing.T, st *store.Store, no string) {
 	t.Helper()
 	now := time.Now().UTC()
 	err := st.DB().Model(&store.Order{}).Where("merchant_id = 'demo' AND out_trade_no = ?", no).
-		Updates(map[string]any{"expires_at": now.Add(-time.Second), "next_poll_at": now}).Error
+		Updates(map[string]any{"expires_at": now.Add(-time.Second), "next_poll_ms": store.DueNow()}).Error
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestPollerPerChannelConcurrencyLimit(t *testing.T) {
 		createOn(t, env, "fake-1", no, "1.00")
 		nos = append(nos, no)
 	}
-	if err := env.App.Store.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_at", time.Now().UTC()).Error; err != nil {
+	if err := env.App.Store.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_ms", store.DueNow()).Error; err != nil {
 		t.Fatal(err)
 	}
 	book.SetQueryBehaviour(15*ms, nil, nil)
@@ -262,7 +263,7 @@ func TestBreakerOpenPostponesWithoutSpendingAttempts(t *testing.T) {
 	createOn(t, env, "fake-1", "BRK0000001", "1.00")
 	due := func() {
 		t.Helper()
-		if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_at", time.Now().UTC()).Error; err != nil {
+		if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_ms", store.DueNow()).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -358,7 +359,7 @@ func TestShutdownReleasesUnstartedClaims(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		createOn(t, env, "fake-1", fmt.Sprintf("STOP%06d", i), "1.00")
 	}
-	if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_at", time.Now().UTC()).Error; err != nil {
+	if err := st.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_ms", store.DueNow()).Error; err != nil {
 		t.Fatal(err)
 	}
 	book.SetQueryBehaviour(150*ms, nil, nil)
@@ -431,20 +432,72 @@ func TestFailedEventsListedAndRedelivered(t *testing.T) {
 	if r := env.Do("POST", "/v1/events/"+id+"/redeliver", otherKey, nil); r.Status != 404 {
 		t.Fatalf("another merchant redelivers: %d", r.Status)
 	}
-	if r := env.Do("POST", "/v1/events/"+id+"/redeliver", demoKey, nil); r.Status != http.StatusAccepted || r.Str("status") != "pending" {
+	// A redelivered event gets the whole schedule again: its first retry
+	// fails too, and it is retried rather than given up at once.
+	env.Receiver.FailNext(1)
+	if r := env.Do("POST", "/v1/events/"+id+"/redeliver", demoKey, nil); r.Status != http.StatusAccepted || r.Str("status") != "pending" || r.JSON["attempts"].(float64) != 0 {
 		t.Fatalf("redeliver: %d %s", r.Status, r.Body)
 	}
 	got := env.Receiver.Wait("order.paid", "FAIL000001", 1, 3*time.Second)
-	if got[0].ID != id || env.Receiver.Hits() != 4 {
+	if got[0].ID != id || env.Receiver.Hits() != 5 {
 		t.Fatalf("delivered %s after %d attempts", got[0].ID, env.Receiver.Hits())
 	}
 	eventually(t, 2*time.Second, func() bool {
 		return env.Do("GET", "/v1/events/"+id, readOnlyKey, nil).Str("status") == "delivered"
 	}, func() string { return "event not marked delivered" })
+	if ev := env.Do("GET", "/v1/events/"+id, readOnlyKey, nil); ev.JSON["attempts"].(float64) != 2 || len(ev.JSON["history"].([]any)) != 5 {
+		t.Fatalf("after redelivery: %s", ev.Body)
+	}
 	if r := env.Do("GET", "/v1/events?status=failed", readOnlyKey, nil); len(r.JSON["data"].([]any)) != 0 {
 		t.Fatalf("still listed as failed: %s", r.Body)
 	}
 	if r := env.Do("GET", "/v1/events?status=lost", readOnlyKey, nil); r.Status != 400 || r.ErrField() != "status" {
 		t.Fatalf("bad status filter: %d %s", r.Status, r.Body)
 	}
+}
+
+// An expired order whose close keeps failing is retried on a schedule that
+// backs off with the time since expiry, and given up after a bound: the
+// order stays PAYING, no longer polled, and the poller reports it
+// (close_failed, then close_given_up). Before, it was retried every
+// minute (here: every 20 ms) for ever.
+func TestExpiredOrderWhoseCloseKeepsFailingBacksOffAndGivesUp(t *testing.T) {
+	var failed, gaveUp atomic.Int64
+	env := gatewaytest.Start(t, pollConfig, gatewaytest.Options{Setup: func(app *gateway.App) {
+		app.Orders.SetSchedules(orders.Schedules{Fast: []time.Duration{20 * ms},
+			CloseRetry: orders.CloseRetry{Min: 20 * ms, Max: 80 * ms, GiveUp: 400 * ms}})
+		observe := app.Poller.Observe
+		app.Poller.Observe = func(kind, result string) {
+			switch result {
+			case "close_failed":
+				failed.Add(1)
+			case "close_given_up":
+				gaveUp.Add(1)
+			}
+			observe(kind, result)
+		}
+	}})
+	book := gatewaytest.Book("fake-1")
+	createOn(t, env, "fake-1", "NOCLOSE001", "1.00")
+	book.SetQueryBehaviour(0, nil, providers.Unavailable(errors.New("connection reset")))
+	err := env.App.Store.DB().Model(&store.Order{}).Where("out_trade_no = ?", "NOCLOSE001").
+		Updates(map[string]any{"expires_at": time.Now().UTC(), "next_poll_ms": store.DueNow()}).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, func() bool { return gaveUp.Load() == 1 }, func() string {
+		return fmt.Sprintf("not given up after %d closes", book.CallCount("close"))
+	})
+	time.Sleep(300 * ms) // no more tries
+	closes := book.CallCount("close")
+	// 20 ms at first, then half the time since expiry up to 80 ms, until
+	// 400 ms after expiry: about ten tries, not one every 20 ms.
+	if closes < 4 || closes > 14 || failed.Load()+gaveUp.Load() != int64(closes) {
+		t.Fatalf("%d closes (%d reported failing) before giving up", closes, failed.Load())
+	}
+	o := orderRow(t, env.App.Store, "NOCLOSE001")
+	if o.Status != "PAYING" || o.NextPollAt != nil || o.LeaseToken != "" {
+		t.Fatalf("given up: status %s next %v lease %q", o.Status, o.NextPollAt, o.LeaseToken)
+	}
+	t.Logf("%d closes over the 400 ms bound, then given up", closes)
 }

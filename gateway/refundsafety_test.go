@@ -108,7 +108,7 @@ func TestLostRefundAnswerIsAskedAboutNotResent(t *testing.T) {
 	if r.Status != 201 || r.Str("status") != "PROCESSING" {
 		t.Fatalf("refund: %d %s", r.Status, r.Body)
 	}
-	if rf := refundOf(t, env, "LOSTREF001"); rf.CallUntil == nil || time.Until(*rf.CallUntil) < 300*time.Millisecond {
+	if rf := refundOf(t, env, "LOSTREF001"); rf.CallUntil == nil || time.Until(rf.CallUntil.Time) < 300*time.Millisecond {
 		t.Fatalf("call window not recorded: %+v", rf.CallUntil)
 	}
 	env.Receiver.Wait("refund.succeeded", "LOST000001", 1, 5*time.Second)
@@ -190,7 +190,7 @@ func TestRefreshNeverResendsARefund(t *testing.T) {
 	}
 	book.SetErrors(nil, nil)
 	// Even after the call window, a reader only asks.
-	time.Sleep(time.Until(*refundOf(t, env, "RFSHREF001").CallUntil))
+	time.Sleep(time.Until(refundOf(t, env, "RFSHREF001").CallUntil.Time))
 	for _, key := range []string{readOnlyKey, demoKey} {
 		r := env.Do("GET", "/v1/orders/RFSH000001/refunds/RFSHREF001?refresh=true", key, nil)
 		if r.Status != 200 || r.Str("status") != "PROCESSING" {

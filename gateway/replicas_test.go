@@ -76,7 +76,7 @@ func TestReplicasPollAndDeliverEachOnce(t *testing.T) {
 				book.MarkPaid(no) // paid at the provider; no callback comes
 			}
 		}
-		if err := check.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_at", time.Now().UTC()).Error; err != nil {
+		if err := check.DB().Model(&store.Order{}).Where("1 = 1").Update("next_poll_ms", store.DueNow()).Error; err != nil {
 			t.Fatal(err)
 		}
 		book.SetQueryBehaviour(3*ms, nil, nil) // calls take time, so overlaps would show

@@ -2,11 +2,16 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
-// InsertEvent adds an event to the outbox; ErrDuplicate when an event with
-// its DedupeKey exists.
+// InsertEvent adds an event to the outbox, due at once (on the
+// database's clock) unless NextTryAt says otherwise; ErrDuplicate when an
+// event with its DedupeKey exists.
 func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 	if e.ID == "" {
 		e.ID = NewID("evt")
@@ -14,10 +19,31 @@ func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 	if e.Status == "" {
 		e.Status = EventPending
 	}
-	if e.NextTryAt.IsZero() {
-		e.NextTryAt = s.Now()
+	if !e.NextTryAt.set() {
+		e.NextTryAt = DueNow()
 	}
 	return translate(s.w.WithContext(ctx).Create(e).Error)
+}
+
+// NextEventSequence returns the sequence number the order's next event
+// gets and the order's status now. Call it in the transaction that
+// changed the order: the order's row is locked (PostgreSQL) or the
+// database is (SQLite), so two transitions cannot take one number; the
+// unique index on (order_id, sequence) would refuse it anyway.
+func (s *Store) NextEventSequence(ctx context.Context, orderID string) (int64, string, error) {
+	var row struct {
+		Status string
+		Next   int64
+	}
+	err := s.w.WithContext(ctx).Raw("SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id), 0) + 1 AS next "+
+		"FROM orders o WHERE o.id = ?", orderID).Scan(&row).Error
+	if err != nil {
+		return 0, "", err
+	}
+	if row.Next == 0 {
+		return 0, "", ErrNotFound
+	}
+	return row.Next, row.Status, nil
 }
 
 // EventByID finds an event.
@@ -45,62 +71,141 @@ func (s *Store) AttemptsOf(ctx context.Context, eventID string) ([]EventAttempt,
 	return out, translate(s.r.WithContext(ctx).Where("event_id = ?", eventID).Order("at, id").Find(&out).Error)
 }
 
-// RecordAttempt stores one delivery attempt and the event's next state, if
-// the caller still holds the lease it claimed the event with.
-func (s *Store) RecordAttempt(ctx context.Context, e *MerchantEvent, a *EventAttempt, leaseToken string) error {
-	return s.InTx(ctx, func(tx *Store) error {
+// AttemptOutcome is what one delivery attempt found.
+type AttemptOutcome struct {
+	Delivered bool
+	At        time.Time // when the answer came
+	Error     string    // why it was not delivered
+	// RetryIn is the wait before the next attempt after attempts attempts
+	// (this one included); false: the schedule is spent, give up.
+	RetryIn func(attempts int) (time.Duration, bool)
+}
+
+// RecordAttempt stores one delivery attempt of an event, always: a POST
+// that happened is a fact, whether or not the caller still holds the
+// lease it claimed the event with. Then it moves the event on, from the
+// row as it is now:
+//   - delivered: the event is delivered, whoever holds it;
+//   - not delivered, the caller's lease still held: due again after
+//     RetryIn (the order's later events wait at least as long), or failed
+//     when the schedule is spent;
+//   - not delivered, the lease lost to another replica: only the count and
+//     the error change; the holder decides what comes next.
+//
+// An event that became final (delivered or failed) makes its order's next
+// event due at once. It returns the event as recorded.
+func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a *EventAttempt, out AttemptOutcome) (*MerchantEvent, error) {
+	var e MerchantEvent
+	err := s.InTx(ctx, func(tx *Store) error {
 		if a.ID == "" {
 			a.ID = NewID("att")
 		}
+		a.EventID = eventID
 		if err := tx.w.Create(a).Error; err != nil {
 			return err
 		}
-		res := tx.w.Model(&MerchantEvent{}).Where("id = ? AND lease_token = ?", e.ID, leaseToken).Updates(map[string]any{
-			"status":       e.Status,
-			"attempts":     e.Attempts,
-			"next_try_at":  e.NextTryAt,
-			"last_error":   e.LastError,
-			"delivered_at": e.DeliveredAt,
-			"lease_until":  nil,
-			"lease_token":  "",
-			"updated_at":   tx.Now(),
-		})
-		if res.Error != nil {
-			return res.Error
+		q := tx.w
+		if s.driver == "postgres" {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
 		}
-		if res.RowsAffected == 0 {
-			return ErrConflict
+		if err := q.Where("id = ?", eventID).Take(&e).Error; err != nil {
+			return translate(err)
 		}
-		return nil
+		held := leaseToken != "" && e.LeaseToken == leaseToken
+		fields := map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": tx.Now()}
+		if held {
+			fields["lease_until_ms"], fields["lease_token"] = nil, ""
+		}
+		var (
+			final bool
+			retry *time.Duration
+		)
+		switch {
+		case out.Delivered:
+			final = e.Status != EventDelivered
+			fields["status"], fields["last_error"] = EventDelivered, ""
+			fields["delivered_at"] = out.At.UTC()
+		case e.Status != EventPending:
+			// Delivered or given up meanwhile (another replica): the
+			// attempt is on record, the event stays as it is.
+		case held:
+			fields["last_error"] = out.Error
+			if d, ok := out.RetryIn(e.Attempts + 1); ok {
+				fields["next_try_ms"] = DueIn(d)
+				retry = &d
+			} else {
+				fields["status"] = EventFailed
+				final = true
+			}
+		default:
+			fields["last_error"] = out.Error
+		}
+		if err := tx.w.Model(&MerchantEvent{}).Where("id = ?", eventID).Updates(fields).Error; err != nil {
+			return err
+		}
+		if e.OrderID != "" && e.Sequence > 0 {
+			later := tx.w.Model(&MerchantEvent{}).Where("order_id = ? AND status = ? AND sequence > ?", e.OrderID, EventPending, e.Sequence)
+			switch {
+			case final:
+				now := DueNow()
+				if err := later.Where("next_try_ms > "+tx.dbNowMS()).Update("next_try_ms", now).Error; err != nil {
+					return err
+				}
+			case retry != nil:
+				// Out of the dispatcher's due range while they must wait.
+				if err := later.Where("next_try_ms < "+tx.dbNowMS()+" + ?", retry.Milliseconds()).Update("next_try_ms", DueIn(*retry)).Error; err != nil {
+					return err
+				}
+			}
+		}
+		return translate(tx.w.Where("id = ?", eventID).Take(&e).Error)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
 }
 
-// Redeliver makes an event due again now (a merchant asked).
+// Redeliver makes an event due again now with a fresh retry schedule (a
+// merchant asked): pending, no attempts counted, no lease. An event being
+// delivered at this moment (its lease is live) is left to finish:
+// ErrConflict.
 func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*MerchantEvent, error) {
-	res := s.w.WithContext(ctx).Model(&MerchantEvent{}).Where("id = ? AND merchant_id = ?", eventID, merchantID).
-		Updates(map[string]any{"status": EventPending, "next_try_at": s.Now(), "updated_at": s.Now()})
+	res := s.w.WithContext(ctx).Model(&MerchantEvent{}).
+		Where("id = ? AND merchant_id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+")", eventID, merchantID).
+		Updates(map[string]any{"status": EventPending, "attempts": 0, "next_try_ms": DueNow(), "last_error": "",
+			"lease_until_ms": nil, "lease_token": "", "updated_at": s.Now()})
 	if res.Error != nil {
 		return nil, res.Error
 	}
 	if res.RowsAffected == 0 {
-		return nil, ErrNotFound
+		e, err := s.EventByID(ctx, eventID)
+		if err != nil || e.MerchantID != merchantID {
+			return nil, ErrNotFound
+		}
+		return nil, ErrConflict
 	}
 	return s.EventByID(ctx, eventID)
 }
 
 // Due work: the condition, the order and the index that serves both.
 // Rows are picked by an index range on the due time (never a full scan);
-// final rows leave the range (orders and refunds: next_poll_at NULL;
-// events: status no longer pending).
+// final rows leave the range (orders and refunds: next_poll_ms NULL;
+// events: status no longer pending). Due times and leases are compared
+// with the database's clock ({now}), never a replica's.
 var (
-	dueEvents  = dueQuery{table: "merchant_events", where: "status = 'pending' AND next_try_at <= ?", order: "next_try_at", index: "ix_events_due"}
-	dueOrders  = dueQuery{table: "orders", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "idx_orders_next_poll_at"}
-	dueRefunds = dueQuery{table: "refunds", where: "next_poll_at IS NOT NULL AND next_poll_at <= ?", order: "next_poll_at", index: "idx_refunds_next_poll_at"}
+	dueEvents = dueQuery{table: "merchant_events", index: "ix_events_due", order: "next_try_ms",
+		// One order's events go out in sequence: an event waits while an
+		// earlier one of its order is pending (being retried, or in flight).
+		where: "status = 'pending' AND next_try_ms <= {now} AND NOT EXISTS (SELECT 1 FROM merchant_events p " +
+			"WHERE d.sequence > 0 AND p.order_id = d.order_id AND p.status = 'pending' AND p.sequence < d.sequence)"}
+	dueOrders  = dueQuery{table: "orders", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_orders_due"}
+	dueRefunds = dueQuery{table: "refunds", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_refunds_due"}
 )
 
 type dueQuery struct{ table, where, order, index string }
 
-// ClaimDueEvents leases up to limit pending events due at now; only the
+// ClaimDueEvents leases up to limit pending events due now; only the
 // returned events may be delivered by the caller, until lease expires.
 func (s *Store) ClaimDueEvents(ctx context.Context, limit int, lease time.Duration) ([]MerchantEvent, string, error) {
 	var out []MerchantEvent
@@ -130,15 +235,18 @@ func (s *Store) ClaimDueRefunds(ctx context.Context, limit int, lease time.Durat
 // another replica leased between snapshot and lock is skipped on re-check.
 // On SQLite the statement runs under the database's single write lock
 // (one writer connection per process, and SQLite's file lock between
-// processes), which makes it atomic.
-// Arguments: lease_until, token, now (due), now (free), limit, now (free).
+// processes), which makes it atomic. Every time in it is the database's
+// own clock, so a replica whose clock runs ahead cannot see a live lease
+// as expired. Arguments: lease (ms), token, limit.
 func (s *Store) claimSQL(q dueQuery) string {
-	free := "(lease_until IS NULL OR lease_until < ?)"
-	sub := "SELECT id FROM " + q.table + " WHERE " + q.where + " AND " + free + " ORDER BY " + q.order + " LIMIT ?"
+	now := s.dbNowMS()
+	free := "(lease_until_ms IS NULL OR lease_until_ms < " + now + ")"
+	sub := "SELECT d.id FROM " + q.table + " d WHERE " + strings.ReplaceAll(q.where, "{now}", now) + " AND " + free +
+		" ORDER BY " + q.order + " LIMIT ?"
 	if s.driver == "postgres" {
 		sub += " FOR UPDATE SKIP LOCKED"
 	}
-	return "UPDATE " + q.table + " SET lease_until = ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free
+	return "UPDATE " + q.table + " SET lease_until_ms = " + now + " + ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free
 }
 
 // claim leases due rows with a fresh token and returns them. Once begun it
@@ -149,10 +257,9 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 		return "", err
 	}
 	ctx = context.WithoutCancel(ctx)
-	now := s.Now()
 	token := NewID("lease")
 	db := s.w.WithContext(ctx)
-	if err := db.Exec(s.claimSQL(q), now.Add(lease), token, now, now, limit, now).Error; err != nil {
+	if err := db.Exec(s.claimSQL(q), lease.Milliseconds(), token, limit).Error; err != nil {
 		return "", err
 	}
 	if err := s.w.WithContext(ctx).Table(q.table).Where("lease_token = ?", token).Order(q.order).Find(out).Error; err != nil {
@@ -161,10 +268,39 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 	return token, nil
 }
 
+// TakeLease leases one row to token for lease, if nobody holds it now
+// (work that must not run twice at once, such as a provider call for it).
+func (s *Store) TakeLease(ctx context.Context, table, id, token string, lease time.Duration) (bool, error) {
+	res := s.w.WithContext(ctx).Table(table).
+		Where("id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+")", id).
+		Updates(map[string]any{"lease_until_ms": DueIn(lease), "lease_token": token})
+	return res.RowsAffected == 1, res.Error
+}
+
+// LeaseReleased are update fields that give up token's lease on the row
+// they update (and leave anyone else's alone), so a result and the end of
+// the work that made it are one statement.
+func LeaseReleased(token string) map[string]any {
+	return map[string]any{
+		"lease_until_ms": gorm.Expr("CASE WHEN lease_token = ? THEN NULL ELSE lease_until_ms END", token),
+		"lease_token":    gorm.Expr("CASE WHEN lease_token = ? THEN '' ELSE lease_token END", token),
+	}
+}
+
+// RenewLease extends the caller's lease on a row to lease from the
+// database's now, when work on it starts or goes on; false when the
+// caller no longer holds it (it ran out and another replica took the row,
+// or the row was finished): the caller must then leave the row alone.
+func (s *Store) RenewLease(ctx context.Context, table, id, token string, lease time.Duration) (bool, error) {
+	res := s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
+		Update("lease_until_ms", DueIn(lease))
+	return res.RowsAffected == 1, res.Error
+}
+
 // ReleaseLease gives up a claim on a row without changing it (work claimed
 // but not started when the gateway stops), so another replica may take it
 // at once instead of after the lease runs out.
 func (s *Store) ReleaseLease(ctx context.Context, table, id, token string) error {
 	return s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
-		Updates(map[string]any{"lease_until": nil, "lease_token": ""}).Error
+		Updates(map[string]any{"lease_until_ms": nil, "lease_token": ""}).Error
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -129,49 +128,52 @@ var exportColumns = []string{"id", "merchant_id", "channel_id", "provider", "out
 
 // ExportOrders calls fn with every order of the filter in (created_at, id)
 // order, reading batch rows at a time by key (memory does not grow with the
-// number of orders). All batches read one consistent snapshot (a read-only
-// transaction; REPEATABLE READ on PostgreSQL). Only the export's columns
-// are filled, and fn must not keep the *Order: it is reused.
+// number of orders). Each batch is its own short read, finished before fn
+// sees its rows: an export paced by a slow client holds no transaction
+// open, so it neither pins SQLite's WAL (checkpoints go on while it waits)
+// nor holds back PostgreSQL's vacuum. The key order is stable — created_at
+// and id never change — so every order that existed when the export began
+// is written exactly once; an order's fields are as they were when its
+// batch was read, and orders created meanwhile may or may not appear.
+// ctx bounds the whole export (the caller's time limit). Only the export's
+// columns are filled, and fn must not keep the *Order: it is reused.
 func (s *Store) ExportOrders(ctx context.Context, f OrderFilter, batch int, fn func(*Order) error) error {
-	var opts *sql.TxOptions
-	if s.driver == "postgres" {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	return s.r.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var (
-			rows []Order
-			key  *OrderKey
-		)
-		for {
-			rows = rows[:0]
-			q := after(s.filterOrders(tx, f), key).Select(exportColumns)
-			if f.lookup() { // a few rows: see ListOrders
-				if err := q.Find(&rows).Error; err != nil {
-					return err
-				}
-				sortByKey(rows)
-				for i := range rows {
-					if err := fn(&rows[i]); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			if err := q.Order("created_at, id").Limit(batch).Find(&rows).Error; err != nil {
+	var (
+		rows []Order
+		key  *OrderKey
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows = rows[:0]
+		q := after(s.filterOrders(s.r.WithContext(ctx), f), key).Select(exportColumns)
+		if f.lookup() { // a few rows: see ListOrders
+			if err := q.Find(&rows).Error; err != nil {
 				return err
 			}
+			sortByKey(rows)
 			for i := range rows {
 				if err := fn(&rows[i]); err != nil {
 					return err
 				}
 			}
-			if len(rows) < batch {
-				return nil
-			}
-			k := KeyOf(&rows[len(rows)-1])
-			key = &k
+			return nil
 		}
-	}, opts)
+		if err := q.Order("created_at, id").Limit(batch).Find(&rows).Error; err != nil {
+			return err
+		}
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return err
+			}
+		}
+		if len(rows) < batch {
+			return nil
+		}
+		k := KeyOf(&rows[len(rows)-1])
+		key = &k
+	}
 }
 
 // Summary groupings.
@@ -195,17 +197,26 @@ type SummaryRow struct {
 
 // SummarizeOrders totals the filter's orders per group and currency, in
 // SQL with integer sums (SUM of int64 minor units; never floats, never
-// across currencies). A day is the date of created_at shifted by
-// tzOffset (0: the UTC date).
-func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy string, tzOffset time.Duration) ([]SummaryRow, error) {
-	var key string
+// across currencies). A day is the date of created_at in loc (nil: UTC),
+// with the UTC offset loc has at that instant: a zone with daylight
+// saving time changes offset within the range, so the SQL has one branch
+// per offset the zone has between the first and the last order.
+func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy string, loc *time.Location) ([]SummaryRow, error) {
+	var (
+		key  string
+		args []any
+	)
 	switch groupBy {
 	case GroupByDay:
-		mins := int64(tzOffset / time.Minute) // an integer, safe to inline
-		if s.driver == "postgres" {
-			key = fmt.Sprintf("to_char((created_at AT TIME ZONE 'UTC') + interval '%d minutes', 'YYYY-MM-DD')", mins)
-		} else {
-			key = fmt.Sprintf("date(created_at, '%+d minutes')", mins)
+		if loc == nil {
+			loc = time.UTC
+		}
+		from, to, found, err := s.createdSpan(ctx, f)
+		if err != nil || !found {
+			return nil, err
+		}
+		if key, args, err = s.localDate(loc, from, to); err != nil {
+			return nil, err
 		}
 	case GroupByProvider:
 		key = "provider"
@@ -221,7 +232,7 @@ func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy stri
 		" CAST(SUM(CASE WHEN " + paid + " THEN 1 ELSE 0 END) AS BIGINT) AS paid_n," +
 		" CAST(SUM(CASE WHEN " + paid + " THEN amount_minor ELSE 0 END) AS BIGINT) AS paid_minor," +
 		" CAST(SUM(refunded_minor) AS BIGINT) AS refunded_minor"
-	rows, err := s.filterOrders(s.r.WithContext(ctx), f).Select(sel).Group("k, currency").Order("k, currency").Rows()
+	rows, err := s.filterOrders(s.r.WithContext(ctx), f).Select(sel, args...).Group("k, currency").Order("k, currency").Rows()
 	if err != nil {
 		return nil, err
 	}
@@ -235,4 +246,62 @@ func (s *Store) SummarizeOrders(ctx context.Context, f OrderFilter, groupBy stri
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// createdSpan is the first and last created_at of the filter's orders;
+// false when there are none.
+func (s *Store) createdSpan(ctx context.Context, f OrderFilter) (time.Time, time.Time, bool, error) {
+	var first, last []Order
+	q := func() *gorm.DB { return s.filterOrders(s.r.WithContext(ctx), f).Select("created_at") }
+	if err := q().Order("created_at").Limit(1).Find(&first).Error; err != nil {
+		return time.Time{}, time.Time{}, false, err
+	}
+	if len(first) == 0 {
+		return time.Time{}, time.Time{}, false, nil
+	}
+	if err := q().Order("created_at DESC").Limit(1).Find(&last).Error; err != nil {
+		return time.Time{}, time.Time{}, false, err
+	}
+	return first[0].CreatedAt, last[0].CreatedAt, true, nil
+}
+
+// maxOffsetChanges bounds the branches of a day key (a zone changing
+// offset twice a year: 250 years).
+const maxOffsetChanges = 500
+
+// localDate is SQL for the date (YYYY-MM-DD) of created_at in loc, for
+// orders created between from and to, and its arguments: one CASE branch
+// per span of time in which loc keeps one UTC offset.
+func (s *Store) localDate(loc *time.Location, from, to time.Time) (string, []any, error) {
+	dateAt := func(offset int) string { // offset in seconds; an integer, safe to inline
+		if s.driver == "postgres" {
+			return fmt.Sprintf("to_char((created_at AT TIME ZONE 'UTC') + interval '%d seconds', 'YYYY-MM-DD')", offset)
+		}
+		return fmt.Sprintf("date(created_at, '%+d seconds')", offset)
+	}
+	var (
+		b    strings.Builder
+		args []any
+	)
+	b.WriteString("CASE")
+	for t := from.In(loc); ; {
+		_, offset := t.Zone()
+		_, end := t.ZoneBounds()
+		if end.IsZero() || end.After(to) {
+			b.WriteString(" ELSE " + dateAt(offset) + " END")
+			break
+		}
+		if len(args) == maxOffsetChanges {
+			return "", nil, fmt.Errorf("summary: %s changes its UTC offset more than %d times between %s and %s; narrow from/to",
+				loc, maxOffsetChanges, from.Format(time.RFC3339), to.Format(time.RFC3339))
+		}
+		b.WriteString(" WHEN created_at < ? THEN " + dateAt(offset))
+		args = append(args, end.UTC())
+		t = end.In(loc)
+	}
+	if len(args) == 0 {
+		_, offset := from.In(loc).Zone()
+		return dateAt(offset), nil, nil
+	}
+	return b.String(), args, nil
 }

@@ -286,37 +286,93 @@ func TestSummarizeOrders(t *testing.T) {
 		// Sums beyond 32 bits.
 		orders[0].AmountMinor, orders[0].Status, orders[0].PaidAt, orders[0].MerchantID = 90_000_000_000, "PAID", &day0, "m1"
 		insertAll(t, st, orders)
-		cst := 8 * time.Hour
+		cst := time.FixedZone("+08:00", 8*3600)
+		shanghai, _ := time.LoadLocation("Asia/Shanghai")
 		for _, tc := range []struct {
 			group string
-			tz    time.Duration
+			loc   *time.Location
 			f     store.OrderFilter
 		}{
-			{store.GroupByDay, 0, store.OrderFilter{MerchantID: "m1"}},
+			{store.GroupByDay, nil, store.OrderFilter{MerchantID: "m1"}},
 			{store.GroupByDay, cst, store.OrderFilter{MerchantID: "m1"}},
-			{store.GroupByDay, -5*time.Hour - 30*time.Minute, store.OrderFilter{MerchantID: "m1"}},
-			{store.GroupByProvider, 0, store.OrderFilter{MerchantID: "m1"}},
-			{store.GroupByCurrency, 0, store.OrderFilter{MerchantID: "m1", From: day0.Add(10 * time.Hour), To: day0.Add(50 * time.Hour)}},
-			{store.GroupByStatus, 0, store.OrderFilter{MerchantID: "m1", Currency: "EUR"}},
-			{store.GroupByStatus, 0, store.OrderFilter{MerchantID: "m2"}},
+			{store.GroupByDay, shanghai, store.OrderFilter{MerchantID: "m1"}},
+			{store.GroupByDay, time.FixedZone("-05:30", -5*3600-30*60), store.OrderFilter{MerchantID: "m1"}},
+			{store.GroupByProvider, nil, store.OrderFilter{MerchantID: "m1"}},
+			{store.GroupByCurrency, nil, store.OrderFilter{MerchantID: "m1", From: day0.Add(10 * time.Hour), To: day0.Add(50 * time.Hour)}},
+			{store.GroupByStatus, nil, store.OrderFilter{MerchantID: "m1", Currency: "EUR"}},
+			{store.GroupByStatus, nil, store.OrderFilter{MerchantID: "m2"}},
 		} {
-			got, err := st.SummarizeOrders(ctx, tc.f, tc.group, tc.tz)
+			got, err := st.SummarizeOrders(ctx, tc.f, tc.group, tc.loc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := summarize(orders, tc.f, tc.group, tc.tz)
+			want := summarize(orders, tc.f, tc.group, tc.loc)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("%s tz %s %+v:\n got %v\nwant %v", tc.group, tc.tz, tc.f, got, want)
+				t.Fatalf("%s tz %s %+v:\n got %v\nwant %v", tc.group, tc.loc, tc.f, got, want)
 			}
 		}
-		if _, err := st.SummarizeOrders(ctx, store.OrderFilter{MerchantID: "m1"}, "week", 0); err == nil {
+		if _, err := st.SummarizeOrders(ctx, store.OrderFilter{MerchantID: "m1"}, "week", nil); err == nil {
 			t.Fatal("unknown grouping accepted")
 		}
 	})
 }
 
+// Days in a zone with daylight saving time: an order's day is its date at
+// the offset the zone had at that instant, across both changes of a year
+// (Europe/Berlin: +01:00, +02:00 from 2025-03-30 01:00 UTC, +01:00 again
+// from 2025-10-26 01:00 UTC), and in a zone whose offset has seconds.
+func TestSummarizeOrdersDaysAcrossOffsetChanges(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		berlin, err := time.LoadLocation("Europe/Berlin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var orders []store.Order
+		for i, at := range []string{
+			"2025-03-29T22:30:00Z", // 23:30 +01:00 on the 29th
+			"2025-03-29T23:30:00Z", // 00:30 +01:00 on the 30th
+			"2025-03-30T00:59:59Z", // 01:59:59 +01:00: the last second before the change
+			"2025-03-30T01:00:00Z", // 03:00 +02:00
+			"2025-03-30T22:30:00Z", // 00:30 +02:00 on the 31st
+			"2025-07-01T21:59:59Z", // 23:59:59 +02:00 on the 1st
+			"2025-07-01T22:00:00Z", // 00:00 +02:00 on the 2nd
+			"2025-10-25T22:30:00Z", // 00:30 +02:00 on the 26th
+			"2025-10-26T22:30:00Z", // 23:30 +01:00 on the 26th
+			"2025-10-26T23:00:00Z", // 00:00 +01:00 on the 27th
+		} {
+			created, _ := time.Parse(time.RFC3339, at)
+			o := *newOrder(fmt.Sprintf("DST%07d", i), created)
+			o.Status, o.PaidAt = "PAID", &created
+			orders = append(orders, o)
+		}
+		insertAll(t, st, orders)
+		f := store.OrderFilter{MerchantID: "m1"}
+		lmt := time.FixedZone("LMT", 8*3600+5*60+43) // Shanghai's mean time: seconds in the offset
+		for _, loc := range []*time.Location{berlin, lmt, time.UTC} {
+			got, err := st.SummarizeOrders(ctx, f, store.GroupByDay, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := summarize(orders, f, store.GroupByDay, loc); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s:\n got %v\nwant %v", loc, got, want)
+			}
+		}
+		// Within one offset's span: one branch.
+		summer := store.OrderFilter{MerchantID: "m1", From: orders[5].CreatedAt, To: orders[7].CreatedAt}
+		got, err := st.SummarizeOrders(ctx, summer, store.GroupByDay, berlin)
+		if err != nil || len(got) != 2 || got[0].Key != "2025-07-01" || got[1].Key != "2025-07-02" {
+			t.Fatalf("summer only: %v %v", got, err)
+		}
+	})
+}
+
 // summarize is SummarizeOrders in Go.
-func summarize(orders []store.Order, f store.OrderFilter, group string, tz time.Duration) []store.SummaryRow {
+func summarize(orders []store.Order, f store.OrderFilter, group string, loc *time.Location) []store.SummaryRow {
+	if loc == nil {
+		loc = time.UTC
+	}
 	ids := map[string]bool{}
 	for _, id := range expected(orders, f) {
 		ids[id] = true
@@ -330,7 +386,7 @@ func summarize(orders []store.Order, f store.OrderFilter, group string, tz time.
 		var key string
 		switch group {
 		case store.GroupByDay:
-			key = o.CreatedAt.UTC().Add(tz).Format("2006-01-02")
+			key = o.CreatedAt.In(loc).Format("2006-01-02")
 		case store.GroupByProvider:
 			key = o.Provider
 		case store.GroupByCurrency:

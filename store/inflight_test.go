@@ -35,7 +35,7 @@ func TestRefundCallClaimAndLateSettle(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ok, err := st.StartRefundCall(ctx, r.ID, now, now.Add(time.Minute))
+				ok, err := st.StartRefundCall(ctx, r.ID, time.Minute)
 				if err != nil {
 					t.Error(err)
 				}
@@ -48,16 +48,29 @@ func TestRefundCallClaimAndLateSettle(t *testing.T) {
 		if wins.Load() != 1 {
 			t.Fatalf("%d concurrent claims won, want 1", wins.Load())
 		}
-		if ok, _ := st.StartRefundCall(ctx, r.ID, now.Add(59*time.Second), now.Add(2*time.Minute)); ok {
+		if running, err := st.RefundCallRunning(ctx, r.ID); err != nil || !running {
+			t.Fatalf("call not running after the claim: %v %v", running, err)
+		}
+		if ok, _ := st.StartRefundCall(ctx, r.ID, time.Minute); ok {
 			t.Fatal("claimed while the earlier call may still run")
 		}
-		if ok, _ := st.StartRefundCall(ctx, r.ID, now.Add(61*time.Second), now.Add(2*time.Minute)); !ok {
+		// The window passes (on the database's clock).
+		if err := st.DB().Exec("UPDATE refunds SET call_until_ms = call_until_ms - 61000 WHERE id = ?", r.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if running, _ := st.RefundCallRunning(ctx, r.ID); running {
+			t.Fatal("still running after the window")
+		}
+		if ok, _ := st.StartRefundCall(ctx, r.ID, time.Minute); !ok {
 			t.Fatal("not claimable after the window")
 		}
 		if err := st.DB().Model(&store.Refund{}).Where("id = ?", r.ID).Update("status", "FAILED").Error; err != nil {
 			t.Fatal(err)
 		}
-		if ok, _ := st.StartRefundCall(ctx, r.ID, now.Add(time.Hour), now.Add(2*time.Hour)); ok {
+		if err := st.DB().Exec("UPDATE refunds SET call_until_ms = 0 WHERE id = ?", r.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := st.StartRefundCall(ctx, r.ID, time.Minute); ok {
 			t.Fatal("a final refund was claimed")
 		}
 

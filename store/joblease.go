@@ -17,17 +17,13 @@ type JobLease struct {
 }
 
 // dbNowMS is the database's own clock in Unix milliseconds, as SQL.
-func (s *Store) dbNowMS() string {
-	if s.driver == "postgres" {
-		return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
-	}
-	return "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
-}
+func (s *Store) dbNowMS() string { return nowMS(s.driver) }
 
 // DBNow reads the database's clock (millisecond precision).
 func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
 	var ms int64
-	if err := s.w.WithContext(ctx).Raw("SELECT " + s.dbNowMS()).Scan(&ms).Error; err != nil {
+	// A read: on SQLite the reader pool, not the one writer connection.
+	if err := s.r.WithContext(ctx).Raw("SELECT " + s.dbNowMS()).Scan(&ms).Error; err != nil {
 		return time.Time{}, err
 	}
 	return time.UnixMilli(ms).UTC(), nil

@@ -56,13 +56,14 @@ type Order struct {
 	PaidAt    *time.Time
 	ClosedAt  *time.Time
 
-	NextPollAt   *time.Time `gorm:"index"`
-	PollAttempts int        `gorm:"not null;default:0"`
+	// NextPollAt and LeaseUntil are on the database's clock (DBTime).
+	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_orders_due"`
+	PollAttempts int     `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
-	PollRequested bool `gorm:"not null;default:false"`
-	LeaseUntil    *time.Time
-	LeaseToken    string `gorm:"size:64"`
+	PollRequested bool    `gorm:"not null;default:false"`
+	LeaseUntil    *DBTime `gorm:"column:lease_until_ms;type:bigint"`
+	LeaseToken    string  `gorm:"size:64"`
 
 	Version int64 `gorm:"not null;default:1"`
 	// ix_orders_merchant_created_id (merchant_id, created_at, id) serves the
@@ -89,17 +90,22 @@ type Refund struct {
 	SubmittedAt      *time.Time // the provider accepted the request
 	SucceededAt      *time.Time
 	// CallUntil: a provider call for this refund started and may still be
-	// running (at the provider, even after this side gave up) until then.
-	// Nothing queries-then-resubmits or re-sends the refund before it.
-	CallUntil *time.Time
+	// running (at the provider, even after this side gave up) until then,
+	// on the database's clock. Nothing queries-then-resubmits or re-sends
+	// the refund before it.
+	CallUntil *DBTime `gorm:"column:call_until_ms;type:bigint"`
+	// External: made outside the gateway (in the provider's console) and
+	// learned from the provider's notification or answer.
+	External bool `gorm:"not null;default:false"`
 
-	NextPollAt   *time.Time `gorm:"index"`
-	PollAttempts int        `gorm:"not null;default:0"`
+	// NextPollAt and LeaseUntil are on the database's clock (DBTime).
+	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_refunds_due"`
+	PollAttempts int     `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
-	PollRequested bool `gorm:"not null;default:false"`
-	LeaseUntil    *time.Time
-	LeaseToken    string `gorm:"size:64"`
+	PollRequested bool    `gorm:"not null;default:false"`
+	LeaseUntil    *DBTime `gorm:"column:lease_until_ms;type:bigint"`
+	LeaseToken    string  `gorm:"size:64"`
 
 	Version   int64     `gorm:"not null;default:1"`
 	CreatedAt time.Time `gorm:"not null"`
@@ -134,6 +140,7 @@ const (
 	OutcomeApplied         = "applied"           // changed the state
 	OutcomeDuplicate       = "duplicate"         // verified, state already there
 	OutcomeQueried         = "queried"           // a hint: the provider was asked and its answer applied
+	OutcomeIgnored         = "ignored"           // verified, moves no money the gateway knows of (a failed refund made elsewhere)
 	OutcomeBadSignature    = "refused_signature" // verification failed
 	OutcomeMalformed       = "refused_malformed"
 	OutcomeChannelMismatch = "refused_channel"
@@ -154,19 +161,24 @@ type MerchantEvent struct {
 	// e.g. "order.paid:ord_...".
 	DedupeKey string `gorm:"size:128;not null;uniqueIndex"`
 	Type      string `gorm:"size:32;not null"`
-	OrderID   string `gorm:"size:32;index"`
-	RefundID  string `gorm:"size:32"`
-	URL       string `gorm:"size:512;not null"`
-	Payload   []byte `gorm:"not null"` // the exact body sent, frozen at creation
-	// Due events are found by ix_events_due (status, next_try_at): delivered
-	// and failed events, which keep their last next_try_at, stay out of the
-	// range the dispatcher scans.
-	Status      string    `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
-	Attempts    int       `gorm:"not null;default:0"`
-	NextTryAt   time.Time `gorm:"not null;index:ix_events_due,priority:2"`
-	LeaseUntil  *time.Time
-	LeaseToken  string `gorm:"size:64"`
-	LastError   string `gorm:"size:512"`
+	OrderID   string `gorm:"size:32;index;uniqueIndex:ux_events_order_sequence,priority:1,where:sequence > 0"`
+	// Sequence numbers one order's events from 1 (0: an event of no
+	// order). The dispatcher sends an order's events in this order: one
+	// waits while an earlier one is pending.
+	Sequence int64  `gorm:"not null;default:0;uniqueIndex:ux_events_order_sequence,priority:2,where:sequence > 0"`
+	RefundID string `gorm:"size:32"`
+	URL      string `gorm:"size:512;not null"`
+	Payload  []byte `gorm:"not null"` // the exact body sent, frozen at creation
+	// Due events are found by ix_events_due (status, next_try_ms): delivered
+	// and failed events, which keep their last next_try_ms, stay out of the
+	// range the dispatcher scans. NextTryAt and LeaseUntil are on the
+	// database's clock (DBTime).
+	Status      string  `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
+	Attempts    int     `gorm:"not null;default:0"`
+	NextTryAt   DBTime  `gorm:"column:next_try_ms;type:bigint;not null;default:0;index:ix_events_due,priority:2"`
+	LeaseUntil  *DBTime `gorm:"column:lease_until_ms;type:bigint"`
+	LeaseToken  string  `gorm:"size:64"`
+	LastError   string  `gorm:"size:512"`
 	DeliveredAt *time.Time
 	CreatedAt   time.Time `gorm:"not null"`
 	UpdatedAt   time.Time `gorm:"not null"`

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -105,32 +106,66 @@ func (s *Store) ReserveRefund(ctx context.Context, orderID string, amount int64,
 	return res.RowsAffected == 1, nil
 }
 
+// ReserveExternalRefund reserves amount of a paid order for a refund the
+// provider made without the gateway (in its console): like ReserveRefund,
+// but against what is not refunded yet, whatever the gateway's own
+// refunds in flight have reserved — the provider's word is a fact, and
+// those may now fail. False when more than that is left to refund.
+func (s *Store) ReserveExternalRefund(ctx context.Context, orderID string, amount int64) (bool, error) {
+	res := s.w.WithContext(ctx).Model(&Order{}).
+		Where("id = ? AND status = 'PAID' AND amount_minor - refunded_minor >= ?", orderID, amount).
+		Updates(map[string]any{
+			"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
+			"version":              gorm.Expr("version + 1"),
+			"updated_at":           s.Now(),
+		})
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// ErrOverRefund: settling a refund would make an order's refunded amount
+// larger than what was paid. Nothing is changed.
+var ErrOverRefund = errors.New("refunds would exceed the amount paid")
+
 // SettleRefundAmount moves amount out of the order's pending reservation:
 // into refunded_minor when the refund succeeded, back to the refundable
 // rest when it failed. When a success brings refunded_minor to the order's
 // amount, the order's status becomes statusWhenFull (if given). The test
 // is part of the UPDATE, on the row as it is when locked, so concurrent
-// refunds settling at once cannot all miss the last one.
+// refunds settling at once cannot all miss the last one. A success that
+// would take refunded_minor past the amount paid, whatever the source of
+// the refunds, changes nothing: ErrOverRefund.
 func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount int64, succeeded bool, statusWhenFull string) error {
 	fields := map[string]any{
 		"refund_pending_minor": gorm.Expr("refund_pending_minor - ?", amount),
 		"version":              gorm.Expr("version + 1"),
 		"updated_at":           s.Now(),
 	}
+	q := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount)
 	if succeeded {
 		fields["refunded_minor"] = gorm.Expr("refunded_minor + ?", amount)
 		if statusWhenFull != "" {
 			fields["status"] = gorm.Expr("CASE WHEN refunded_minor + ? >= amount_minor THEN ? ELSE status END", amount, statusWhenFull)
 		}
+		q = q.Where("refunded_minor + ? <= amount_minor", amount)
 	}
-	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount).Updates(fields)
+	res := q.Updates(fields)
 	if res.Error != nil {
 		return res.Error
 	}
-	if res.RowsAffected != 1 {
-		return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
+	if res.RowsAffected == 1 {
+		return nil
 	}
-	return nil
+	var o Order
+	if err := s.w.WithContext(ctx).Select("amount_minor", "refunded_minor", "refund_pending_minor").Where("id = ?", orderID).Take(&o).Error; err != nil {
+		return translate(err)
+	}
+	if succeeded && o.RefundedMinor+amount > o.AmountMinor {
+		return fmt.Errorf("%w: order %s paid %d, refunded %d, this refund %d", ErrOverRefund, orderID, o.AmountMinor, o.RefundedMinor, amount)
+	}
+	return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
 }
 
 // SettleLateRefund applies a refund the provider reports SUCCEEDED after
@@ -158,23 +193,26 @@ func (s *Store) SettleLateRefund(ctx context.Context, orderID string, amount int
 // that moment cannot push it back (see ScheduleOrderPoll).
 func (s *Store) PollNow(ctx context.Context, orderID string) error {
 	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
-		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+		Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
 }
 
-// ScheduleOrderPoll records a poll's result: when to ask next (nil:
-// never) and the attempts so far, if the caller still holds the lease and
-// the order is still PAYING; it releases the lease. A PollNow that came
-// meanwhile wins: the order stays due now.
-func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, at *time.Time, attempts int) error {
-	return s.schedulePoll(ctx, &Order{}, "PAYING", orderID, token, at, attempts)
+// ScheduleOrderPoll records a poll's result: how long until the next one,
+// on the database's clock (nil: never), and the attempts so far, if the
+// caller still holds the lease and the order is still PAYING; it releases
+// the lease. A PollNow that came meanwhile wins: the order stays due now.
+func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, in *time.Duration, attempts int) error {
+	return s.schedulePoll(ctx, &Order{}, "PAYING", orderID, token, in, attempts)
 }
 
-func (s *Store) schedulePoll(ctx context.Context, model any, pending, id, token string, at *time.Time, attempts int) error {
-	t := s.timeArg()
+func (s *Store) schedulePoll(ctx context.Context, model any, pending, id, token string, in *time.Duration, attempts int) error {
+	now := s.dbNowMS()
+	next := gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE NULL END", pending)
+	if in != nil {
+		next = gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE "+now+" + ? END", pending, in.Milliseconds())
+	}
 	return s.w.WithContext(ctx).Model(model).Where("id = ? AND lease_token = ?", id, token).
 		Updates(map[string]any{
-			"next_poll_at": gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+t+" ELSE "+t+" END",
-				pending, s.Now(), at),
-			"poll_requested": false, "poll_attempts": attempts, "lease_until": nil, "lease_token": "",
+			"next_poll_ms":   next,
+			"poll_requested": false, "poll_attempts": attempts, "lease_until_ms": nil, "lease_token": "",
 		}).Error
 }

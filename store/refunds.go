@@ -81,27 +81,36 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]a
 }
 
 // ScheduleRefundPoll is ScheduleOrderPoll for refunds in PROCESSING.
-func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, at *time.Time, attempts int) error {
-	return s.schedulePoll(ctx, &Refund{}, "PROCESSING", refundID, token, at, attempts)
+func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, in *time.Duration, attempts int) error {
+	return s.schedulePoll(ctx, &Refund{}, "PROCESSING", refundID, token, in, attempts)
 }
 
 // PollRefundNow makes a PROCESSING refund due for a poll at once.
 func (s *Store) PollRefundNow(ctx context.Context, refundID string) error {
 	return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
-		Updates(map[string]any{"next_poll_at": s.Now(), "poll_requested": true}).Error
+		Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
 }
 
 // StartRefundCall claims the right to call the provider about a PROCESSING
-// refund: it records that a call starts now and may run until until, and
-// answers false (nothing changed) when an earlier call may still be
-// running (its CallUntil is after now) or the refund is final. One
+// refund: it records that a call starts now and may run for window (on
+// the database's clock), and answers false (nothing changed) when an
+// earlier call may still be running or the refund is final. One
 // conditional UPDATE, so two replicas cannot both win.
-func (s *Store) StartRefundCall(ctx context.Context, refundID string, now, until time.Time) (bool, error) {
-	res := s.w.WithContext(ctx).Model(&Refund{}).
-		Where("id = ? AND status = 'PROCESSING' AND (call_until IS NULL OR call_until <= ?)", refundID, now.UTC()).
-		Update("call_until", until.UTC())
+func (s *Store) StartRefundCall(ctx context.Context, refundID string, window time.Duration) (bool, error) {
+	now := s.dbNowMS()
+	res := s.w.WithContext(ctx).Exec("UPDATE refunds SET call_until_ms = "+now+" + ? "+
+		"WHERE id = ? AND status = 'PROCESSING' AND (call_until_ms IS NULL OR call_until_ms <= "+now+")",
+		window.Milliseconds(), refundID)
 	if res.Error != nil {
 		return false, res.Error
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// RefundCallRunning reports whether a provider call for the refund may
+// still be running (its CallUntil is after the database's now).
+func (s *Store) RefundCallRunning(ctx context.Context, refundID string) (bool, error) {
+	var n int64
+	err := s.w.WithContext(ctx).Raw("SELECT COUNT(*) FROM refunds WHERE id = ? AND call_until_ms > "+s.dbNowMS(), refundID).Scan(&n).Error
+	return n > 0, err
 }

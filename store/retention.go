@@ -18,14 +18,14 @@ func (s *Store) PurgeNotifications(ctx context.Context, cutoff time.Time, limit 
 // PurgeEvents deletes up to limit merchant events that are finished
 // (delivered or given up) and were last due before cutoff, with their
 // delivery attempts, in one transaction; pending events are never
-// touched. The range is the due index's (status, next_try_at).
+// touched. The range is the due index's (status, next_try_ms).
 func (s *Store) PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
 	var n int64
 	err := s.InTx(ctx, func(tx *Store) error {
 		var ids []string
 		if err := tx.w.Model(&MerchantEvent{}).
-			Where("status IN ? AND next_try_at < ?", []string{EventDelivered, EventFailed}, cutoff.UTC()).
-			Order("next_try_at").Limit(limit).Pluck("id", &ids).Error; err != nil {
+			Where("status IN ? AND next_try_ms < ?", []string{EventDelivered, EventFailed}, cutoff.UnixMilli()).
+			Order("next_try_ms").Limit(limit).Pluck("id", &ids).Error; err != nil {
 			return err
 		}
 		if len(ids) == 0 {

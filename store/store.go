@@ -75,13 +75,24 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		wdb, _ := w.DB()
 		wdb.SetMaxOpenConns(1)
 		wdb.SetConnMaxLifetime(0)
+		// The readers open after the migration: a SQLite connection that
+		// loaded the schema before a column was dropped expands SELECT *
+		// to the old columns (the driver reads the names before SQLite
+		// notices the change).
+		s.w, s.r = w, w
+		if err := s.Migrate(); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
 		r, err := openSQLite(sqliteDSN(dsn, true), gcfg())
 		if err != nil {
+			_ = s.Close()
 			return nil, fmt.Errorf("open sqlite reader: %w", err)
 		}
 		rdb, _ := r.DB()
 		rdb.SetMaxOpenConns(opts.MaxReadConns)
-		s.w, s.r = w, r
+		s.r = r
+		return s, nil
 	case "postgres":
 		db, err := gorm.Open(postgres.Open(dsn), gcfg())
 		if err != nil {
@@ -166,8 +177,21 @@ func (s *Store) Migrate() error {
 				return err
 			}
 		}
+		if err := dropTimestampIndexes(tx); err != nil {
+			return err
+		}
+		// Events written before events were numbered get their numbers once.
+		numberOld := tx.Migrator().HasTable(&MerchantEvent{}) && !tx.Migrator().HasColumn(&MerchantEvent{}, "sequence")
 		if err := tx.AutoMigrate(&Merchant{}, &Channel{}, &Order{}, &Refund{}, &Notification{}, &MerchantEvent{}, &EventAttempt{}, &JobLease{}, &ProviderCertificate{}); err != nil {
 			return err
+		}
+		if err := timestampsToMS(tx, s.driver); err != nil {
+			return err
+		}
+		if numberOld {
+			if err := numberEvents(tx); err != nil {
+				return err
+			}
 		}
 		// Indexes replaced by wider ones (AutoMigrate only adds).
 		m := tx.Migrator()
@@ -187,15 +211,6 @@ func (s *Store) Migrate() error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
-}
-
-// timeArg is a placeholder for a time argument where the SQL gives it no
-// type (a CASE branch): PostgreSQL would take it for text.
-func (s *Store) timeArg() string {
-	if s.driver == "postgres" {
-		return "CAST(? AS timestamptz)"
-	}
-	return "?"
 }
 
 // Driver is "sqlite" or "postgres".
@@ -269,4 +284,13 @@ func (s *Store) SyncConfig(ctx context.Context, merchants []Merchant, channels [
 		}
 		return nil
 	})
+}
+
+// numberEvents gives the order events written before events were
+// numbered their sequence numbers, in the order they were made.
+func numberEvents(tx *gorm.DB) error {
+	return tx.Exec("UPDATE merchant_events SET sequence = (SELECT COUNT(*) FROM merchant_events p " +
+		"WHERE p.order_id = merchant_events.order_id AND (p.created_at < merchant_events.created_at " +
+		"OR (p.created_at = merchant_events.created_at AND p.id <= merchant_events.id))) " +
+		"WHERE order_id <> '' AND sequence = 0").Error
 }

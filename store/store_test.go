@@ -130,10 +130,10 @@ func TestClaimDueOrdersLeases(t *testing.T) {
 			o := newOrder(fmt.Sprintf("LEASE%05d", i), now)
 			switch {
 			case i < 4: // due, oldest first
-				o.NextPollAt = ptr(now.Add(-time.Duration(10-i) * time.Second))
+				o.NextPollAt = ptr(store.At(now.Add(-time.Duration(10-i) * time.Second)))
 				due = append(due, o.ID)
 			case i == 4: // not yet due
-				o.NextPollAt = ptr(now.Add(time.Hour))
+				o.NextPollAt = ptr(store.At(now.Add(time.Hour)))
 			default: // never polled
 				o.NextPollAt = nil
 			}
@@ -158,25 +158,27 @@ func TestClaimDueOrdersLeases(t *testing.T) {
 
 		// Finishing: a PAYING order gets its next time, a finished one none;
 		// a stale token changes nothing.
-		next := now.Add(time.Minute)
-		if err := st.ScheduleOrderPoll(ctx, first[0].ID, "lease_wrong", &next, 9); err != nil {
+		in := time.Minute
+		next := time.Now().Add(in)
+		if err := st.ScheduleOrderPoll(ctx, first[0].ID, "lease_wrong", &in, 9); err != nil {
 			t.Fatal(err)
 		}
 		if o, _ := st.OrderByID(ctx, first[0].ID); o.PollAttempts != 0 || o.LeaseToken != tok1 {
 			t.Fatalf("stale token changed the row: %+v", o)
 		}
-		if err := st.ScheduleOrderPoll(ctx, first[0].ID, tok1, &next, 1); err != nil {
+		if err := st.ScheduleOrderPoll(ctx, first[0].ID, tok1, &in, 1); err != nil {
 			t.Fatal(err)
 		}
 		o, _ := st.OrderByID(ctx, first[0].ID)
-		if o.PollAttempts != 1 || o.LeaseToken != "" || o.LeaseUntil != nil || o.NextPollAt == nil || o.NextPollAt.Sub(next).Abs() > time.Millisecond {
+		// In a minute on the database's clock, which is this machine's.
+		if o.PollAttempts != 1 || o.LeaseToken != "" || o.LeaseUntil != nil || o.NextPollAt == nil || o.NextPollAt.Sub(next).Abs() > 2*time.Second {
 			t.Fatalf("after schedule: attempts %d token %q lease %v next %v", o.PollAttempts, o.LeaseToken, o.LeaseUntil, o.NextPollAt)
 		}
 		paid, _ := st.OrderByID(ctx, first[1].ID)
 		if err := st.UpdateOrder(ctx, paid, map[string]any{"status": "PAID"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.ScheduleOrderPoll(ctx, first[1].ID, tok1, &next, 1); err != nil {
+		if err := st.ScheduleOrderPoll(ctx, first[1].ID, tok1, &in, 1); err != nil {
 			t.Fatal(err)
 		}
 		if o, _ := st.OrderByID(ctx, first[1].ID); o.NextPollAt != nil || o.LeaseToken != "" {
@@ -205,30 +207,91 @@ func orderIDs(os []store.Order) []string {
 func TestExpiredLeaseIsClaimedAgain(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, driver string) {
 		now := time.Now().UTC()
-		var clock = now
-		var mu sync.Mutex
-		st := storetest.Open(t, driver, store.Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+		st := storetest.Open(t, driver, store.Options{})
 		seedConfig(t, st)
 		o := newOrder("EXPIRE0001", now)
-		o.NextPollAt = ptr(now.Add(-time.Second))
+		o.NextPollAt = ptr(store.At(now.Add(-time.Second)))
 		if err := st.InsertOrder(ctx, o); err != nil {
 			t.Fatal(err)
 		}
-		if got, _, _ := st.ClaimDueOrders(ctx, 10, 30*time.Second); len(got) != 1 {
+		const lease = 300 * time.Millisecond
+		if got, _, _ := st.ClaimDueOrders(ctx, 10, lease); len(got) != 1 {
 			t.Fatalf("claimed %d", len(got))
 		}
-		mu.Lock()
-		clock = now.Add(29 * time.Second)
-		mu.Unlock()
-		if got, _, _ := st.ClaimDueOrders(ctx, 10, 30*time.Second); len(got) != 0 {
+		if got, _, _ := st.ClaimDueOrders(ctx, 10, lease); len(got) != 0 {
 			t.Fatal("claimed a row whose lease is still running")
 		}
-		mu.Lock()
-		clock = now.Add(31 * time.Second)
-		mu.Unlock()
-		got, tok, _ := st.ClaimDueOrders(ctx, 10, 30*time.Second)
+		time.Sleep(lease + 100*time.Millisecond)
+		got, tok, _ := st.ClaimDueOrders(ctx, 10, lease)
 		if len(got) != 1 || got[0].LeaseToken != tok {
 			t.Fatalf("after the lease ran out: claimed %d", len(got))
+		}
+	})
+}
+
+// Leases and due times follow the database's clock: a replica whose own
+// clock runs 31 s ahead (or behind) takes no live lease, and what it
+// schedules is due when the database says so.
+func TestSkewedReplicaCannotTakeALiveLease(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		dsn := storetest.FreshDSN(t, driver)
+		honest := storetest.OpenDSN(t, driver, dsn, store.Options{})
+		ahead := storetest.OpenDSN(t, driver, dsn, store.Options{Now: func() time.Time { return time.Now().Add(31 * time.Second) }})
+		behind := storetest.OpenDSN(t, driver, dsn, store.Options{Now: func() time.Time { return time.Now().Add(-31 * time.Second) }})
+		seedConfig(t, honest)
+		now := time.Now().UTC()
+		for i := 0; i < 3; i++ {
+			o := newOrder(fmt.Sprintf("SKEW%06d", i), now)
+			o.NextPollAt = ptr(store.DueNow())
+			if err := honest.InsertOrder(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprint("skew", i), Type: "order.paid", URL: "http://x",
+				Payload: []byte("{}"), CreatedAt: now, UpdatedAt: now}
+			if err := honest.InsertEvent(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const lease = 30 * time.Second
+		orders, _, err := honest.ClaimDueOrders(ctx, 10, lease)
+		if err != nil || len(orders) != 3 {
+			t.Fatalf("honest replica claimed %d orders: %v", len(orders), err)
+		}
+		events, _, err := honest.ClaimDueEvents(ctx, 10, lease)
+		if err != nil || len(events) != 3 {
+			t.Fatalf("honest replica claimed %d events: %v", len(events), err)
+		}
+		for name, st := range map[string]*store.Store{"31s ahead": ahead, "31s behind": behind} {
+			if got, _, err := st.ClaimDueOrders(ctx, 10, lease); err != nil || len(got) != 0 {
+				t.Fatalf("replica %s took %d live order leases (%v)", name, len(got), err)
+			}
+			if got, _, err := st.ClaimDueEvents(ctx, 10, lease); err != nil || len(got) != 0 {
+				t.Fatalf("replica %s took %d live event leases (%v)", name, len(got), err)
+			}
+		}
+
+		// Due times written by a skewed replica are on the database's clock:
+		// an event it writes is due at once for everyone, a poll it
+		// schedules in a minute is not due for anyone before then.
+		e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: "skew-behind", Type: "order.paid", URL: "http://x",
+			Payload: []byte("{}"), CreatedAt: now, UpdatedAt: now}
+		if err := ahead.InsertEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _ := behind.ClaimDueEvents(ctx, 10, lease); len(got) != 1 || got[0].ID != e.ID {
+			t.Fatalf("an event written by the replica ahead is not due for the one behind: %d claimed", len(got))
+		}
+		in := time.Minute
+		tok := orders[0].LeaseToken
+		if err := ahead.ScheduleOrderPoll(ctx, orders[0].ID, tok, &in, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := ahead.ReleaseLease(ctx, "orders", orders[1].ID, tok); err != nil {
+			t.Fatal(err)
+		}
+		got, _, _ := behind.ClaimDueOrders(ctx, 10, lease)
+		if len(got) != 1 || got[0].ID != orders[1].ID {
+			t.Fatalf("after one rescheduled in a minute and one released: claimed %v, want only %s", orderIDs(got), orders[1].ID)
 		}
 	})
 }
@@ -246,7 +309,7 @@ func TestConcurrentClaimsNeverOverlap(t *testing.T) {
 		rows := make([]store.Order, n)
 		for i := range rows {
 			rows[i] = *newOrder(fmt.Sprintf("CONC%06d", i), now)
-			rows[i].NextPollAt = ptr(now.Add(-time.Minute))
+			rows[i].NextPollAt = ptr(store.At(now.Add(-time.Minute)))
 		}
 		if err := a.DB().CreateInBatches(rows, 100).Error; err != nil {
 			t.Fatal(err)
@@ -254,7 +317,7 @@ func TestConcurrentClaimsNeverOverlap(t *testing.T) {
 		events := make([]store.MerchantEvent, n)
 		for i := range events {
 			events[i] = store.MerchantEvent{ID: store.NewID("evt"), MerchantID: "m1", DedupeKey: fmt.Sprint("k", i), Type: "order.paid",
-				URL: "http://x", Payload: []byte("{}"), Status: store.EventPending, NextTryAt: now.Add(-time.Second), CreatedAt: now, UpdatedAt: now}
+				URL: "http://x", Payload: []byte("{}"), Status: store.EventPending, NextTryAt: store.At(now.Add(-time.Second)), CreatedAt: now, UpdatedAt: now}
 		}
 		if err := a.DB().CreateInBatches(events, 100).Error; err != nil {
 			t.Fatal(err)
@@ -326,7 +389,7 @@ func TestRefundRepository(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &store.Refund{ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: "m1", ChannelID: "ch-a", OutRefundNo: "R000000001",
-			AmountMinor: 100, Currency: "CNY", Status: "PROCESSING", RequestHash: "h", NextPollAt: ptr(now.Add(-time.Second)),
+			AmountMinor: 100, Currency: "CNY", Status: "PROCESSING", RequestHash: "h", NextPollAt: ptr(store.At(now.Add(-time.Second))),
 			Version: 1, CreatedAt: now, UpdatedAt: now}
 		if err := st.InsertRefund(ctx, r); err != nil {
 			t.Fatal(err)
@@ -340,8 +403,8 @@ func TestRefundRepository(t *testing.T) {
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("claim refunds: %d %v", len(claimed), err)
 		}
-		next := now.Add(time.Minute)
-		if err := st.ScheduleRefundPoll(ctx, r.ID, tok, &next, 1); err != nil {
+		in := time.Minute
+		if err := st.ScheduleRefundPoll(ctx, r.ID, tok, &in, 1); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := st.RefundByID(ctx, r.ID)
@@ -351,7 +414,7 @@ func TestRefundRepository(t *testing.T) {
 		if err := st.UpdateRefund(ctx, got, map[string]any{"status": "SUCCEEDED", "succeeded_at": now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.ScheduleRefundPoll(ctx, r.ID, "", &next, 2); err != nil {
+		if err := st.ScheduleRefundPoll(ctx, r.ID, "", &in, 2); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = st.RefundByID(ctx, r.ID)
@@ -386,13 +449,12 @@ func TestEventsAndInbox(t *testing.T) {
 			t.Fatalf("claim: %v %v", claimed, err)
 		}
 		ev := claimed[0]
-		ev.Attempts, ev.LastError, ev.NextTryAt = 1, "HTTP 500", now.Add(time.Hour)
-		att := &store.EventAttempt{EventID: ev.ID, StatusCode: 500, Error: "HTTP 500", LatencyMS: 12, At: now}
-		if err := st.RecordAttempt(ctx, &ev, att, "lease_other"); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("attempt with a lost lease: %v", err)
-		}
-		if err := st.RecordAttempt(ctx, &ev, att, tok); err != nil {
-			t.Fatal(err)
+		retry := func(int) (time.Duration, bool) { return time.Hour, true }
+		att := &store.EventAttempt{StatusCode: 500, Error: "HTTP 500", LatencyMS: 12, At: now}
+		got, err := st.RecordAttempt(ctx, ev.ID, tok, att, store.AttemptOutcome{Error: "HTTP 500", RetryIn: retry})
+		if err != nil || got.Attempts != 1 || got.Status != store.EventPending || got.LeaseToken != "" || got.LastError != "HTTP 500" ||
+			got.NextTryAt.Before(time.Now().Add(50*time.Minute)) {
+			t.Fatalf("after a failed attempt: %+v %v", got, err)
 		}
 		if got, _, _ := st.ClaimDueEvents(ctx, 10, 30*time.Second); len(got) != 0 {
 			t.Fatal("claimed an event not yet due")
@@ -400,20 +462,29 @@ func TestEventsAndInbox(t *testing.T) {
 		if _, err := st.Redeliver(ctx, "m2", ev.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("other merchant redelivers: %v", err)
 		}
-		if _, err := st.Redeliver(ctx, "m1", ev.ID); err != nil {
-			t.Fatal(err)
+		if red, err := st.Redeliver(ctx, "m1", ev.ID); err != nil || red.Attempts != 0 || red.Status != store.EventPending {
+			t.Fatalf("redeliver: %+v %v", red, err)
 		}
 		again, tok2, _ := st.ClaimDueEvents(ctx, 10, 30*time.Second)
 		if len(again) != 1 {
 			t.Fatal("redelivered event not due")
 		}
-		ev = again[0]
-		ev.Attempts, ev.Status, ev.DeliveredAt = 2, store.EventDelivered, ptr(now)
-		if err := st.RecordAttempt(ctx, &ev, &store.EventAttempt{EventID: ev.ID, StatusCode: 204, LatencyMS: 3, At: now.Add(time.Second)}, tok2); err != nil {
-			t.Fatal(err)
+		if _, err := st.Redeliver(ctx, "m1", ev.ID); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("redeliver of an event in flight: %v, want ErrConflict", err)
+		}
+		// An attempt whose lease was lost is still recorded.
+		lost, err := st.RecordAttempt(ctx, ev.ID, "lease_other", &store.EventAttempt{StatusCode: 502, Error: "HTTP 502", At: now},
+			store.AttemptOutcome{Error: "HTTP 502", RetryIn: retry})
+		if err != nil || lost.Attempts != 1 || lost.LeaseToken != tok2 || lost.Status != store.EventPending {
+			t.Fatalf("attempt with a lost lease: %+v %v", lost, err)
+		}
+		done, err := st.RecordAttempt(ctx, ev.ID, tok2, &store.EventAttempt{StatusCode: 204, LatencyMS: 3, At: now.Add(time.Second)},
+			store.AttemptOutcome{Delivered: true, At: now.Add(time.Second)})
+		if err != nil || done.Status != store.EventDelivered || done.Attempts != 2 || done.DeliveredAt == nil || done.LeaseToken != "" {
+			t.Fatalf("delivered: %+v %v", done, err)
 		}
 		atts, err := st.AttemptsOf(ctx, ev.ID)
-		if err != nil || len(atts) != 2 || atts[0].StatusCode != 500 || atts[1].StatusCode != 204 || atts[0].LatencyMS != 12 {
+		if err != nil || len(atts) != 3 || atts[0].StatusCode != 500 || atts[1].StatusCode != 502 || atts[2].StatusCode != 204 || atts[0].LatencyMS != 12 {
 			t.Fatalf("attempts: %+v %v", atts, err)
 		}
 		if list, _ := st.EventsOf(ctx, "m1", "", store.EventDelivered, 10); len(list) != 1 {
@@ -572,7 +643,7 @@ func TestPollNowDuringALeaseIsKept(t *testing.T) {
 		now := time.Now().UTC()
 		st := storetest.Open(t, driver, store.Options{})
 		seedConfig(t, st)
-		later := now.Add(10 * time.Minute)
+		in := 10 * time.Minute
 		for _, tt := range []struct {
 			no      string
 			pollNow bool
@@ -582,7 +653,7 @@ func TestPollNowDuringALeaseIsKept(t *testing.T) {
 			{"WAKE000002", true, true},
 		} {
 			o := newOrder(tt.no, now)
-			o.NextPollAt = ptr(now.Add(-time.Second))
+			o.NextPollAt = ptr(store.At(now.Add(-time.Second)))
 			if err := st.InsertOrder(ctx, o); err != nil {
 				t.Fatal(err)
 			}
@@ -595,7 +666,7 @@ func TestPollNowDuringALeaseIsKept(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := st.ScheduleOrderPoll(ctx, o.ID, token, &later, 1); err != nil {
+			if err := st.ScheduleOrderPoll(ctx, o.ID, token, &in, 1); err != nil {
 				t.Fatal(err)
 			}
 			got, err := st.OrderByID(ctx, o.ID)
@@ -607,9 +678,113 @@ func TestPollNowDuringALeaseIsKept(t *testing.T) {
 				t.Fatalf("%s: next %v requested %v lease %q; want due now = %v", tt.no, got.NextPollAt, got.PollRequested, got.LeaseToken, tt.wantDue)
 			}
 			// Leave no due row for the next case's claim.
-			if err := st.DB().Model(&store.Order{}).Where("id = ?", o.ID).Update("next_poll_at", later).Error; err != nil {
+			if err := st.DB().Model(&store.Order{}).Where("id = ?", o.ID).Update("next_poll_ms", store.DueIn(in)).Error; err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// One order's events are claimed in sequence: a later one waits while an
+// earlier one is pending (in flight or waiting to be retried), and goes
+// as soon as that one is delivered or given up. Events of other orders,
+// and of no order, do not wait.
+func TestOrderEventsAreClaimedInSequence(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		now := time.Now().UTC()
+		o := newOrder("SEQUENCE01", now)
+		if err := st.InsertOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		add := func(key, orderID string) *store.MerchantEvent {
+			t.Helper()
+			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: key, Type: "order.paid", OrderID: orderID, URL: "http://x",
+				Payload: []byte("{}"), CreatedAt: now, UpdatedAt: now}
+			err := st.InTx(ctx, func(tx *store.Store) error {
+				if orderID != "" {
+					seq, status, err := tx.NextEventSequence(ctx, orderID)
+					if err != nil {
+						return err
+					}
+					if status != "PAYING" {
+						t.Errorf("order status %q", status)
+					}
+					e.Sequence = seq
+				}
+				return tx.InsertEvent(ctx, e)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		first, second, third, loose := add("a", o.ID), add("b", o.ID), add("c", o.ID), add("d", "")
+		if first.Sequence != 1 || second.Sequence != 2 || third.Sequence != 3 || loose.Sequence != 0 {
+			t.Fatalf("sequences %d %d %d %d", first.Sequence, second.Sequence, third.Sequence, loose.Sequence)
+		}
+		dup := &store.MerchantEvent{MerchantID: "m1", DedupeKey: "e", Type: "order.paid", OrderID: o.ID, Sequence: 2, URL: "http://x", Payload: []byte("{}")}
+		if err := st.InsertEvent(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("a second event numbered 2: %v, want ErrDuplicate", err)
+		}
+		claim := func() ([]string, string) {
+			t.Helper()
+			es, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range es {
+				ids = append(ids, e.ID)
+			}
+			sort.Strings(ids)
+			return ids, tok
+		}
+		want := []string{first.ID, loose.ID}
+		sort.Strings(want)
+		ids, tok := claim()
+		if fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Fatalf("first claim %v, want the order's first event and the loose one %v", ids, want)
+		}
+		if ids, _ := claim(); len(ids) != 0 {
+			t.Fatalf("claimed %v while the order's first event is in flight", ids)
+		}
+		// A failed try: the later events wait at least as long.
+		retry := func(int) (time.Duration, bool) { return time.Hour, true }
+		if _, err := st.RecordAttempt(ctx, first.ID, tok, &store.EventAttempt{StatusCode: 500, At: now}, store.AttemptOutcome{Error: "HTTP 500", RetryIn: retry}); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*store.MerchantEvent{second, third} {
+			got, _ := st.EventByID(ctx, e.ID)
+			if got.NextTryAt.Before(time.Now().Add(50 * time.Minute)) {
+				t.Fatalf("event %d due at %v while the first waits an hour", got.Sequence, got.NextTryAt)
+			}
+		}
+		if ids, _ := claim(); len(ids) != 0 {
+			t.Fatalf("claimed %v while the order's first event waits for its retry", ids)
+		}
+		// Given up: the next one goes at once, the one after still waits.
+		if _, err := st.Redeliver(ctx, "m1", first.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids, tok = claim()
+		if len(ids) != 1 || ids[0] != first.ID {
+			t.Fatalf("after redeliver: %v", ids)
+		}
+		spent := func(int) (time.Duration, bool) { return 0, false }
+		if got, err := st.RecordAttempt(ctx, first.ID, tok, &store.EventAttempt{StatusCode: 500, At: now}, store.AttemptOutcome{Error: "HTTP 500", RetryIn: spent}); err != nil || got.Status != store.EventFailed {
+			t.Fatalf("give up: %+v %v", got, err)
+		}
+		ids, tok = claim()
+		if len(ids) != 1 || ids[0] != second.ID {
+			t.Fatalf("after the first was given up: claimed %v, want only the second", ids)
+		}
+		if _, err := st.RecordAttempt(ctx, second.ID, tok, &store.EventAttempt{StatusCode: 204, At: now}, store.AttemptOutcome{Delivered: true, At: now}); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := claim(); len(ids) != 1 || ids[0] != third.ID {
+			t.Fatalf("after the second was delivered: claimed %v, want the third", ids)
 		}
 	})
 }

@@ -14,6 +14,7 @@ const (
 	PermissionDenied    = "PERMISSION_DENIED"      // 403
 	NotFound            = "NOT_FOUND"              // 404
 	Conflict            = "IDEMPOTENCY_CONFLICT"   // 409: same number, other body
+	InProgress          = "IN_PROGRESS"            // 409: the same work is under way right now; repeat shortly
 	PayloadTooLarge     = "PAYLOAD_TOO_LARGE"      // 413
 	Unsupported         = "UNSUPPORTED"            // 422: the channel cannot do it
 	CurrencyUnsupported = "CURRENCY_NOT_SUPPORTED" // 422

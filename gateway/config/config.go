@@ -17,6 +17,10 @@ import (
 	"strings"
 	"time"
 
+	// The zone database in the binary: merchants' time zones load on
+	// hosts without one (minimal containers).
+	_ "time/tzdata"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/paygate/paygate/providers"
@@ -53,6 +57,8 @@ type Server struct {
 	// AllowPrivateWebhooks lets per-order notify_urls reach loopback and
 	// private addresses (development only).
 	AllowPrivateWebhooks bool `yaml:"allow_private_webhooks"`
+	// ExportTimeLimit bounds one CSV export (default 10m).
+	ExportTimeLimit time.Duration `yaml:"export_time_limit"`
 }
 
 // Database selects the store.
@@ -71,6 +77,9 @@ type Poller struct {
 	// channel's timeout) to bound how long it may still run at the
 	// provider; no refund is queried-then-resent or re-sent before that.
 	RefundCallMargin time.Duration `yaml:"refund_call_margin"`
+	// Lease is how long a claimed order or refund stays with this replica;
+	// longer than every channel's timeout plus LeaseMargin.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Webhooks tunes the merchant-webhook dispatcher.
@@ -79,6 +88,9 @@ type Webhooks struct {
 	Timeout  time.Duration `yaml:"timeout"`
 	Interval time.Duration `yaml:"interval"`
 	Workers  int           `yaml:"workers"`
+	// Lease is how long a claimed event stays with this replica; longer
+	// than Timeout plus LeaseMargin.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Notify bounds what one source (remote address) can make /notify do.
@@ -99,6 +111,10 @@ type Retention struct {
 	Interval time.Duration `yaml:"interval"` // default 1h
 }
 
+// LeaseMargin is how much longer than the call it covers a lease must be
+// at least: a quarter of the call's timeout, for recording the result.
+func LeaseMargin(timeout time.Duration) time.Duration { return timeout / 4 }
+
 // Log selects the log format and level.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
@@ -113,8 +129,34 @@ type Merchant struct {
 	WebhookSecret string   `yaml:"webhook_secret"`
 	// WebhookHosts are hosts the merchant's per-order notify_urls may name
 	// even though they resolve to private addresses (its own network).
-	WebhookHosts []string  `yaml:"webhook_hosts"`
-	Channels     []Channel `yaml:"channels"`
+	WebhookHosts []string `yaml:"webhook_hosts"`
+	// Timezone is the merchant's IANA time zone (Asia/Shanghai): the days
+	// of the summary report are its days unless a request says otherwise.
+	// Empty: UTC.
+	Timezone string    `yaml:"timezone"`
+	Channels []Channel `yaml:"channels"`
+}
+
+// Location is the merchant's time zone (UTC when none is set).
+func (m Merchant) Location() *time.Location {
+	if m.Timezone == "" {
+		return time.UTC
+	}
+	loc, err := LoadZone(m.Timezone)
+	if err != nil {
+		return time.UTC // Validate refuses it first
+	}
+	return loc
+}
+
+// LoadZone loads an IANA time zone by name ("Asia/Shanghai", "UTC"). The
+// zone database is built into the binary (time/tzdata), so it does not
+// depend on the host's. "Local" (the host's zone) is refused.
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	return time.LoadLocation(name)
 }
 
 // APIKey is a bearer key, given in clear (hashed at load) or as its SHA-256.
@@ -271,6 +313,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.MetricsAddr == "" {
 		c.Server.MetricsAddr = DefaultMetricsAddr
 	}
+	if c.Server.ExportTimeLimit == 0 {
+		c.Server.ExportTimeLimit = 10 * time.Minute
+	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = "sqlite"
 	}
@@ -288,6 +333,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Poller.RefundCallMargin == 0 {
 		c.Poller.RefundCallMargin = 30 * time.Second
+	}
+	if c.Poller.Lease == 0 {
+		c.Poller.Lease = 30 * time.Second
 	}
 	if c.Webhooks.Timeout == 0 {
 		c.Webhooks.Timeout = 10 * time.Second
@@ -318,6 +366,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Retention.Interval == 0 {
 		c.Retention.Interval = time.Hour
+	}
+	if c.Webhooks.Lease == 0 {
+		c.Webhooks.Lease = 30 * time.Second
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -392,6 +443,10 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "must be text or json")
 	}
+	if c.Webhooks.Lease <= c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout) {
+		bad("webhooks.lease", "%s must be longer than webhooks.timeout (%s) plus a quarter of it (%s): a delivery must end before its lease does",
+			c.Webhooks.Lease, c.Webhooks.Timeout, c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout))
+	}
 	if len(c.Merchants) == 0 {
 		bad("merchants", "at least one merchant is required")
 	}
@@ -426,6 +481,11 @@ func (c *Config) Validate() error {
 				if !knownScopes[s] {
 					bad(kf+".scopes", "unknown scope %q (known: orders:write, orders:read, refunds:write)", s)
 				}
+			}
+		}
+		if m.Timezone != "" {
+			if _, err := LoadZone(m.Timezone); err != nil {
+				bad(mf+".timezone", "must be an IANA time zone such as Asia/Shanghai (%v)", err)
 			}
 		}
 		if m.WebhookURL != "" {
@@ -470,6 +530,9 @@ func (c *Config) Validate() error {
 			}
 			if ch.Timeout < 0 || ch.Timeout > 2*time.Minute {
 				bad(cf+".timeout", "must be between 0 and 2m")
+			} else if c.Poller.Lease <= ch.Timeout+LeaseMargin(ch.Timeout) {
+				bad("poller.lease", "%s must be longer than %s.timeout (%s) plus a quarter of it (%s): a provider call must end before its lease does",
+					c.Poller.Lease, cf, ch.Timeout, ch.Timeout+LeaseMargin(ch.Timeout))
 			}
 		}
 	}

@@ -82,6 +82,15 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"bad webhook host", strings.Replace(minimal, "    channels:", "    webhook_hosts: [\"https://x.example/\"]\n    channels:", 1), vars,
 			[]string{"merchants[0].webhook_hosts[0]"}},
 		{"tiny retention", minimal + "retention: {inbox: 1m}\n", vars, []string{"retention"}},
+		{"bad timezone", strings.Replace(minimal, "  - id: demo\n", "  - id: demo\n    timezone: Beijing\n", 1), vars,
+			[]string{"merchants[0].timezone", "IANA"}},
+		{"host timezone", strings.Replace(minimal, "  - id: demo\n", "  - id: demo\n    timezone: Local\n", 1), vars,
+			[]string{"merchants[0].timezone"}},
+		// A lease must outlast the call it covers, with a quarter to spare.
+		{"webhook lease too short", minimal + "webhooks: {timeout: 30s, lease: 37s}\n", vars,
+			[]string{"webhooks.lease", "webhooks.timeout (30s)", "37.5s"}},
+		{"poll lease too short for a slow channel", strings.Replace(minimal, "base_url: sandbox", "base_url: sandbox\n        timeout: 2m", 1), vars,
+			[]string{"poller.lease", "merchants[0].channels[0].timeout (2m0s)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +104,21 @@ func TestParseErrorsNameTheField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLeasesLongEnoughAreAccepted(t *testing.T) {
+	doc := strings.Replace(minimal, "base_url: sandbox", "base_url: sandbox\n        timeout: 2m", 1) +
+		"poller: {lease: 151s}\nwebhooks: {timeout: 30s, lease: 38s}\n"
+	cfg, err := Parse([]byte(doc), env(map[string]string{"API_KEY": "key-0123456789abcdef", "WX_KEY": "k"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Poller.Lease.Seconds() != 151 || cfg.Webhooks.Lease.Seconds() != 38 {
+		t.Fatalf("leases %s %s", cfg.Poller.Lease, cfg.Webhooks.Lease)
+	}
+	if def, _ := Parse([]byte(minimal), env(map[string]string{"API_KEY": "key-0123456789abcdef", "WX_KEY": "k"})); def.Poller.Lease.Seconds() != 30 || def.Webhooks.Lease.Seconds() != 30 {
+		t.Fatalf("default leases %s %s", def.Poller.Lease, def.Webhooks.Lease)
 	}
 }
 

@@ -96,6 +96,7 @@ type FakeBook struct {
 	refuseInFlight  bool
 	loseAnswer      func(outRefundNo string) bool
 	omitPaidAmount  bool
+	createDelay     time.Duration
 }
 
 // SetRefundBehaviour makes Refund take delay to process (outside the
@@ -129,6 +130,13 @@ func (b *FakeBook) Refunded(outTradeNo string) int64 {
 func (b *FakeBook) OmitPaidAmount(omit bool) {
 	b.mu.Lock()
 	b.omitPaidAmount = omit
+	b.mu.Unlock()
+}
+
+// SetCreateDelay makes CreateOrder take d (outside the book's lock).
+func (b *FakeBook) SetCreateDelay(d time.Duration) {
+	b.mu.Lock()
+	b.createDelay = d
 	b.mu.Unlock()
 }
 
@@ -226,8 +234,12 @@ func (f *fake) Capabilities() providers.Capabilities {
 func (f *fake) CreateOrder(_ context.Context, req providers.CreateOrderRequest) (providers.CreateOrderResult, error) {
 	b := f.book
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.call("create")
+	delay := b.createDelay
+	b.mu.Unlock()
+	time.Sleep(delay)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.CreateErr != nil {
 		return providers.CreateOrderResult{}, b.CreateErr
 	}
@@ -349,6 +361,15 @@ func (f *fake) QueryRefund(_ context.Context, ref providers.RefundRef) (provider
 	return *r, nil
 }
 
+// AddConsoleRefund records a refund made at the provider past the gateway
+// (its console): QueryRefund finds it.
+func (b *FakeBook) AddConsoleRefund(outRefundNo string, amount providers.Money, st providers.RefundStatus) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refunds[outRefundNo] = &providers.RefundState{Status: st, OutRefundNo: outRefundNo, ProviderRefundNo: "FR" + outRefundNo,
+		Amount: amount, SucceededAt: time.Now()}
+}
+
 // SetRefundResult sets what Refund answers for new refunds (RefundStatus).
 func (b *FakeBook) SetRefundResult(st providers.RefundStatus) {
 	b.mu.Lock()
@@ -371,7 +392,13 @@ type FakeNotification struct {
 	Amount        int64  `json:"amount"`
 	Currency      string `json:"currency"`
 	TransactionID string `json:"transaction_id"`
-	Sig           string `json:"sig"`
+	// A refund notification names the refund (out_refund_no set): Status
+	// is the refund's, Amount the refund's amount.
+	OutRefundNo string `json:"out_refund_no,omitempty"`
+	// Hint: a provider whose notifications only say "ask me" (the
+	// gateway queries instead of trusting the body).
+	Hint bool   `json:"hint,omitempty"`
+	Sig  string `json:"sig"`
 }
 
 // Sign fills Sig with key.
@@ -382,6 +409,9 @@ func (n *FakeNotification) Sign(key string) {
 func fakeSig(key string, n *FakeNotification) string {
 	m := hmac.New(sha256.New, []byte(key))
 	fmt.Fprintf(m, "%s|%s|%s|%d|%s|%s", n.Account, n.OutTradeNo, n.Status, n.Amount, n.Currency, n.TransactionID)
+	if n.OutRefundNo != "" {
+		fmt.Fprintf(m, "|refund|%s", n.OutRefundNo)
+	}
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -396,6 +426,15 @@ func (f *fake) ParseNotify(_ context.Context, _ *http.Request, body []byte) (pro
 	}
 	if n.Account != f.ch.Params.String("account") {
 		return providers.Notification{}, fmt.Errorf("%w: account %s", providers.ErrChannelMismatch, n.Account)
+	}
+	if n.OutRefundNo != "" && n.Hint {
+		return providers.Notification{Kind: providers.NotifyRefund, Order: providers.OrderState{OutTradeNo: n.OutTradeNo},
+			Refund: providers.RefundState{OutRefundNo: n.OutRefundNo}, Hint: true}, nil
+	}
+	if n.OutRefundNo != "" {
+		rs := providers.RefundState{Status: providers.RefundStatus(n.Status), OutRefundNo: n.OutRefundNo, ProviderRefundNo: "FR" + n.OutRefundNo,
+			Amount: providers.Money{Minor: n.Amount, Currency: n.Currency}, SucceededAt: time.Now()}
+		return providers.Notification{Kind: providers.NotifyRefund, Order: providers.OrderState{OutTradeNo: n.OutTradeNo}, Refund: rs}, nil
 	}
 	st := providers.OrderState{Status: providers.OrderStatus(n.Status), OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID,
 		Amount: providers.Money{Minor: n.Amount, Currency: n.Currency}, PaidAt: time.Now()}

@@ -225,6 +225,9 @@ func (e *Env) WaitStatus(key, outTradeNo, status string, within time.Duration) R
 type Event struct {
 	ID          string
 	Type        string
+	Sequence    int64  // the order's events counted from 1
+	OrderStatus string // the order's status when the event was made
+	At          time.Time
 	Data        map[string]any
 	Body        []byte
 	Header      http.Header
@@ -241,6 +244,8 @@ type Receiver struct {
 	mu       sync.Mutex
 	events   []Event
 	failNext int
+	down     bool
+	delay    time.Duration
 	hits     int
 }
 
@@ -262,6 +267,20 @@ func (r *Receiver) FailNext(n int) {
 	r.mu.Unlock()
 }
 
+// SetDown makes every delivery answer 503 while down.
+func (r *Receiver) SetDown(down bool) {
+	r.mu.Lock()
+	r.down = down
+	r.mu.Unlock()
+}
+
+// SetDelay makes every answer take d (a slow merchant).
+func (r *Receiver) SetDelay(d time.Duration) {
+	r.mu.Lock()
+	r.delay = d
+	r.mu.Unlock()
+}
+
 // Hits counts every delivery attempt received.
 func (r *Receiver) Hits() int {
 	r.mu.Lock()
@@ -272,23 +291,48 @@ func (r *Receiver) Hits() int {
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
+	delay := r.delay
+	r.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay) // outside the lock: slow answers overlap
+	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hits++
+	if r.down {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	if r.failNext > 0 {
 		r.failNext--
 		http.Error(w, "try later", http.StatusInternalServerError)
 		return
 	}
 	var doc struct {
-		ID   string         `json:"id"`
-		Type string         `json:"type"`
-		Data map[string]any `json:"data"`
+		ID          string         `json:"id"`
+		Type        string         `json:"type"`
+		Sequence    int64          `json:"sequence"`
+		OrderStatus string         `json:"order_status"`
+		Data        map[string]any `json:"data"`
 	}
 	_ = json.Unmarshal(body, &doc)
 	ok := webhook.Verify(r.secret, req.Header.Get(webhook.HeaderTimestamp), req.Header.Get(webhook.HeaderSignature), body, time.Now(), 5*time.Minute) &&
 		req.Header.Get(webhook.HeaderEventID) == doc.ID
-	r.events = append(r.events, Event{ID: doc.ID, Type: doc.Type, Data: doc.Data, Body: body, Header: req.Header.Clone(), SignatureOK: ok})
+	r.events = append(r.events, Event{ID: doc.ID, Type: doc.Type, Sequence: doc.Sequence, OrderStatus: doc.OrderStatus, At: time.Now(),
+		Data: doc.Data, Body: body, Header: req.Header.Clone(), SignatureOK: ok})
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// OfOrder returns the received events about an order (any type), in the
+// order they arrived.
+func (r *Receiver) OfOrder(outTradeNo string) []Event {
+	var out []Event
+	for _, e := range r.Events() {
+		if e.Data["out_trade_no"] == outTradeNo {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Events returns the webhooks received so far.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,6 +31,9 @@ type API struct {
 	log  *slog.Logger
 	// Kick wakes the webhook dispatcher (after a redelivery request).
 	Kick func()
+	// ExportTimeLimit bounds a whole CSV export (DefaultExportTimeLimit
+	// when zero).
+	ExportTimeLimit time.Duration
 }
 
 // New builds the API.

@@ -17,6 +17,7 @@ import (
 type EventView struct {
 	ID          string          `json:"id"`
 	Type        string          `json:"type"`
+	Sequence    int64           `json:"sequence,omitempty"` // the order's events counted from 1
 	Status      string          `json:"status"`
 	URL         string          `json:"url"`
 	Attempts    int             `json:"attempts"`
@@ -37,10 +38,10 @@ type AttemptView struct {
 }
 
 func viewEvent(e *store.MerchantEvent, attempts []store.EventAttempt) EventView {
-	v := EventView{ID: e.ID, Type: e.Type, Status: e.Status, URL: e.URL, Attempts: e.Attempts, LastError: e.LastError,
+	v := EventView{ID: e.ID, Type: e.Type, Sequence: e.Sequence, Status: e.Status, URL: e.URL, Attempts: e.Attempts, LastError: e.LastError,
 		DeliveredAt: e.DeliveredAt, CreatedAt: e.CreatedAt.UTC(), Payload: json.RawMessage(e.Payload)}
 	if e.Status == store.EventPending {
-		t := e.NextTryAt.UTC()
+		t := e.NextTryAt.UTC().Truncate(time.Millisecond)
 		v.NextTryAt = &t
 	}
 	for _, a := range attempts {
@@ -111,6 +112,10 @@ func (a *API) redeliverEvent(c *gin.Context) {
 	e, err := a.svc.Store().Redeliver(c.Request.Context(), keyOf(c).MerchantID, c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		a.fail(c, apierr.NotFoundf("event %s not found", c.Param("id")))
+		return
+	}
+	if errors.Is(err, store.ErrConflict) {
+		a.fail(c, apierr.New(http.StatusConflict, apierr.InProgress, "", "event %s is being delivered right now; ask again once this attempt is recorded", c.Param("id")))
 		return
 	}
 	if err != nil {

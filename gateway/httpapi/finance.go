@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/csv"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/paygate/paygate/gateway/apierr"
+	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
@@ -27,6 +29,9 @@ const (
 	// ExportBatch is how many rows the CSV export reads per query and
 	// writes per flush.
 	ExportBatch = 500
+	// DefaultExportTimeLimit bounds a whole CSV export: a longer one is cut
+	// off (server.export_time_limit).
+	DefaultExportTimeLimit = 10 * time.Minute
 )
 
 // CSVHeader is the CSV export's header row.
@@ -205,9 +210,18 @@ func (a *API) listOrders(c *gin.Context) {
 }
 
 // exportCSV streams every order of f as CSV: rows are read ExportBatch at
-// a time by key and written as they come, so memory stays flat however
-// many orders match.
+// a time by key, each batch its own short read, and written as they come,
+// so memory stays flat however many orders match and a slow client pins
+// nothing in the database. The whole export has a time limit; a write
+// blocked by a client that stopped reading ends at it too.
 func (a *API) exportCSV(c *gin.Context, f store.OrderFilter) {
+	limit := a.ExportTimeLimit
+	if limit <= 0 {
+		limit = DefaultExportTimeLimit
+	}
+	deadline := time.Now().Add(limit)
+	ctx, cancel := context.WithDeadline(c.Request.Context(), deadline)
+	defer cancel()
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
@@ -219,19 +233,24 @@ func (a *API) exportCSV(c *gin.Context, f store.OrderFilter) {
 	_ = cw.Write(CSVHeader)
 	rec := make([]string, len(CSVHeader))
 	n := 0
-	err := a.svc.Store().ExportOrders(c.Request.Context(), f, ExportBatch, func(o *store.Order) error {
+	err := a.svc.Store().ExportOrders(ctx, f, ExportBatch, func(o *store.Order) error {
 		CSVRecord(rec, o)
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
 		if n++; n%ExportBatch == 0 {
+			// A long export keeps the connection as long as it makes
+			// progress, and no longer than its limit.
+			wd := time.Now().Add(time.Minute)
+			if wd.After(deadline) {
+				wd = deadline
+			}
+			_ = rc.SetWriteDeadline(wd)
 			cw.Flush()
 			if err := cw.Error(); err != nil {
 				return err
 			}
 			_ = rc.Flush()
-			// A long export keeps the connection as long as it makes progress.
-			_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		}
 		return nil
 	})
@@ -242,14 +261,20 @@ func (a *API) exportCSV(c *gin.Context, f store.OrderFilter) {
 	if err == nil {
 		return
 	}
+	expired := ctx.Err() != nil && c.Request.Context().Err() == nil
 	if !w.Written() {
+		if expired {
+			a.fail(c, apierr.New(http.StatusServiceUnavailable, apierr.Unavailable, "",
+				"the export did not finish within its time limit (%s); narrow it with from/to or other filters", limit))
+			return
+		}
 		a.fail(c, err)
 		return
 	}
 	// Rows went out already: cut the connection so the client sees a broken
 	// transfer, never a complete-looking truncated file.
 	if c.Request.Context().Err() == nil {
-		a.log.Error("csv export failed midway", "merchant", f.MerchantID, "rows", n, "err", err)
+		a.log.Error("csv export failed midway", "merchant", f.MerchantID, "rows", n, "time_limit_reached", expired, "err", err)
 	}
 	panic(http.ErrAbortHandler)
 }
@@ -293,25 +318,29 @@ func deref(p *string) string {
 
 var tzOffset = regexp.MustCompile(`^([+-])(\d{2}):(\d{2})$`)
 
-// parseTZ reads a fixed UTC offset: Z, +08:00, -05:30.
-func parseTZ(s string) (time.Duration, bool) {
+// parseTZ reads the summary's tz: a fixed UTC offset (Z, +08:00, -05:30)
+// or an IANA time zone name (Asia/Shanghai, Europe/Berlin).
+func parseTZ(s string) (*time.Location, bool) {
 	if s == "Z" {
-		return 0, true
+		return time.UTC, true
 	}
-	m := tzOffset.FindStringSubmatch(s)
-	if m == nil {
-		return 0, false
+	if m := tzOffset.FindStringSubmatch(s); m != nil {
+		h, _ := strconv.Atoi(m[2])
+		mins, _ := strconv.Atoi(m[3])
+		if h > 14 || mins > 59 {
+			return nil, false
+		}
+		secs := h*3600 + mins*60
+		if m[1] == "-" {
+			secs = -secs
+		}
+		return time.FixedZone(s, secs), true
 	}
-	h, _ := strconv.Atoi(m[2])
-	mins, _ := strconv.Atoi(m[3])
-	if h > 14 || mins > 59 {
-		return 0, false
+	if len(s) > 64 {
+		return nil, false
 	}
-	d := time.Duration(h)*time.Hour + time.Duration(mins)*time.Minute
-	if m[1] == "-" {
-		d = -d
-	}
-	return d, true
+	loc, err := config.LoadZone(s)
+	return loc, err == nil
 }
 
 // summary answers GET /v1/reports/summary.
@@ -328,11 +357,16 @@ func (a *API) summary(c *gin.Context) {
 		abort(c, apierr.Invalid("group_by", "must be day, provider, currency or status"))
 		return
 	}
-	var tz time.Duration
+	// Days are the merchant's (its configured timezone, else UTC) unless
+	// the request names a zone.
+	loc := time.UTC
+	if m, ok := a.svc.Merchant(keyOf(c).MerchantID); ok && m.Location != nil {
+		loc = m.Location
+	}
 	if s, ok := q["tz"]; ok {
 		var valid bool
-		if tz, valid = parseTZ(s); !valid {
-			abort(c, apierr.Invalid("tz", "must be a UTC offset such as +08:00 or Z"))
+		if loc, valid = parseTZ(s); !valid {
+			abort(c, apierr.Invalid("tz", "must be an IANA time zone such as Asia/Shanghai, or a UTC offset such as +08:00 or Z"))
 			return
 		}
 	}
@@ -341,7 +375,7 @@ func (a *API) summary(c *gin.Context) {
 		abort(c, aerr)
 		return
 	}
-	rows, err := a.svc.Store().SummarizeOrders(c.Request.Context(), f, group, tz)
+	rows, err := a.svc.Store().SummarizeOrders(c.Request.Context(), f, group, loc)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -358,5 +392,13 @@ func (a *API) summary(c *gin.Context) {
 			"net":        providers.FormatMinor(r.PaidMinor-r.RefundedMinor, r.Currency),
 		})
 	}
-	c.JSON(http.StatusOK, gin.H{"data": data})
+	// tz says which zone the days are in: an IANA name, or the offset.
+	c.JSON(http.StatusOK, gin.H{"data": data, "tz": zoneName(loc)})
+}
+
+func zoneName(loc *time.Location) string {
+	if loc == time.UTC {
+		return "UTC"
+	}
+	return loc.String()
 }

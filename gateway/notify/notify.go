@@ -177,11 +177,9 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 			h.record(ctx, rec, store.OutcomeQueried, "applied the provider's answer to a query")
 		}
 	case n.Kind == providers.NotifyRefund:
-		var rf *store.Refund
-		rf, err = h.svc.Store().RefundOfOrder(ctx, o.ID, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
-		if err == nil {
-			_, _, err = h.svc.ApplyRefundState(ctx, rf.ID, n.Refund, orders.Source{Name: "notify", Inbox: rec})
-		}
+		// A refund the gateway does not know (made in the provider's
+		// console) is recorded as an external refund.
+		_, _, err = h.svc.ApplyRefundReport(ctx, o, n.Refund, orders.Source{Name: "notify", Inbox: rec})
 	default:
 		_, _, err = h.svc.ApplyOrderState(ctx, o.ID, n.Order, orders.Source{Name: "notify", Inbox: rec})
 		if errors.Is(err, orders.ErrIncompleteReport) {
@@ -194,10 +192,15 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 			}
 		}
 	}
+	if errors.Is(err, orders.ErrNothingToRecord) {
+		h.record(ctx, rec, store.OutcomeIgnored, err.Error())
+		h.ack(w, p, true, "")
+		return
+	}
 	if err != nil {
 		outcome := store.OutcomeError
 		switch {
-		case errors.Is(err, orders.ErrMismatch):
+		case errors.Is(err, orders.ErrMismatch), errors.Is(err, store.ErrOverRefund):
 			outcome = store.OutcomeAmountMismatch
 		case errors.Is(err, store.ErrNotFound):
 			outcome = store.OutcomeUnknownOrder
@@ -243,6 +246,12 @@ func (h *Handler) orderOfRefund(ctx context.Context, ch *orders.Channel, rep pro
 func (h *Handler) settleByQuery(ctx context.Context, o *store.Order, n providers.Notification) error {
 	if n.Kind == providers.NotifyRefund {
 		rf, err := h.svc.Store().RefundOfOrder(ctx, o.ID, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
+		if errors.Is(err, store.ErrNotFound) {
+			// Perhaps made in the provider's console: what the provider
+			// confirms is recorded as an external refund.
+			_, err = h.svc.QueryUnknownRefund(ctx, o, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
+			return err
+		}
 		if err != nil {
 			return err
 		}

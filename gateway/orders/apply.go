@@ -70,14 +70,14 @@ func (s *Service) ApplyOrderState(ctx context.Context, orderID string, rep provi
 					paidAt = now
 				}
 				fields["paid_at"] = paidAt
-				fields["next_poll_at"] = nil
+				fields["next_poll_ms"] = nil
 				if o.Status != string(providers.OrderPaying) {
 					s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", o.Status, "source", src.Name)
 					s.observe("late_payment", string(next), src.Name)
 				}
 			case providers.OrderClosed, providers.OrderFailed:
 				fields["closed_at"] = now
-				fields["next_poll_at"] = nil
+				fields["next_poll_ms"] = nil
 			}
 		}
 		if len(fields) > 0 {
@@ -210,7 +210,7 @@ func (s *Service) ApplyRefundState(ctx context.Context, refundID string, rep pro
 		late := move && r.Status == string(providers.RefundFailed)
 		if move {
 			fields["status"] = string(next)
-			fields["next_poll_at"] = nil
+			fields["next_poll_ms"] = nil
 			if next == providers.RefundSucceeded {
 				at := rep.SucceededAt.UTC()
 				if rep.SucceededAt.IsZero() {

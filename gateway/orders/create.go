@@ -192,8 +192,15 @@ func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput)
 		NotifyURL: in.NotifyURL, ReturnURL: in.ReturnURL, Metadata: string(plan.in.Metadata),
 		RequestHash: plan.hash, ExpiresAt: now.Add(plan.expiry), Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	next := s.NextOrderPoll(plan.ch, 0, now, o.ExpiresAt)
-	o.NextPollAt = &next
+	// The first poll is due after its wait on the database's clock. The
+	// order is leased to this request's provider call, so neither the
+	// poller nor a concurrent identical request calls the provider about
+	// it meanwhile.
+	firstPoll := store.DueIn(s.NextOrderPoll(plan.ch, 0, now, o.ExpiresAt).Sub(now))
+	o.NextPollAt = &firstPoll
+	token := store.NewID("lease")
+	lease := store.DueIn(callLease(plan.ch))
+	o.LeaseUntil, o.LeaseToken = &lease, token
 	if err := s.st.InsertOrder(ctx, o); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
 			// A concurrent request with the same number won the insert.
@@ -206,8 +213,18 @@ func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput)
 		}
 		return nil, false, err
 	}
-	o, err := s.submit(ctx, o, plan.ch)
+	o, err := s.submit(ctx, o, plan.ch, token)
 	return o, err == nil, err
+}
+
+// callLease is how long an order stays leased to one provider call about
+// it: the channel's timeout and a quarter more.
+func callLease(ch *Channel) time.Duration {
+	t := ch.Timeout
+	if t <= 0 {
+		t = 10 * time.Second
+	}
+	return t + t/4
 }
 
 // replay answers a repeated create.
@@ -219,14 +236,61 @@ func (s *Service) replay(ctx context.Context, o *store.Order, plan *createPlan) 
 	if o.Status == string(providers.OrderPaying) && o.PayParams == "" && o.PayURL == "" {
 		// The provider call of the first attempt did not complete: try again
 		// with the same number (providers accept a repeat with the same content).
-		return s.submit(ctx, o, plan.ch)
+		return s.resubmit(ctx, o, plan.ch)
 	}
 	return o, nil
 }
 
+// resubmit repeats the provider call of a create that did not complete,
+// unless a call about the order is under way right now (a concurrent
+// identical create, or the poller asking): then it waits for that call's
+// outcome instead of calling the provider a second time, and answers
+// IN_PROGRESS if it does not come within the call's lease.
+func (s *Service) resubmit(ctx context.Context, o *store.Order, ch *Channel) (*store.Order, error) {
+	deadline := time.Now().Add(callLease(ch))
+	for {
+		token := store.NewID("lease")
+		ok, err := s.st.TakeLease(ctx, "orders", o.ID, token, callLease(ch))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			cur, err := s.st.OrderByID(ctx, o.ID)
+			if err != nil || cur.Status != string(providers.OrderPaying) || cur.PayParams != "" || cur.PayURL != "" {
+				// Settled between our read and the lease.
+				s.releaseLease(ctx, o.ID, token)
+				return cur, err
+			}
+			return s.submit(ctx, cur, ch, token)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		cur, err := s.st.OrderByID(ctx, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Status != string(providers.OrderPaying) || cur.PayParams != "" || cur.PayURL != "" {
+			return cur, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, apierr.New(http.StatusConflict, apierr.InProgress, "out_trade_no",
+				"order %s is waiting for the provider's answer to an earlier request; repeat this one shortly", o.OutTradeNo)
+		}
+	}
+}
+
+func (s *Service) releaseLease(ctx context.Context, orderID, token string) {
+	if err := s.st.ReleaseLease(context.WithoutCancel(ctx), "orders", orderID, token); err != nil {
+		s.log.Warn("release order lease", "order", orderID, "err", err)
+	}
+}
+
 // submit asks the provider to create the order and stores what the payer
-// needs.
-func (s *Service) submit(ctx context.Context, o *store.Order, ch *Channel) (*store.Order, error) {
+// needs; it gives up the order's lease (token) when done.
+func (s *Service) submit(ctx context.Context, o *store.Order, ch *Channel, token string) (*store.Order, error) {
 	req := providers.CreateOrderRequest{
 		OutTradeNo: o.OutTradeNo, Amount: providers.Money{Minor: o.AmountMinor, Currency: o.Currency},
 		Description: o.Description, PayMethod: o.PayMethod, PayerOpenID: o.PayerOpenID, PayerAppID: o.PayerAppID,
@@ -237,9 +301,11 @@ func (s *Service) submit(ctx context.Context, o *store.Order, ch *Channel) (*sto
 	}
 	res, err := ch.Provider.CreateOrder(ctx, req)
 	if err != nil {
+		s.releaseLease(ctx, o.ID, token)
 		return s.submitFailed(ctx, o, ch, err)
 	}
-	fields := map[string]any{}
+	// The answer is stored and the lease given up in one statement.
+	fields := store.LeaseReleased(token)
 	if res.ProviderTradeNo != "" {
 		fields["provider_trade_no"] = res.ProviderTradeNo
 	}

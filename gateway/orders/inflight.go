@@ -32,11 +32,11 @@ func refundCallBudget(ch *Channel) time.Duration {
 	return 2 * t
 }
 
-// refundCallUntil is when a refund call started at start can no longer be
-// running anywhere: its budget plus the margin. It is recorded in the
-// refund row (CallUntil) before the call.
-func (s *Service) refundCallUntil(ch *Channel, start time.Time) time.Time {
-	return start.Add(refundCallBudget(ch) + s.callMargin).UTC()
+// refundCallWindow is how long after its start a refund call can still be
+// running anywhere: its budget plus the margin. The end is recorded in the
+// refund row (CallUntil, on the database's clock) before the call.
+func (s *Service) refundCallWindow(ch *Channel) time.Duration {
+	return refundCallBudget(ch) + s.callMargin
 }
 
 // callRefund makes one Refund call within its budget. The call is not cut
@@ -60,8 +60,8 @@ func (s *Service) PollRefund(ctx context.Context, r *store.Refund) (*store.Refun
 	if r.Status != string(providers.RefundProcessing) {
 		return r, nil
 	}
-	if r.CallUntil != nil && s.now().Before(*r.CallUntil) {
-		return r, nil
+	if running, err := s.st.RefundCallRunning(ctx, r.ID); err != nil || running {
+		return r, err
 	}
 	o, err := s.st.OrderByID(ctx, r.OrderID)
 	if err != nil {
@@ -82,6 +82,12 @@ func (s *Service) PollRefund(ctx context.Context, r *store.Refund) (*store.Refun
 	}
 	rep, err := ch.Provider.QueryRefund(ctx, refundRef(r, o))
 	if providers.IsCode(err, providers.ErrCodeNotFound) {
+		if r.External {
+			// Made in the provider's console, never by the gateway: nothing
+			// to send again.
+			s.log.Warn("external refund unknown to the provider's query: check it by hand", "refund", r.ID, "channel", ch.ID)
+			return r, nil
+		}
 		return s.resendRefund(ctx, r, o, ch)
 	}
 	if err != nil {
@@ -98,8 +104,7 @@ func (s *Service) PollRefund(ctx context.Context, r *store.Refund) (*store.Refun
 // other, may hide an earlier call that went through, so the refund stays
 // PROCESSING with its amount reserved and is asked about again.
 func (s *Service) resendRefund(ctx context.Context, r *store.Refund, o *store.Order, ch *Channel) (*store.Refund, error) {
-	now := s.now().UTC()
-	ok, err := s.st.StartRefundCall(ctx, r.ID, now, s.refundCallUntil(ch, now))
+	ok, err := s.st.StartRefundCall(ctx, r.ID, s.refundCallWindow(ch))
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +125,7 @@ func (s *Service) refundAccepted(ctx context.Context, r *store.Refund, rep provi
 	for i := 0; i < 5; i++ {
 		// The call answered: it is no longer running anywhere, so the
 		// guard is lifted and polls may ask at once.
-		err := s.st.UpdateRefund(ctx, r, map[string]any{"submitted_at": nowPtr(s.now()), "call_until": nil})
+		err := s.st.UpdateRefund(ctx, r, map[string]any{"submitted_at": nowPtr(s.now()), "call_until_ms": nil})
 		if !errors.Is(err, store.ErrConflict) {
 			if err != nil {
 				return nil, err

@@ -82,10 +82,11 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	}
 
 	now := s.now().UTC()
-	next := s.NextRefundPoll(ch, 0, now)
+	next := store.DueIn(s.NextRefundPoll(ch, 0, now).Sub(now))
 	// The provider call is claimed in the row it creates: until callUntil
-	// nothing queries-then-resubmits or re-sends this refund.
-	callUntil := s.refundCallUntil(ch, now)
+	// (on the database's clock) nothing queries-then-resubmits or re-sends
+	// this refund.
+	callUntil := store.DueIn(s.refundCallWindow(ch))
 	r := &store.Refund{
 		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: merchantID, ChannelID: o.ChannelID,
 		OutRefundNo: in.OutRefundNo, AmountMinor: amount.Minor, Currency: currency, Reason: in.Reason,

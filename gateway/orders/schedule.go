@@ -20,6 +20,18 @@ var RefundBackstop = []time.Duration{30 * time.Second, time.Minute, 2 * time.Min
 // refund notification).
 var RefundFast = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, time.Hour}
 
+// CloseRetry is how the poller retries closing an expired order whose
+// close at the provider failed: it waits half the time the order has been
+// expired, between Min and Max, and gives up once it has been expired for
+// GiveUp.
+type CloseRetry struct {
+	Min, Max, GiveUp time.Duration
+}
+
+// DefaultCloseRetry: 1 minute at first, backing off to every 6 hours,
+// giving up after 3 days (about 20 attempts in all).
+var DefaultCloseRetry = CloseRetry{Min: time.Minute, Max: 6 * time.Hour, GiveUp: 72 * time.Hour}
+
 // Schedules are the poll backoffs a Service uses: the wait before each
 // poll, by the number of polls so far; the last step repeats.
 type Schedules struct {
@@ -27,11 +39,13 @@ type Schedules struct {
 	Fast       []time.Duration // PAYING orders of channels the poller owns
 	Refund     []time.Duration // refunds in PROCESSING, provider notifies refunds
 	RefundFast []time.Duration // refunds in PROCESSING the poller owns
+	CloseRetry CloseRetry      // expired orders whose close failed
 }
 
-// DefaultSchedules are Backstop, Fast, RefundBackstop and RefundFast.
+// DefaultSchedules are Backstop, Fast, RefundBackstop, RefundFast and
+// DefaultCloseRetry.
 func DefaultSchedules() Schedules {
-	return Schedules{Backstop: Backstop, Fast: Fast, Refund: RefundBackstop, RefundFast: RefundFast}
+	return Schedules{Backstop: Backstop, Fast: Fast, Refund: RefundBackstop, RefundFast: RefundFast, CloseRetry: DefaultCloseRetry}
 }
 
 // SetSchedules replaces the poll schedules (tests shorten them); empty
@@ -49,6 +63,9 @@ func (s *Service) SetSchedules(sc Schedules) {
 	}
 	if len(sc.RefundFast) == 0 {
 		sc.RefundFast = def.RefundFast
+	}
+	if sc.CloseRetry == (CloseRetry{}) {
+		sc.CloseRetry = def.CloseRetry
 	}
 	s.sched = sc
 }
@@ -81,10 +98,14 @@ func (s *Service) NextOrderPoll(ch *Channel, attempts int, now, expiresAt time.T
 	return next
 }
 
-// RetryAfterExpiry is how long the poller waits before trying again to
-// close an expired order whose close failed: the fast schedule's last step.
-func (s *Service) RetryAfterExpiry() time.Duration {
-	return s.sched.Fast[len(s.sched.Fast)-1]
+// NextCloseRetry is how long the poller waits before trying again to close
+// an order expired for expiredFor whose close failed; false: give up.
+func (s *Service) NextCloseRetry(expiredFor time.Duration) (time.Duration, bool) {
+	r := s.sched.CloseRetry
+	if expiredFor >= r.GiveUp {
+		return 0, false
+	}
+	return min(max(expiredFor/2, r.Min), r.Max), true
 }
 
 // NextRefundPoll is when a PROCESSING refund of channel ch is asked about

@@ -23,12 +23,13 @@ type Channel struct {
 	MerchantID string
 	Kind       string
 	Currency   string
-	Poll       string        // auto | always | never
-	Timeout    time.Duration // one provider HTTP call's timeout
+	Poll       string // auto | always | never
 	NotifyURL  string
 	ServerIP   string
-	Provider   providers.Provider
-	Caps       providers.Capabilities
+	// Timeout is how long one provider call may take.
+	Timeout  time.Duration
+	Provider providers.Provider
+	Caps     providers.Capabilities
 }
 
 // PollsFast reports whether the poller owns the channel's orders: the
@@ -37,11 +38,13 @@ func (c *Channel) PollsFast() bool {
 	return c.Poll == "always" || (c.Poll == "auto" && !c.Caps.Notify)
 }
 
-// Merchant is a configured merchant's webhook endpoint.
+// Merchant is a configured merchant's webhook endpoint and time zone.
 type Merchant struct {
 	ID            string
 	WebhookURL    string
 	WebhookSecret string
+	// Location is the merchant's time zone: the summary report's days.
+	Location *time.Location
 }
 
 // Service runs the use cases.
@@ -129,7 +132,10 @@ func (s *Service) eventsWritten() {
 }
 
 // enqueue writes a merchant event in tx. data is what the API shows of
-// the order or refund.
+// the order or refund. An order's event carries its sequence number (the
+// order's events counted from 1) and the order's status now, after the
+// change it reports, so a merchant can tell a stale event from the last
+// word; the dispatcher sends one order's events in that sequence.
 func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ, dedupe, url, orderID, refundID string, data any) error {
 	if url == "" {
 		m, ok := s.merchants[merchantID]
@@ -138,21 +144,26 @@ func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ,
 		}
 		url = m.WebhookURL
 	}
+	var (
+		seq         int64
+		orderStatus string
+	)
+	if orderID != "" {
+		var err error
+		if seq, orderStatus, err = tx.NextEventSequence(ctx, orderID); err != nil {
+			return fmt.Errorf("number the %s event of order %s: %w", typ, orderID, err)
+		}
+	}
 	id := store.NewID("evt")
 	now := s.now().UTC()
-	payload, err := json.Marshal(struct {
-		ID        string    `json:"id"`
-		Type      string    `json:"type"`
-		CreatedAt time.Time `json:"created_at"`
-		Data      any       `json:"data"`
-	}{id, typ, now.Truncate(time.Second), data})
+	payload, err := json.Marshal(EventPayload{ID: id, Type: typ, CreatedAt: now.Truncate(time.Second), Sequence: seq, OrderStatus: orderStatus, Data: data})
 	if err != nil {
 		return err
 	}
 	err = tx.InsertEvent(ctx, &store.MerchantEvent{
 		ID: id, MerchantID: merchantID, DedupeKey: typ + ":" + dedupe, Type: typ,
-		OrderID: orderID, RefundID: refundID, URL: url, Payload: payload,
-		Status: store.EventPending, NextTryAt: now, CreatedAt: now, UpdatedAt: now,
+		OrderID: orderID, Sequence: seq, RefundID: refundID, URL: url, Payload: payload,
+		Status: store.EventPending, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now,
 	})
 	if errors.Is(err, store.ErrDuplicate) {
 		// The transition was already reported; the compare-and-set makes
@@ -161,4 +172,17 @@ func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ,
 		return nil
 	}
 	return err
+}
+
+// EventPayload is the body of a merchant webhook.
+type EventPayload struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	CreatedAt time.Time `json:"created_at"`
+	// Sequence counts the order's events from 1; OrderStatus is the
+	// order's status when the event was made. Absent on events about no
+	// order.
+	Sequence    int64  `json:"sequence,omitempty"`
+	OrderStatus string `json:"order_status,omitempty"`
+	Data        any    `json:"data"`
 }

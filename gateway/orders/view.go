@@ -69,18 +69,20 @@ func ViewOrder(o *store.Order) OrderView {
 
 // RefundView is a refund as the API and the merchant webhooks show it.
 type RefundView struct {
-	ID               string     `json:"id"`
-	OutRefundNo      string     `json:"out_refund_no"`
-	OutTradeNo       string     `json:"out_trade_no"`
-	ProviderRefundNo *string    `json:"provider_refund_no"`
-	Status           string     `json:"status"`
-	Amount           string     `json:"amount"`
-	Currency         string     `json:"currency"`
-	Reason           string     `json:"reason,omitempty"`
-	FailureReason    string     `json:"failure_reason,omitempty"`
-	SucceededAt      *time.Time `json:"succeeded_at"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
+	ID               string  `json:"id"`
+	OutRefundNo      string  `json:"out_refund_no"`
+	OutTradeNo       string  `json:"out_trade_no"`
+	ProviderRefundNo *string `json:"provider_refund_no"`
+	Status           string  `json:"status"`
+	Amount           string  `json:"amount"`
+	Currency         string  `json:"currency"`
+	Reason           string  `json:"reason,omitempty"`
+	FailureReason    string  `json:"failure_reason,omitempty"`
+	// External: made in the provider's console, not through this API.
+	External    bool       `json:"external,omitempty"`
+	SucceededAt *time.Time `json:"succeeded_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
 // ViewRefund renders a refund of the order numbered outTradeNo.
@@ -88,7 +90,7 @@ func ViewRefund(r *store.Refund, outTradeNo string) RefundView {
 	v := RefundView{
 		ID: r.ID, OutRefundNo: r.OutRefundNo, OutTradeNo: outTradeNo, Status: r.Status,
 		Amount: providers.FormatMinor(r.AmountMinor, r.Currency), Currency: r.Currency,
-		Reason: r.Reason, FailureReason: r.FailureReason,
+		Reason: r.Reason, FailureReason: r.FailureReason, External: r.External,
 		SucceededAt: utcPtr(r.SucceededAt), CreatedAt: apiTime(r.CreatedAt), UpdatedAt: apiTime(r.UpdatedAt),
 	}
 	if r.ProviderRefundNo != "" {

@@ -71,6 +71,7 @@ type Dispatcher struct {
 	workers  int
 	lease    time.Duration
 	kick     chan struct{}
+	freed    chan struct{} // a worker finished a delivery
 	now      func() time.Time
 	schedule []time.Duration
 	// Observe counts attempts by result ("delivered", "failed", "gave_up").
@@ -85,9 +86,16 @@ type Options struct {
 	Timeout  time.Duration
 	Interval time.Duration
 	Workers  int
+	// Lease is how long a claimed event stays with this replica (default
+	// DefaultLease); it must outlast Timeout (the config checks it).
+	Lease time.Duration
 	// Guard vets untrusted (per-order) URLs; nil trusts every URL.
 	Guard *Guard
 }
+
+// DefaultLease is how long a claimed event stays with this replica by
+// default: a replica that dies holding events delays them by no more.
+const DefaultLease = 30 * time.Second
 
 // New builds a dispatcher; secrets maps merchant ids to webhook secrets.
 func New(st *store.Store, secrets map[string]string, log *slog.Logger, opts Options) *Dispatcher {
@@ -99,10 +107,13 @@ func New(st *store.Store, secrets map[string]string, log *slog.Logger, opts Opti
 		c.Timeout = opts.Timeout
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
 	d := &Dispatcher{
 		st: st, secrets: secrets, client: &c, log: log, guard: opts.Guard,
-		interval: opts.Interval, workers: max(opts.Workers, 1), lease: 30 * time.Second,
-		kick: make(chan struct{}, 1), now: time.Now, schedule: Schedule,
+		interval: opts.Interval, workers: max(opts.Workers, 1), lease: opts.Lease,
+		kick: make(chan struct{}, 1), freed: make(chan struct{}, 1), now: time.Now, schedule: Schedule,
 	}
 	if opts.Guard != nil {
 		d.guarded = opts.Guard.guardedClients(c.Timeout)
@@ -122,82 +133,87 @@ func (d *Dispatcher) Kick() {
 	}
 }
 
-// Run delivers until ctx is cancelled, then waits for deliveries in flight.
+// Run delivers until ctx is cancelled, then waits for deliveries in
+// flight. It claims only as many events as it has idle workers, and each
+// claimed event's POST starts at once, so the lease (longer than the
+// timeout) covers the whole delivery: no event waits for a worker while
+// its lease runs out and another replica takes it.
 func (d *Dispatcher) Run(ctx context.Context) {
 	defer d.wg.Wait()
 	t := time.NewTicker(d.interval)
 	defer t.Stop()
+	idle := make(chan struct{}, d.workers) // one token per idle worker
+	for range d.workers {
+		idle <- struct{}{}
+	}
 	for {
-		for ctx.Err() == nil && d.round(ctx) {
+		if ctx.Err() == nil {
+			d.fill(ctx, idle)
 		}
+		// A finished delivery frees a worker and may have made its order's
+		// next event due: look again then, too.
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-d.kick:
+		case <-d.freed:
 		}
 	}
 }
 
-// round claims one batch and delivers it; it reports whether the batch
-// was full (more may be due).
-func (d *Dispatcher) round(ctx context.Context) bool {
-	batch := d.workers * 4
-	events, token, err := d.st.ClaimDueEvents(ctx, batch, d.lease)
+// fill claims up to one due event per idle worker and starts each
+// delivery at once.
+func (d *Dispatcher) fill(ctx context.Context, idle chan struct{}) {
+	n := len(idle) // only this goroutine takes tokens
+	if n == 0 {
+		return
+	}
+	events, token, err := d.st.ClaimDueEvents(ctx, n, d.lease)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("claim merchant events", "err", err)
 		}
-		return false
+		return
 	}
-	sem := make(chan struct{}, d.workers)
-	var wg sync.WaitGroup
 	for i := range events {
-		acquired := false
-		select {
-		case sem <- struct{}{}:
-			acquired = true
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			// Shutting down: events not started go back to the outbox at
-			// once (another replica, or this one after a restart, sends them).
-			if acquired {
-				<-sem
-			}
-			for j := i; j < len(events); j++ {
-				if err := d.st.ReleaseLease(context.Background(), "merchant_events", events[j].ID, token); err != nil {
-					d.log.Warn("release merchant event lease", "event", events[j].ID, "err", err)
-				}
-			}
-			break
-		}
-		wg.Add(1)
+		<-idle
 		d.wg.Add(1)
 		go func(e *store.MerchantEvent) {
-			defer func() { <-sem; wg.Done(); d.wg.Done() }()
+			defer func() {
+				idle <- struct{}{}
+				d.wg.Done()
+				select {
+				case d.freed <- struct{}{}:
+				default:
+				}
+			}()
 			// A delivery in flight finishes even during shutdown: the
 			// merchant may already be processing it.
 			d.deliver(context.WithoutCancel(ctx), e, token)
 		}(&events[i])
 	}
-	wg.Wait()
-	return len(events) == batch
 }
 
-// deliver makes one attempt and records it.
+// retryIn is the wait before the next attempt after attempts attempts;
+// false once the schedule is spent.
+func (d *Dispatcher) retryIn(attempts int) (time.Duration, bool) {
+	if attempts < 1 || attempts > len(d.schedule) {
+		return 0, false
+	}
+	return d.schedule[attempts-1], true
+}
+
+// deliver makes one attempt and records it. The record is kept even when
+// the lease was lost meanwhile: the POST happened.
 func (d *Dispatcher) deliver(ctx context.Context, e *store.MerchantEvent, token string) {
 	start := d.now()
 	status, err := d.post(ctx, e)
 	latency := d.now().Sub(start)
-	a := &store.EventAttempt{EventID: e.ID, StatusCode: status, LatencyMS: latency.Milliseconds(), At: start.UTC()}
-	e.Attempts++
-	result := "delivered"
+	a := &store.EventAttempt{StatusCode: status, LatencyMS: latency.Milliseconds(), At: start.UTC()}
+	out := store.AttemptOutcome{At: d.now().UTC(), RetryIn: d.retryIn}
 	if err == nil && status >= 200 && status < 300 {
-		e.Status = store.EventDelivered
-		at := d.now().UTC()
-		e.DeliveredAt = &at
-		e.LastError = ""
+		out.Delivered = true
 	} else {
 		msg := fmt.Sprintf("HTTP %d", status)
 		if err != nil {
@@ -206,23 +222,26 @@ func (d *Dispatcher) deliver(ctx context.Context, e *store.MerchantEvent, token 
 			d.log.Info("merchant webhook: no answer", "event", e.ID, "merchant", e.MerchantID, "err", err)
 		}
 		a.Error = truncate(msg, 500)
-		e.LastError = a.Error
-		if e.Attempts > len(d.schedule) {
-			e.Status = store.EventFailed
-			result = "gave_up"
-		} else {
-			e.NextTryAt = d.now().UTC().Add(d.schedule[e.Attempts-1])
-			result = "failed"
-		}
+		out.Error = a.Error
 	}
-	if err := d.st.RecordAttempt(ctx, e, a, token); err != nil {
+	rec, err := d.st.RecordAttempt(ctx, e.ID, token, a, out)
+	if err != nil {
 		d.log.Error("record webhook attempt", "event", e.ID, "err", err)
+		return
+	}
+	result := "delivered"
+	switch {
+	case out.Delivered:
+	case rec.Status == store.EventFailed:
+		result = "gave_up"
+	default:
+		result = "failed"
 	}
 	if d.Observe != nil {
 		d.Observe(result, latency)
 	}
 	if result != "delivered" {
-		d.log.Info("merchant webhook not delivered", "event", e.ID, "type", e.Type, "attempt", e.Attempts, "error", a.Error)
+		d.log.Info("merchant webhook not delivered", "event", e.ID, "type", e.Type, "attempt", rec.Attempts, "error", a.Error)
 	}
 }
 

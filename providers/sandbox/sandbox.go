@@ -66,6 +66,20 @@ type Simulator interface {
 	Pay(ctx context.Context, channelID, outTradeNo string, opts PayOptions) (any, error)
 }
 
+// RefundOptions describe a refund made in the provider's own console
+// (the merchant platform), past the gateway.
+type RefundOptions struct {
+	AmountMinor int64 `json:"amount_minor"` // in the order's currency
+	Duplicates  int   `json:"duplicates"`   // extra copies of the notification
+}
+
+// ConsoleRefunder is a simulator whose provider lets the merchant refund
+// in its own console: the refund never passes through the gateway, and
+// the provider notifies it like any other refund.
+type ConsoleRefunder interface {
+	ConsoleRefund(ctx context.Context, channelID, outTradeNo string, opts RefundOptions) (any, error)
+}
+
 // ErrNotFound is returned by Pay for an order the simulator does not know.
 var ErrNotFound = errors.New("sandbox: order not found")
 
@@ -161,6 +175,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "pay":
 		s.servePay(w, r, sub)
 		return
+	case "refund":
+		s.serveRefund(w, r, sub)
+		return
 	case "certificates":
 		s.serveCertificates(w, r, sub)
 		return
@@ -196,6 +213,12 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
 		return
 	}
 	view, err := s.Pay(r.Context(), channelID, outTradeNo, opts)
+	writeResult(w, view, err)
+}
+
+// writeResult answers a control request: the simulator's view, 404 for an
+// order it does not know, 409 for one it refuses to act on.
+func writeResult(w http.ResponseWriter, view any, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -204,6 +227,40 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
 	default:
 		writeJSON(w, http.StatusOK, view)
 	}
+}
+
+// serveRefund serves POST /sandbox/refund/{channel}/{out_trade_no}
+// {"amount_minor": N, "duplicates": M}: a refund made in the provider's
+// console.
+func (s *Sandbox) serveRefund(w http.ResponseWriter, r *http.Request, sub string) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
+		return
+	}
+	channelID, outTradeNo, ok := strings.Cut(sub, "/")
+	s.mu.RLock()
+	ch, known := s.channels[channelID]
+	s.mu.RUnlock()
+	if !ok || !known || outTradeNo == "" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use /sandbox/refund/{channel}/{out_trade_no} with a sandbox channel"})
+		return
+	}
+	refunder, ok := s.sims[ch.Kind].(ConsoleRefunder)
+	if !ok {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": ch.Kind + " simulator has no console refunds"})
+		return
+	}
+	var opts RefundOptions
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err == nil {
+		err = json.Unmarshal(body, &opts)
+	}
+	if err != nil || opts.AmountMinor <= 0 || opts.Duplicates < 0 || opts.Duplicates > 100 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: {\"amount_minor\": > 0, \"duplicates\": 0..100}"})
+		return
+	}
+	view, err := refunder.ConsoleRefund(r.Context(), channelID, outTradeNo, opts)
+	writeResult(w, view, err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

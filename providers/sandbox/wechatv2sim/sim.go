@@ -70,6 +70,9 @@ type refund struct {
 	RefundFee                                          int64
 	SuccessTime                                        time.Time
 	order                                              *order
+	// Source is refund_request_source: API, or VENDOR_PLATFORM for a
+	// refund made in the merchant platform.
+	Source string
 }
 
 // New builds a simulator.
@@ -401,7 +404,7 @@ func (s *Simulator) refund(a *account, req map[string]string) reply {
 	r := &refund{
 		OutRefundNo: req["out_refund_no"], RefundFee: fee, Status: "PROCESSING", order: o,
 		RefundID:  fmt.Sprintf("50000%05d%s%s", s.seq%100000, now.Format("20060102"), sandbox.RandomDigits(11)),
-		NotifyURL: req["notify_url"], SignType: req["sign_type"],
+		NotifyURL: req["notify_url"], SignType: req["sign_type"], Source: "API",
 	}
 	if r.NotifyURL == "" {
 		r.NotifyURL = a.notifyURL // the merchant platform's setting
@@ -410,7 +413,7 @@ func (s *Simulator) refund(a *account, req map[string]string) reply {
 	o.Refunds = append(o.Refunds, r)
 	o.TradeState = "REFUND"
 	a.refunds[r.OutRefundNo] = r
-	time.AfterFunc(RefundDelay, func() { s.completeRefund(a, r) })
+	time.AfterFunc(RefundDelay, func() { s.completeRefund(a, r, 0) })
 	return reply{fields: refundFields(o, r)}
 }
 
@@ -425,8 +428,46 @@ func refundFields(o *order, r *refund) map[string]string {
 	}
 }
 
-// completeRefund finishes a refund and sends its notification.
-func (s *Simulator) completeRefund(a *account, r *refund) {
+// ConsoleRefund refunds part of a paid order as the merchant would in
+// WeChat's merchant platform, without the gateway: the refund gets a
+// number from WeChat (the platform assigns out_refund_no; its format is
+// UNCONFIRMED, this simulator uses the refund_id) and is notified to the
+// merchant platform's notify URL like an API refund, with
+// refund_request_source VENDOR_PLATFORM.
+func (s *Simulator) ConsoleRefund(_ context.Context, channelID, outTradeNo string, opts sandbox.RefundOptions) (any, error) {
+	s.mu.Lock()
+	a := s.byID[channelID]
+	if a == nil || a.orders[outTradeNo] == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", sandbox.ErrNotFound, outTradeNo)
+	}
+	o := a.orders[outTradeNo]
+	if o.TradeState != "SUCCESS" && o.TradeState != "REFUND" {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("order %s is %s: only paid orders can be refunded", outTradeNo, o.TradeState)
+	}
+	if opts.AmountMinor > o.TotalFee-o.Refunded {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("NOTENOUGH: %d fen left to refund", o.TotalFee-o.Refunded)
+	}
+	s.seq++
+	now := s.env.Now().In(cst)
+	id := fmt.Sprintf("50000%05d%s%s", s.seq%100000, now.Format("20060102"), sandbox.RandomDigits(11))
+	r := &refund{OutRefundNo: id, RefundID: id, RefundFee: opts.AmountMinor, Status: "PROCESSING", order: o,
+		NotifyURL: a.notifyURL, Source: "VENDOR_PLATFORM"}
+	o.Refunded += opts.AmountMinor
+	o.Refunds = append(o.Refunds, r)
+	o.TradeState = "REFUND"
+	a.refunds[r.OutRefundNo] = r
+	view := map[string]any{"out_trade_no": o.OutTradeNo, "out_refund_no": r.OutRefundNo, "refund_id": r.RefundID, "refund_fee": r.RefundFee}
+	s.mu.Unlock()
+	s.completeRefund(a, r, opts.Duplicates)
+	return view, nil
+}
+
+// completeRefund finishes a refund and sends its notification (and dups
+// copies of it).
+func (s *Simulator) completeRefund(a *account, r *refund, dups int) {
 	s.mu.Lock()
 	r.Status = "SUCCESS"
 	r.SuccessTime = s.env.Now()
@@ -437,7 +478,7 @@ func (s *Simulator) completeRefund(a *account, r *refund) {
 		"settlement_total_fee": strconv.FormatInt(o.TotalFee, 10),
 		"refund_fee":           strconv.FormatInt(r.RefundFee, 10), "settlement_refund_fee": strconv.FormatInt(r.RefundFee, 10),
 		"refund_status": r.Status, "success_time": r.SuccessTime.In(cst).Format("2006-01-02 15:04:05"),
-		"refund_recv_accout": "支付用户零钱", "refund_account": "REFUND_SOURCE_RECHARGE_FUNDS", "refund_request_source": "API",
+		"refund_recv_accout": "支付用户零钱", "refund_account": "REFUND_SOURCE_RECHARGE_FUNDS", "refund_request_source": r.Source,
 	}, true)
 	notifyURL := r.NotifyURL
 	outer := map[string]string{"return_code": "SUCCESS", "appid": a.appID, "mch_id": a.mchID, "nonce_str": sandbox.RandomString(16)}
@@ -455,7 +496,7 @@ func (s *Simulator) completeRefund(a *account, r *refund) {
 	}
 	outer["req_info"] = reqInfo
 	body := writeDoc("xml", outer, false)
-	sandbox.Deliver(s.env, sandbox.PayOptions{}, postXML(notifyURL, body))
+	sandbox.Deliver(s.env, sandbox.PayOptions{Duplicates: dups}, postXML(notifyURL, body))
 }
 
 func (s *Simulator) refundQuery(a *account, req map[string]string) reply {
