@@ -24,6 +24,7 @@ import (
 	"github.com/paygate/paygate/gateway/notify"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/gateway/poller"
+	"github.com/paygate/paygate/gateway/recon"
 	"github.com/paygate/paygate/gateway/retention"
 	"github.com/paygate/paygate/gateway/webhook"
 	"github.com/paygate/paygate/providers"
@@ -51,6 +52,7 @@ type App struct {
 	Sandbox    *sandbox.Sandbox
 	Metrics    *metrics.Metrics
 	Notify     *notify.Handler
+	Recon      *recon.Engine
 
 	log     *slog.Logger
 	handler http.Handler
@@ -139,10 +141,15 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a.Notify.Observe = a.Metrics.Notification
 
 	a.Metrics.WatchVerification(a.verification, time.Now)
+	if a.Recon, err = a.buildRecon(); err != nil {
+		a.closeStore()
+		return nil, err
+	}
 
 	api := httpapi.New(a.Orders, keys, log)
 	api.Kick = a.Dispatcher.Kick
 	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
+	api.Recon = a.Recon
 	a.handler = a.router(api)
 	return a, nil
 }
@@ -285,6 +292,10 @@ func (a *App) Start() {
 		}
 	}
 	a.runAdapters(ctx)
+	if !a.Config.Reconciliation.Disabled {
+		a.done.Add(1)
+		go func() { defer a.done.Done(); a.Recon.Run(ctx) }()
+	}
 }
 
 // Stop stops the background work, waits for what is in flight (claimed

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -22,7 +23,17 @@ func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 	if !e.NextTryAt.set() {
 		e.NextTryAt = DueNow()
 	}
-	return translate(s.w.WithContext(ctx).Create(e).Error)
+	// A second event for one fact is refused without an error in the
+	// database: on PostgreSQL a failed statement would abort the whole
+	// transaction of the state change that wrote it.
+	res := s.w.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(e)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("%w: merchant event %s", ErrDuplicate, e.DedupeKey)
+	}
+	return nil
 }
 
 // NextEventSequence returns the sequence number the order's next event

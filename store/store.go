@@ -193,6 +193,12 @@ func (s *Store) Migrate() error {
 				return err
 			}
 		}
+		if err := tx.AutoMigrate(reconModels...); err != nil {
+			return err
+		}
+		if err := migrateRecon(tx); err != nil {
+			return err
+		}
 		// Indexes replaced by wider ones (AutoMigrate only adds).
 		m := tx.Migrator()
 		for _, old := range []struct {

@@ -444,6 +444,18 @@ func TestEventsAndInbox(t *testing.T) {
 		if err := st.InsertEvent(ctx, &store.MerchantEvent{MerchantID: "m1", DedupeKey: "order.paid:o1", Type: "order.paid", URL: "u", Payload: payload, CreatedAt: now, UpdatedAt: now}); !errors.Is(err, store.ErrDuplicate) {
 			t.Fatalf("same dedupe key: %v", err)
 		}
+		// Refused inside a transaction, the duplicate leaves it usable: on
+		// PostgreSQL a failed statement would abort the state change with it.
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			dup := &store.MerchantEvent{MerchantID: "m1", DedupeKey: "order.paid:o1", Type: "order.paid", URL: "u", Payload: payload, CreatedAt: now, UpdatedAt: now}
+			if err := tx.InsertEvent(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
+				return fmt.Errorf("duplicate in a transaction: %v", err)
+			}
+			return tx.InsertNotification(ctx, &store.Notification{ChannelID: "ch-c", Outcome: store.OutcomeDuplicate, ReceivedAt: now})
+		})
+		if err != nil {
+			t.Fatalf("a transaction that met a duplicate event: %v", err)
+		}
 		claimed, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
 		if err != nil || len(claimed) != 1 || string(claimed[0].Payload) != string(payload) {
 			t.Fatalf("claim: %v %v", claimed, err)

@@ -37,6 +37,9 @@ type Config struct {
 	Retention Retention  `yaml:"retention"`
 	Log       Log        `yaml:"log"`
 	Merchants []Merchant `yaml:"merchants"`
+
+	// Reconciliation tunes the daily statement runs and their retries.
+	Reconciliation Reconciliation `yaml:"reconciliation"`
 }
 
 // Server is the HTTP listener and how providers reach it.
@@ -115,6 +118,14 @@ type Retention struct {
 // at least: a quarter of the call's timeout, for recording the result.
 func LeaseMargin(timeout time.Duration) time.Duration { return timeout / 4 }
 
+// Reconciliation tunes the background reconciliation work: the channels'
+// daily schedules and the retries of runs whose statement was not ready.
+type Reconciliation struct {
+	Disabled bool          `yaml:"disabled"`
+	Interval time.Duration `yaml:"interval"`    // how often schedules and due retries are looked at (default 30s)
+	Retry    time.Duration `yaml:"retry_every"` // how long a WAITING run waits before asking again (default 30m)
+}
+
 // Log selects the log format and level.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
@@ -175,6 +186,8 @@ type Channel struct {
 	Timeout  time.Duration    `yaml:"timeout"`
 	Poll     string           `yaml:"poll"` // auto | always | never
 	Params   providers.Params `yaml:"params"`
+	// Statement is the channel's reconciliation settings (optional).
+	Statement *Statement `yaml:"statement"`
 }
 
 // Scopes an API key can hold.
@@ -370,6 +383,12 @@ func (c *Config) applyDefaults() {
 	if c.Webhooks.Lease == 0 {
 		c.Webhooks.Lease = 30 * time.Second
 	}
+	if c.Reconciliation.Interval == 0 {
+		c.Reconciliation.Interval = 30 * time.Second
+	}
+	if c.Reconciliation.Retry == 0 {
+		c.Reconciliation.Retry = 30 * time.Minute
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -432,6 +451,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.Inbox < time.Hour || c.Retention.Events < time.Hour || c.Retention.Interval < time.Second {
 		bad("retention", "inbox and events must be at least 1h, interval at least 1s")
+	}
+	if c.Reconciliation.Interval < 10*time.Millisecond || c.Reconciliation.Interval > time.Hour {
+		bad("reconciliation.interval", "must be between 10ms and 1h")
+	}
+	if c.Reconciliation.Retry < time.Second || c.Reconciliation.Retry > 24*time.Hour {
+		bad("reconciliation.retry_every", "must be between 1s and 24h")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -533,6 +558,9 @@ func (c *Config) Validate() error {
 			} else if c.Poller.Lease <= ch.Timeout+LeaseMargin(ch.Timeout) {
 				bad("poller.lease", "%s must be longer than %s.timeout (%s) plus a quarter of it (%s): a provider call must end before its lease does",
 					c.Poller.Lease, cf, ch.Timeout, ch.Timeout+LeaseMargin(ch.Timeout))
+			}
+			if ch.Statement != nil {
+				ch.Statement.validate(cf+".statement", bad)
 			}
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/orders"
+	"github.com/paygate/paygate/gateway/recon"
 	"github.com/paygate/paygate/providers"
 )
 
@@ -34,6 +35,8 @@ type API struct {
 	// ExportTimeLimit bounds a whole CSV export (DefaultExportTimeLimit
 	// when zero).
 	ExportTimeLimit time.Duration
+	// Recon runs reconciliations (nil: the routes answer 503).
+	Recon *recon.Engine
 }
 
 // New builds the API.
@@ -55,6 +58,7 @@ func (a *API) Register(r gin.IRouter) {
 	v1.GET("/events/:id", require(config.ScopeOrdersRead), a.getEvent)
 	v1.GET("/reports/summary", require(config.ScopeOrdersRead), a.summary)
 	v1.POST("/events/:id/redeliver", require(config.ScopeOrdersWrite), a.redeliverEvent)
+	a.registerRecon(v1)
 }
 
 func (a *API) createOrder(c *gin.Context) {

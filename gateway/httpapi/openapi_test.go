@@ -23,6 +23,10 @@ func TestOpenAPIListsTheRoutes(t *testing.T) {
 		"/v1/events":                                        {"get"},
 		"/v1/events/{id}":                                   {"get"},
 		"/v1/events/{id}/redeliver":                         {"post"},
+		"/v1/reconciliations":                               {"post", "get"},
+		"/v1/reconciliations/{id}":                          {"get"},
+		"/v1/reconciliations/{id}/differences":              {"get"},
+		"/v1/reconciliations/{id}/rejudge":                  {"post"},
 		"/notify/{channel}":                                 {"post"},
 	}
 	for path, methods := range want {

@@ -44,7 +44,13 @@ type PayOptions struct {
 	Duplicates int  `json:"duplicates"`  // extra copies of the notification, sent concurrently
 	DelayMS    int  `json:"delay_ms"`    // wait before notifying (then the answer does not wait)
 	SkipNotify bool `json:"skip_notify"` // pay but send nothing: a lost callback
+	// Notify false is the same as skip_notify: paid at the provider, the
+	// notification lost (what reconciliation and the backstop poll find).
+	Notify *bool `json:"notify"`
 }
+
+// Silent reports whether no notification is to be sent.
+func (o PayOptions) Silent() bool { return o.SkipNotify || (o.Notify != nil && !*o.Notify) }
 
 // Env is what a simulator gets from the sandbox.
 type Env struct {
@@ -178,6 +184,12 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "refund":
 		s.serveRefund(w, r, sub)
 		return
+	case "book":
+		s.serveBook(w, r, sub)
+		return
+	case "statement":
+		s.serveStatementControl(w, r, sub)
+		return
 	case "certificates":
 		s.serveCertificates(w, r, sub)
 		return
@@ -209,7 +221,7 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
 		err = json.Unmarshal(body, &opts)
 	}
 	if err != nil || opts.Duplicates < 0 || opts.Duplicates > 100 || opts.DelayMS < 0 || opts.DelayMS > 600_000 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: {\"duplicates\": 0..100, \"delay_ms\": 0..600000, \"skip_notify\": bool}"})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: {\"duplicates\": 0..100, \"delay_ms\": 0..600000, \"notify\": bool}"})
 		return
 	}
 	view, err := s.Pay(r.Context(), channelID, outTradeNo, opts)
@@ -273,7 +285,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // opts.Duplicates copies, concurrently) and reports the answers. With a
 // delay it returns at once and delivers in the background.
 func Deliver(env Env, opts PayOptions, build func() (*http.Request, error)) []DeliveryResult {
-	if opts.SkipNotify {
+	if opts.Silent() {
 		return nil
 	}
 	send := func() []DeliveryResult {

@@ -191,6 +191,12 @@ func (a answer) code() string {
 // data values are dropped (the SDK would sign them as "k="; Yaband's
 // optional fields are simply left out).
 func (p *Provider) call(ctx context.Context, method string, data map[string]string) (json.RawMessage, error) {
+	return p.callAs(ctx, p.user, p.secret, method, data)
+}
+
+// callAs is call with another account's credentials (the super-admin
+// account that reads clearing reports).
+func (p *Provider) callAs(ctx context.Context, user, secret, method string, data map[string]string) (json.RawMessage, error) {
 	clean := make(map[string]string, len(data))
 	for k, v := range data {
 		if v != "" {
@@ -199,11 +205,11 @@ func (p *Provider) call(ctx context.Context, method string, data map[string]stri
 	}
 	unix := p.now().Unix()
 	env := envelope{
-		User:   p.user,
+		User:   user,
 		Method: method,
 		Time:   unix,
 		Data:   clean,
-		Sign:   Sign(p.secret, requestSignFields(p.user, method, unix, clean)),
+		Sign:   Sign(secret, requestSignFields(user, method, unix, clean)),
 	}
 	body, err := httpx.EncodeJSON(env)
 	if err != nil {

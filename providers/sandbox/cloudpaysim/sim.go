@@ -73,6 +73,7 @@ type refund struct {
 	Order                                      *order
 	Fee                                        int64
 	Callback                                   bool
+	AcceptedAt                                 time.Time
 }
 
 // Simulator is the wechat_cloudpay sandbox.
@@ -81,6 +82,7 @@ type Simulator struct {
 	mu     sync.Mutex
 	byID   map[string]*channel
 	bySubM map[string]*channel
+	held   map[string]bool // channel id -> downloadbill answers Bill Creating
 	// payKey signs the `payment` object (MD5, like cloud pay's answers).
 	payKey string
 }
@@ -182,6 +184,9 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = s.refund(in)
 	case "queryrefund":
 		resp = s.queryRefund(in)
+	case "downloadbill":
+		write(200, s.downloadBill(in))
+		return
 	default:
 		write(404, map[string]any{"errcode": 40066, "errmsg": "invalid url " + r.URL.Path})
 		return
@@ -441,7 +446,7 @@ func (s *Simulator) refund(in map[string]json.RawMessage) map[string]any {
 	case o.Refunded+fee > o.TotalFee:
 		return bizFail("NOTENOUGH", "退款金额大于可退金额")
 	}
-	rf := &refund{OutRefundNo: no, RefundID: "50" + randFrom("0123456789", 27), Status: "PROCESSING", Order: o, Fee: fee, Callback: cb}
+	rf := &refund{OutRefundNo: no, RefundID: "50" + randFrom("0123456789", 27), Status: "PROCESSING", Order: o, Fee: fee, Callback: cb, AcceptedAt: s.env.Now()}
 	c.refunds[no] = rf
 	o.Refunded += fee
 	o.State = "REFUND"

@@ -391,6 +391,9 @@ func newestFirst(q entityQuery) bool {
 }
 
 func (s *Sim) searchTransactions(w http.ResponseWriter, r *http.Request, ch *channel) {
+	if s.searchTransactionRange(w, r, ch) {
+		return
+	}
 	q, value, ok := readQuery(w, r, "merchantReference", "state", "id")
 	if !ok {
 		return
@@ -575,6 +578,9 @@ func (s *Sim) readRefund(w http.ResponseWriter, r *http.Request, ch *channel) {
 }
 
 func (s *Sim) searchRefunds(w http.ResponseWriter, r *http.Request, ch *channel) {
+	if s.searchRefundRange(w, r, ch) {
+		return
+	}
 	q, value, ok := readQuery(w, r, "externalId", "merchantReference")
 	if !ok {
 		return

@@ -43,6 +43,7 @@ type Simulator struct {
 	byID      map[string]*account
 	byAccount map[string]*account // mch_id "|" sub_mch_id
 	seq       int
+	billHeld  map[string]bool // channel id -> downloadbill answers Bill Creating
 }
 
 // account is one channel's merchant (or sub-merchant) at WeChat.
@@ -68,7 +69,7 @@ type order struct {
 type refund struct {
 	OutRefundNo, RefundID, Status, NotifyURL, SignType string
 	RefundFee                                          int64
-	SuccessTime                                        time.Time
+	AcceptedAt, SuccessTime                            time.Time
 	order                                              *order
 	// Source is refund_request_source: API, or VENDOR_PLATFORM for a
 	// refund made in the merchant platform.
@@ -132,6 +133,7 @@ func (s *Simulator) Handler() http.Handler {
 	mux.HandleFunc("/pay/closeorder", s.endpoint(s.closeOrder, "out_trade_no"))
 	mux.HandleFunc("/secapi/pay/refund", s.endpoint(s.refund, "out_refund_no", "total_fee", "refund_fee"))
 	mux.HandleFunc("/pay/refundquery", s.endpoint(s.refundQuery))
+	mux.HandleFunc(PathDownloadBill, s.downloadBill)
 	return mux
 }
 
@@ -402,7 +404,7 @@ func (s *Simulator) refund(a *account, req map[string]string) reply {
 	now := s.env.Now().In(cst)
 	s.seq++
 	r := &refund{
-		OutRefundNo: req["out_refund_no"], RefundFee: fee, Status: "PROCESSING", order: o,
+		OutRefundNo: req["out_refund_no"], RefundFee: fee, Status: "PROCESSING", order: o, AcceptedAt: now,
 		RefundID:  fmt.Sprintf("50000%05d%s%s", s.seq%100000, now.Format("20060102"), sandbox.RandomDigits(11)),
 		NotifyURL: req["notify_url"], SignType: req["sign_type"], Source: "API",
 	}

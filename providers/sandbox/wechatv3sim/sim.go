@@ -141,6 +141,7 @@ type Simulator struct {
 	merchants map[string]*merchant
 	accounts  map[acctKey]*account
 	byChannel map[string]*account
+	bills     billState // trade bills: download tokens, held channels (bill.go)
 }
 
 // New builds an empty simulator.
@@ -378,6 +379,10 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.replyErr(w, m, reqSerial, e)
 		return
 	}
+	if r.URL.Path == PathBillFile {
+		s.serveBillFile(w, r, m, reqSerial)
+		return
+	}
 	if r.Method == http.MethodPost && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		s.replyErr(w, m, reqSerial, errf(400, "INVALID_REQUEST", "Content-Type must be application/json"))
 		return
@@ -444,6 +449,8 @@ func (s *Simulator) route(r *http.Request, m *merchant, body []byte) (int, any, 
 		return s.refund(m, body)
 	case get && strings.HasPrefix(path, "/v3/refund/domestic/refunds/"):
 		return s.queryRefund(m, q, strings.TrimPrefix(path, "/v3/refund/domestic/refunds/"))
+	case get && path == PathTradeBill:
+		return s.tradeBill(r, m, q)
 	case get && path == "/v3/certificates":
 		return s.certificates(m, q)
 	}

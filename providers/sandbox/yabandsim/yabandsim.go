@@ -248,6 +248,8 @@ func (s *Sim) servePayments(w http.ResponseWriter, r *http.Request) {
 		out, f = s.createRefund(acct, data)
 	case "v3.QueryRefundOrder":
 		out, f = s.queryRefund(acct, data)
+	case "v3.GetTradebill":
+		out, f = s.tradebill(acct, data)
 	default:
 		f = fail("400", "method %s is not supported", req.Method)
 	}
