@@ -36,6 +36,9 @@ type Order struct {
 	RefundedMinor      int64  `gorm:"not null;default:0"`
 	RefundPendingMinor int64  `gorm:"not null;default:0"` // reserved by refunds in PROCESSING
 	Status             string `gorm:"size:16;not null;index"`
+	// ProviderStatus is the provider's own word in its last report
+	// (kept whole when the adapter does not know it).
+	ProviderStatus string `gorm:"size:64"`
 
 	Description string `gorm:"size:256"`
 	PayMethod   string `gorm:"size:32"`
@@ -86,6 +89,11 @@ type Refund struct {
 	RequestHash      string     `gorm:"size:64;not null"`
 	SubmittedAt      *time.Time // the provider accepted the request
 	SucceededAt      *time.Time
+	// CallUntil: a provider call for this refund started and may still be
+	// running (at the provider, even after this side gave up) until then,
+	// on the database's clock. Nothing queries-then-resubmits or re-sends
+	// the refund before it.
+	CallUntil *DBTime `gorm:"column:call_until_ms;type:bigint"`
 	// External: made outside the gateway (in the provider's console) and
 	// learned from the provider's notification or answer.
 	External bool `gorm:"not null;default:false"`
@@ -119,11 +127,12 @@ type Notification struct {
 	Body             []byte
 	RemoteAddr       string `gorm:"size:64"`
 	Verified         bool
-	Kind             string    `gorm:"size:16"` // payment | refund
-	OrderID          string    `gorm:"size:32;index"`
-	Outcome          string    `gorm:"size:32;not null;index"`
-	Detail           string    `gorm:"size:512"`
-	ReceivedAt       time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2"`
+	Kind             string `gorm:"size:16"` // payment | refund
+	OrderID          string `gorm:"size:32;index"`
+	Outcome          string `gorm:"size:32;not null;index"`
+	Detail           string `gorm:"size:512"`
+	// ix_notifications_received serves the retention purge.
+	ReceivedAt time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2;index:ix_notifications_received"`
 }
 
 // Notification outcomes.
@@ -138,6 +147,8 @@ const (
 	OutcomeAmountMismatch  = "refused_amount"
 	OutcomeUnknownOrder    = "unknown_order"
 	OutcomeUnknownChannel  = "unknown_channel"
+	OutcomeUnknownStatus   = "unknown_status" // verified, a status word the adapter does not know: no transition
+	OutcomeRateLimited     = "rate_limited"
 	OutcomeError           = "error" // our side failed; the provider will retry
 )
 
