@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
 
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/gateway/httpapi"
@@ -24,6 +25,7 @@ import (
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/gateway/poller"
 	"github.com/paygate/paygate/gateway/recon"
+	"github.com/paygate/paygate/gateway/retention"
 	"github.com/paygate/paygate/gateway/webhook"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
@@ -46,6 +48,7 @@ type App struct {
 	Orders     *orders.Service
 	Dispatcher *webhook.Dispatcher
 	Poller     *poller.Poller
+	Retention  *retention.Job
 	Sandbox    *sandbox.Sandbox
 	Metrics    *metrics.Metrics
 	Notify     *notify.Handler
@@ -78,6 +81,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		a.Sandbox = sandbox.New(sandbox.Env{Client: client})
 	}
 	var (
+		policies     []webhook.MerchantPolicy
 		merchants    []*orders.Merchant
 		channels     []*orders.Channel
 		rowMerchants []store.Merchant
@@ -86,6 +90,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	)
 	for _, m := range cfg.Merchants {
 		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
+		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
 		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
 		if m.WebhookSecret != "" {
 			secrets[m.ID] = m.WebhookSecret
@@ -118,17 +123,26 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	}
 
 	a.Orders = orders.New(a.Store, merchants, channels, log)
+	a.Orders.SetRefundCallMargin(cfg.Poller.RefundCallMargin)
 	a.Orders.Observe = a.Metrics.Transition
+	guard := webhook.NewGuard(cfg.Server.AllowHTTPWebhooks, cfg.Server.AllowPrivateWebhooks, policies)
+	a.Orders.CheckNotifyURL = guard.CheckURL
 	a.Dispatcher = webhook.New(a.Store, secrets, log, webhook.Options{
 		Client: client, Timeout: cfg.Webhooks.Timeout, Interval: cfg.Webhooks.Interval, Workers: cfg.Webhooks.Workers,
-		Lease: cfg.Webhooks.Lease,
+		Lease: cfg.Webhooks.Lease, Guard: guard,
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
 	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
 	a.Poller.SetLease(cfg.Poller.Lease)
 	a.Poller.Observe = a.Metrics.Poll
+	a.Retention = retention.New(a.Store, log, cfg.Retention.Inbox, cfg.Retention.Events, cfg.Retention.Interval)
+	a.Retention.Observe = a.Metrics.Deleted
 	a.Notify = notify.New(a.Orders, log)
+	a.Notify.SetLimits(notify.Limits{
+		PerSource: rateOf(cfg.Notify.RatePerSource), Burst: cfg.Notify.BurstPerSource,
+		Refused: rateOf(cfg.Notify.RefusedPerSource), RefusedBurst: cfg.Notify.RefusedBurst,
+	})
 	a.Notify.Observe = a.Metrics.Notification
 
 	a.Metrics.WatchVerification(a.verification, time.Now)
@@ -174,6 +188,15 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 // Handler is the gateway's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
+// MetricsHandler serves Prometheus metrics. It is not part of Handler:
+// the binary serves it on server.metrics_addr, away from the public
+// listener.
+func (a *App) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	return mux
+}
+
 func (a *App) router(api *httpapi.API) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -196,7 +219,6 @@ func (a *App) router(api *httpapi.API) http.Handler {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	})
-	r.GET("/metrics", gin.WrapH(a.Metrics.Handler()))
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", httpapi.OpenAPI) })
 	r.Any("/notify/:channel", func(c *gin.Context) { a.Notify.Handle(c.Writer, c.Request, c.Param("channel")) })
 	if a.Sandbox != nil {
@@ -269,6 +291,10 @@ func (a *App) Start() {
 	if !a.Config.Poller.Disabled {
 		a.done.Add(1)
 		go func() { defer a.done.Done(); a.Poller.Run(ctx) }()
+		if !a.Config.Retention.Disabled {
+			a.done.Add(1)
+			go func() { defer a.done.Done(); a.Retention.Run(ctx) }()
+		}
 	}
 	a.runAdapters(ctx)
 	if !a.Config.Reconciliation.Disabled {
@@ -296,4 +322,12 @@ func (a *App) closeStore() {
 	if a.ownsDB && a.Store != nil {
 		_ = a.Store.Close()
 	}
+}
+
+// rateOf reads a configured rate: negative is no limit.
+func rateOf(perSecond float64) rate.Limit {
+	if perSecond < 0 {
+		return 0
+	}
+	return rate.Limit(perSecond)
 }

@@ -306,8 +306,23 @@ func TestProviderBadResponseIsAnUnknownOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rf, err = env.App.Orders.RefreshRefund(context.Background(), rf); err != nil || rf.Status != "SUCCEEDED" {
-		t.Fatalf("refund asked again: %v %+v", err, rf)
+	// Asking (GET ?refresh=true) never re-sends: the provider does not
+	// know the refund, so it stays as it is.
+	if rf, err = env.App.Orders.RefreshRefund(context.Background(), rf); err != nil || rf.Status != "PROCESSING" || book.CallCount("refund") != 1 {
+		t.Fatalf("refund refreshed: %v %+v, %d provider refund calls", err, rf, book.CallCount("refund"))
+	}
+	// The poller neither asks nor re-sends while the first call may still
+	// be running; once it cannot be, it re-sends with the same number.
+	queries := book.CallCount("refundquery")
+	if rf, err = env.App.Orders.PollRefund(context.Background(), rf); err != nil || rf.Status != "PROCESSING" || book.CallCount("refund") != 1 || book.CallCount("refundquery") != queries {
+		t.Fatalf("refund polled while its first call may run: %v %+v", err, rf)
+	}
+	// The call window passes (it is on the database's clock).
+	if err := env.App.Store.DB().Exec("UPDATE refunds SET call_until_ms = 0 WHERE id = ?", rf.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if rf, err = env.App.Orders.PollRefund(context.Background(), rf); err != nil || rf.Status != "SUCCEEDED" || book.CallCount("refund") != 2 {
+		t.Fatalf("refund re-sent after the call window: %v %+v", err, rf)
 	}
 	if o := env.Do("GET", "/v1/orders/BADANS0002", demoKey, nil); o.Str("refunded_amount") != "4.00" {
 		t.Fatalf("after the refund: %s", o.Body)

@@ -55,10 +55,10 @@ func TestCrashAndRestart(t *testing.T) {
 	}))
 	defer func() { recv.CloseClientConnections(); recv.Close() }()
 
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	cfg := filepath.Join(dir, "gateway.yaml")
 	doc := fmt.Sprintf(`
-server: {addr: "%s", public_url: "http://%s"}
+server: {addr: "%s", public_url: "http://%s", metrics_addr: "%s"}
 database: {driver: sqlite, dsn: "%s"}
 sandbox: true
 merchants:
@@ -71,7 +71,7 @@ merchants:
         provider: wechat_v2
         base_url: sandbox
         params: {appid: "wxd930ea5d5a258f4f", mch_id: "10000100", api_key: "%s", sign_type: MD5}
-`, addr, addr, filepath.Join(dir, "gateway.db"), demoKey, recv.URL, gatewaytest.WebhookSecret, v2Key)
+`, addr, addr, metricsAddr, filepath.Join(dir, "gateway.db"), demoKey, recv.URL, gatewaytest.WebhookSecret, v2Key)
 	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +113,20 @@ merchants:
 	}
 	t.Logf("event delivered %s after the crash", time.Since(crashed).Round(time.Second))
 
+	// The Docker HEALTHCHECK: the binary asks its own /healthz.
+	if out, err := exec.Command(bin, "-healthcheck", "-config", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("healthcheck of a running gateway: %v %s", err, out)
+	}
+	// /metrics is on metrics_addr, not on the public listener.
+	if r := env.Do("GET", "/metrics", "", nil); r.Status != http.StatusNotFound {
+		t.Fatalf("/metrics on the public listener: %d", r.Status)
+	}
+	if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/metrics on metrics_addr: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+
 	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +141,9 @@ merchants:
 		_ = second.Process.Signal(syscall.SIGQUIT)
 		time.Sleep(time.Second)
 		t.Fatalf("no graceful stop within 20 s:\n%s", logsOf(second))
+	}
+	if err := exec.Command(bin, "-healthcheck", "-config", cfg).Run(); err == nil {
+		t.Fatal("healthcheck passed with the gateway stopped")
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -37,7 +37,8 @@ merchants:
     channels:
       - {id: fake-1, provider: test_fake, currency: CNY, params: {key: "k", account: "a"}}
 `
-	env := gatewaytest.Start(t, cfg, gatewaytest.Options{NoBackground: true, Store: st})
+	// The merchant's configured webhook_url (trusted on loopback).
+	env := gatewaytest.Start(t, cfg, gatewaytest.Options{NoBackground: true, Store: st, Vars: map[string]string{"WEBHOOK_URL": slow.URL}})
 	now := time.Now().UTC()
 	for i := 0; i < 4; i++ {
 		e := &store.MerchantEvent{MerchantID: "demo", DedupeKey: "test:" + string(rune('a'+i)), Type: "order.paid", URL: slow.URL,

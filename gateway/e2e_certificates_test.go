@@ -274,7 +274,7 @@ func TestWeChatV3CertificateRotationAcrossReplicas(t *testing.T) {
 			if mine == 0 || len(v.Certificates) != 2 || v.Certificates[0].Serial != newSerial || v.Problem != "" {
 				t.Fatalf("replica %d: %d new-serial callbacks, status %+v", i, mine, v)
 			}
-			if code, body := getBody(t, e.URL+"/metrics"); code != 200 ||
+			if code, body := http.StatusOK, e.Metrics(); code != 200 ||
 				!strings.Contains(body, `paygate_provider_certificates{channel="wxv3-cert"} 2`) ||
 				!strings.Contains(body, `paygate_provider_certificate_expiry_seconds{channel="wxv3-cert",serial="`+newSerial+`"}`) ||
 				!strings.Contains(body, `paygate_channel_can_verify{channel="wxv3-cert"} 1`) {
@@ -372,7 +372,7 @@ func TestReadyzNamesAChannelThatCannotVerify(t *testing.T) {
 	var body, m string
 	eventually(t, 5*time.Second, func() bool {
 		_, body = getBody(t, env.URL+"/readyz")
-		_, m = getBody(t, env.URL+"/metrics")
+		m = env.Metrics()
 		return strings.Contains(body, "RESOURCE_NOT_EXISTS") && strings.Contains(m, `result="not_available"`)
 	}, func() string { return "readyz: " + body + "\n" + grepLines(m, "certificate|can_verify") })
 	code, body := getBody(t, env.URL+"/readyz")

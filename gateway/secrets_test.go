@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +55,12 @@ func TestSecretsStayOutOfLogsAndOutput(t *testing.T) {
 	env.Receiver.Wait("refund.succeeded", "SECR000001", 1, 3*time.Second)
 	ev := env.Receiver.Wait("order.paid", "SECR000001", 1, 3*time.Second)
 	record(env.Do("GET", "/v1/events/"+ev[0].ID, demoKey, nil))
-	record(env.Do("GET", "/metrics", "", nil))
+	if r := env.Do("GET", "/metrics", "", nil); r.Status != http.StatusNotFound {
+		t.Errorf("/metrics on the public listener: %d", r.Status)
+	}
+	metricsOut := httptest.NewRecorder()
+	env.App.MetricsHandler().ServeHTTP(metricsOut, httptest.NewRequest("GET", "/metrics", nil))
+	answers.Write(metricsOut.Body.Bytes())
 
 	var stored strings.Builder
 	var inbox []store.Notification

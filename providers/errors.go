@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"regexp"
 )
 
 // ErrorCode is a provider failure in the gateway's words.
@@ -28,6 +29,10 @@ const (
 	// ErrCodeBadResponse: the provider's answer failed verification or
 	// could not be parsed.
 	ErrCodeBadResponse ErrorCode = "PROVIDER_BAD_RESPONSE"
+	// ErrCodeInProgress: the provider says the same request (or a
+	// duplicate of it) is already being processed. Never a refusal: the
+	// earlier request may yet succeed; ask again later.
+	ErrCodeInProgress ErrorCode = "PROVIDER_IN_PROGRESS"
 )
 
 // Error is a provider failure with the provider's own code kept for people.
@@ -98,3 +103,22 @@ var ErrMalformed = errors.New("malformed notification")
 // ErrBreakerOpen marks a call not made because the channel's circuit
 // breaker is open. The poller postpones instead of spending an attempt.
 var ErrBreakerOpen = errors.New("circuit breaker open")
+
+// inProgressMessage matches a provider's free-text refusal that means the
+// request is a repeat of one it already has: in progress, a duplicate, or
+// already done. Providers without a code table (Yaband, Supay, 2paynow,
+// VR Payment) answer such texts; the wording is UNCONFIRMED and this is
+// the one place to correct it.
+var inProgressMessage = regexp.MustCompile(`(?i)in\s*progress|processing|duplicat|already|repeat|same\s+(request|refund)|重复|处理中|正在|已退款|已存在`)
+
+// conflictMessage marks a "duplicate" that is not ours: the number is
+// taken by a request with other content.
+var conflictMessage = regexp.MustCompile(`(?i)another|different|other\s|mismatch|不一致|不同`)
+
+// InProgressMessage reports whether a provider's refusal text says the
+// request is already there (in progress, duplicate, done): such an answer
+// is ErrCodeInProgress, never a final refusal. A number taken by a request
+// with other content ("already exists with another amount") is not.
+func InProgressMessage(msg string) bool {
+	return inProgressMessage.MatchString(msg) && !conflictMessage.MatchString(msg)
+}

@@ -51,7 +51,7 @@ var (
 func CurrencyExponent(currency string) (int32, error) {
 	exp, ok := currencyExponent[currency]
 	if !ok {
-		return 0, fmt.Errorf("%w: %q", ErrUnknownCurrency, currency)
+		return 0, fmt.Errorf("%w: %s", ErrUnknownCurrency, clipText(currency))
 	}
 	return exp, nil
 }
@@ -64,6 +64,20 @@ func KnownCurrency(code string) bool {
 
 var plainDecimal = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 
+// maxAmountText bounds the text of an amount (API or provider) before it
+// is parsed: MaxMinor has 12 digits, so anything longer is refused at
+// once and never reaches the decimal parser or an error message whole.
+const maxAmountText = 24
+
+// clipText is how an amount (or a currency) appears in an error: at most maxAmountText
+// characters, so a hostile value never makes an unbounded message.
+func clipText(s string) string {
+	if len(s) > maxAmountText {
+		return fmt.Sprintf("%q… (%d bytes)", s[:maxAmountText], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
 // ParseAmount parses an API amount: a plain decimal string in major units
 // ("12.34"), no sign, no exponent, positive, at most the currency's decimals
 // (trailing zeros count: "1.100" CNY is refused), and at most MaxMinor.
@@ -72,14 +86,14 @@ func ParseAmount(amount, currency string) (Money, error) {
 	if err != nil {
 		return Money{}, err
 	}
+	if len(amount) > maxAmountText {
+		return Money{}, fmt.Errorf("%w: %s is too long", ErrBadAmount, clipText(amount))
+	}
 	if !plainDecimal.MatchString(amount) {
-		return Money{}, fmt.Errorf("%w: %q is not a plain positive decimal such as \"12.34\"", ErrBadAmount, amount)
+		return Money{}, fmt.Errorf("%w: %s is not a plain positive decimal such as \"12.34\"", ErrBadAmount, clipText(amount))
 	}
 	if i := strings.IndexByte(amount, '.'); i >= 0 && int32(len(amount)-i-1) > exp {
-		return Money{}, fmt.Errorf("%w: %s allows %d decimal(s), got %q", ErrBadAmount, currency, exp, amount)
-	}
-	if len(amount) > 24 {
-		return Money{}, fmt.Errorf("%w: %q is too large", ErrBadAmount, amount)
+		return Money{}, fmt.Errorf("%w: %s allows %d decimal(s), got %s", ErrBadAmount, currency, exp, clipText(amount))
 	}
 	m, err := FromDecimal(decimal.RequireFromString(amount), currency)
 	if err != nil {
@@ -91,12 +105,23 @@ func ParseAmount(amount, currency string) (Money, error) {
 	return m, nil
 }
 
+// providerDecimal is what a provider amount may look like: digits and at
+// most one point with digits on both sides. No sign, exponent, spaces,
+// thousands separators or leading point.
+var providerDecimal = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
 // ParseProviderAmount parses a decimal amount in major units as a provider
-// sends it ("24.9", "25", "24.90"). It must convert exactly to minor units.
+// sends it ("24.9", "25", "24.90"): digits and one point, at most
+// maxAmountText characters, converting exactly to minor units. Anything
+// else ("1e3", "+1", " 1.00", "1,00") is refused: a provider answer that
+// does not look like money is not believed.
 func ParseProviderAmount(amount, currency string) (Money, error) {
-	d, err := decimal.NewFromString(strings.TrimSpace(amount))
+	if len(amount) > maxAmountText || !providerDecimal.MatchString(amount) {
+		return Money{}, fmt.Errorf("%w: provider amount %s is not digits with at most one decimal point", ErrBadAmount, clipText(amount))
+	}
+	d, err := decimal.NewFromString(amount)
 	if err != nil {
-		return Money{}, fmt.Errorf("%w: %q: %v", ErrBadAmount, amount, err)
+		return Money{}, fmt.Errorf("%w: provider amount %s: %v", ErrBadAmount, clipText(amount), err)
 	}
 	return FromDecimal(d, currency)
 }

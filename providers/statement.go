@@ -209,7 +209,7 @@ var statementAmount = regexp.MustCompile(`^(0|[1-9][0-9]{0,14})(\.[0-9]{1,8})?$`
 // representable in the currency's minor units.
 func ParseStatementAmount(s, currency string) (Money, error) {
 	if !statementAmount.MatchString(s) {
-		return Money{}, fmt.Errorf("%w: %q is not a plain decimal", ErrBadAmount, s)
+		return Money{}, fmt.Errorf("%w: %s is not a plain decimal", ErrBadAmount, clipText(s))
 	}
 	return FromDecimal(decimal.RequireFromString(s), currency)
 }

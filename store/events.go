@@ -15,26 +15,28 @@ import (
 // database's clock) unless NextTryAt says otherwise; ErrDuplicate when an
 // event with its DedupeKey exists.
 func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
-	if e.ID == "" {
-		e.ID = NewID("evt")
-	}
-	if e.Status == "" {
-		e.Status = EventPending
-	}
-	if !e.NextTryAt.set() {
-		e.NextTryAt = DueNow()
-	}
-	// A second event for one fact is refused without an error in the
-	// database: on PostgreSQL a failed statement would abort the whole
-	// transaction of the state change that wrote it.
-	res := s.w.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(e)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("%w: merchant event %s", ErrDuplicate, e.DedupeKey)
-	}
-	return nil
+	return s.write(ctx, func(s *Store) error {
+		if e.ID == "" {
+			e.ID = NewID("evt")
+		}
+		if e.Status == "" {
+			e.Status = EventPending
+		}
+		if !e.NextTryAt.set() {
+			e.NextTryAt = DueNow()
+		}
+		// A second event for one fact is refused without an error in the
+		// database: on PostgreSQL a failed statement would abort the whole
+		// transaction of the state change that wrote it.
+		res := s.w.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(e)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("%w: merchant event %s", ErrDuplicate, e.DedupeKey)
+		}
+		return nil
+	})
 }
 
 // NextEventSequence returns the sequence number the order's next event
@@ -238,7 +240,7 @@ func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*Mer
 // events: status no longer pending). Due times and leases are compared
 // with the database's clock ({now}), never a replica's.
 var (
-	dueEvents = dueQuery{table: "merchant_events", index: "ix_events_pending", order: "next_try_ms",
+	dueEvents = dueQuery{table: "merchant_events", index: "ix_events_due", order: "next_try_ms",
 		// One order's events go out in sequence: an event waits while an
 		// earlier one of its order is pending (being retried, or in flight).
 		where: "status = 'pending' AND next_try_ms <= {now} AND NOT EXISTS (SELECT 1 FROM merchant_events p " +

@@ -12,15 +12,16 @@ func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
 	})
 }
 
-// NotificationApplied reports whether a notification with the provider's
-// id was already applied on the channel.
+// NotificationApplied reports whether a verified notification with the
+// provider's id was already applied on the channel (an unverified body's
+// id proves nothing and never counts).
 func (s *Store) NotificationApplied(ctx context.Context, channelID, providerNotifyID string) (bool, error) {
 	if providerNotifyID == "" {
 		return false, nil
 	}
 	var n int64
 	err := s.r.WithContext(ctx).Model(&Notification{}).
-		Where("channel_id = ? AND provider_notify_id = ? AND outcome IN ?", channelID, providerNotifyID, []string{OutcomeApplied, OutcomeDuplicate, OutcomeQueried}).
+		Where("channel_id = ? AND provider_notify_id = ? AND verified AND outcome IN ?", channelID, providerNotifyID, []string{OutcomeApplied, OutcomeDuplicate, OutcomeQueried}).
 		Count(&n).Error
 	return n > 0, err
 }

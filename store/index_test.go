@@ -47,7 +47,8 @@ func TestIndexCensus(t *testing.T) {
 		// merchant events and their attempts
 		"idx_merchant_events_dedupe_key": {unique: true},
 		"ux_events_order_sequence":       {unique: true},
-		"ix_events_pending":              {sql: "SELECT id FROM merchant_events WHERE status = 'pending' AND next_try_ms <= ? ORDER BY next_try_ms LIMIT 10", args: []any{now.UnixMilli()}},
+		"ix_events_due":                  {sql: "SELECT id FROM merchant_events WHERE status = 'pending' AND next_try_ms <= ? ORDER BY next_try_ms LIMIT 10", args: []any{now.UnixMilli()}},
+		"ix_notifications_received":      {sql: "SELECT id FROM notifications WHERE received_at < ? ORDER BY received_at LIMIT 500", args: []any{now}}, // retention
 		"ix_events_merchant_status":      {sql: "SELECT * FROM merchant_events WHERE merchant_id = ? AND status = ? ORDER BY created_at DESC, id DESC LIMIT 50", args: []any{"m1", "failed"}},
 		"idx_merchant_events_order_id":   {sql: "SELECT * FROM merchant_events WHERE merchant_id = ? AND order_id = ? ORDER BY created_at DESC, id DESC LIMIT 50", args: []any{"m1", "ord_x"}},
 		"idx_event_attempts_event_id":    {sql: "SELECT * FROM event_attempts WHERE event_id = ? ORDER BY at, id", args: []any{"evt_x"}},
@@ -129,6 +130,9 @@ func seedForPlans(t *testing.T, st *store.Store) {
 		e := store.MerchantEvent{ID: store.NewID("evt"), MerchantID: o.MerchantID, DedupeKey: "order.paid:" + o.ID, Type: "order.paid",
 			OrderID: o.ID, Sequence: 1, URL: "http://m/", Payload: []byte("{}"), Status: store.EventDelivered, NextTryAt: store.At(o.CreatedAt),
 			CreatedAt: o.CreatedAt, UpdatedAt: o.CreatedAt}
+		if i%10 == 0 {
+			e.Status = store.EventFailed
+		}
 		events = append(events, e)
 		attempts = append(attempts, store.EventAttempt{ID: store.NewID("att"), EventID: e.ID, StatusCode: 200, At: o.CreatedAt})
 		refunds = append(refunds, store.Refund{ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: o.MerchantID, ChannelID: o.ChannelID,

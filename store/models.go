@@ -36,6 +36,9 @@ type Order struct {
 	RefundedMinor      int64  `gorm:"not null;default:0"`
 	RefundPendingMinor int64  `gorm:"not null;default:0"` // reserved by refunds in PROCESSING
 	Status             string `gorm:"size:16;not null"`
+	// ProviderStatus is the provider's own word in its last report
+	// (kept whole when the adapter does not know it).
+	ProviderStatus string `gorm:"size:64"`
 
 	Description string `gorm:"size:256"`
 	PayMethod   string `gorm:"size:32"`
@@ -88,6 +91,11 @@ type Refund struct {
 	RequestHash      string     `gorm:"size:64;not null"`
 	SubmittedAt      *time.Time // the provider accepted the request
 	SucceededAt      *time.Time
+	// CallUntil: a provider call for this refund started and may still be
+	// running (at the provider, even after this side gave up) until then,
+	// on the database's clock. Nothing queries-then-resubmits or re-sends
+	// the refund before it.
+	CallUntil *DBTime `gorm:"column:call_until_ms;type:bigint"`
 	// External: made outside the gateway (in the provider's console) and
 	// learned from the provider's notification or answer.
 	External bool `gorm:"not null;default:false"`
@@ -123,11 +131,12 @@ type Notification struct {
 	Body             []byte
 	RemoteAddr       string `gorm:"size:64"`
 	Verified         bool
-	Kind             string    `gorm:"size:16"` // payment | refund
-	OrderID          string    `gorm:"size:32"`
-	Outcome          string    `gorm:"size:32;not null"`
-	Detail           string    `gorm:"size:512"`
-	ReceivedAt       time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2"`
+	Kind             string `gorm:"size:16"` // payment | refund
+	OrderID          string `gorm:"size:32"`
+	Outcome          string `gorm:"size:32;not null"`
+	Detail           string `gorm:"size:512"`
+	// ix_notifications_received serves the retention purge.
+	ReceivedAt time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2;index:ix_notifications_received"`
 }
 
 // Notification outcomes.
@@ -142,6 +151,8 @@ const (
 	OutcomeAmountMismatch  = "refused_amount"
 	OutcomeUnknownOrder    = "unknown_order"
 	OutcomeUnknownChannel  = "unknown_channel"
+	OutcomeUnknownStatus   = "unknown_status" // verified, a status word the adapter does not know: no transition
+	OutcomeRateLimited     = "rate_limited"
 	OutcomeError           = "error" // our side failed; the provider will retry
 )
 
@@ -162,12 +173,13 @@ type MerchantEvent struct {
 	RefundID string `gorm:"size:32"`
 	URL      string `gorm:"size:512;not null"`
 	Payload  []byte `gorm:"not null"` // the exact body sent, frozen at creation
-	// Due events are found by ix_events_pending (next_try_ms of pending
-	// events only): delivered and failed events leave it. NextTryAt and
-	// LeaseUntil are on the database's clock (DBTime).
-	Status      string  `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
+	// Due events are found by ix_events_due (status, next_try_ms): delivered
+	// and failed events, which keep their last next_try_ms, stay out of the
+	// range the dispatcher scans, and are the range the retention purge
+	// reads. NextTryAt and LeaseUntil are on the database's clock (DBTime).
+	Status      string  `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
 	Attempts    int     `gorm:"not null;default:0"`
-	NextTryAt   DBTime  `gorm:"column:next_try_ms;type:bigint;not null;default:0;index:ix_events_pending,where:status = 'pending'"`
+	NextTryAt   DBTime  `gorm:"column:next_try_ms;type:bigint;not null;default:0;index:ix_events_due,priority:2"`
 	LeaseUntil  *DBTime `gorm:"column:lease_until_ms;type:bigint"`
 	LeaseToken  string  `gorm:"size:64"`
 	LastError   string  `gorm:"size:512"`

@@ -185,6 +185,27 @@ func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount i
 	})
 }
 
+// SettleLateRefund applies a refund the provider reports SUCCEEDED after
+// the gateway had marked it FAILED (its reservation already given back):
+// amount goes straight into refunded_minor, and the order becomes
+// statusWhenFull when that completes it. It answers false, changing
+// nothing, when the order's refunded amount would then exceed what was
+// paid.
+func (s *Store) SettleLateRefund(ctx context.Context, orderID string, amount int64, statusWhenFull string) (bool, error) {
+	res := s.w.WithContext(ctx).Model(&Order{}).
+		Where("id = ? AND refunded_minor + ? <= amount_minor", orderID, amount).
+		Updates(map[string]any{
+			"refunded_minor": gorm.Expr("refunded_minor + ?", amount),
+			"status":         gorm.Expr("CASE WHEN refunded_minor + ? >= amount_minor THEN ? ELSE status END", amount, statusWhenFull),
+			"version":        gorm.Expr("version + 1"),
+			"updated_at":     s.Now(),
+		})
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected == 1, nil
+}
+
 // PollNow makes a PAYING order due for a poll at once. A poll running at
 // that moment cannot push it back (see ScheduleOrderPoll).
 func (s *Store) PollNow(ctx context.Context, orderID string) error {

@@ -228,7 +228,7 @@ func (s *Store) Migrate() error {
 			{&Order{}, "idx_orders_status"}, {&Order{}, "ix_orders_created"}, {&Order{}, "ix_orders_due"},
 			{&Refund{}, "idx_refunds_status"}, {&Refund{}, "ix_refunds_due"},
 			{&Notification{}, "idx_notifications_order_id"}, {&Notification{}, "idx_notifications_outcome"},
-			{&Notification{}, "ix_notifications_channel_pid"}, {&MerchantEvent{}, "ix_events_due"},
+			{&Notification{}, "ix_notifications_channel_pid"}, {&MerchantEvent{}, "ix_events_pending"},
 			{&Channel{}, "idx_channels_merchant_id"},
 		} {
 			if m.HasIndex(old.model, old.name) {

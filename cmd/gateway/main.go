@@ -2,6 +2,7 @@
 //
 //	go run ./cmd/gateway                  # configs/gateway.yaml: SQLite + sandboxes
 //	go run ./cmd/gateway -config my.yaml  # or GATEWAY_CONFIG=my.yaml
+//	gateway -healthcheck                  # exit 0 when the running gateway answers /healthz (Docker HEALTHCHECK)
 package main
 
 import (
@@ -41,11 +42,15 @@ func run() error {
 		def = "configs/gateway.yaml"
 	}
 	path := flag.String("config", def, "config file (env GATEWAY_CONFIG)")
+	check := flag.Bool("healthcheck", false, "ask the gateway running with this config for /healthz and exit 0 if it answers 200")
 	flag.Parse()
 
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
+	}
+	if *check {
+		return healthcheck(cfg, &http.Client{Timeout: 3 * time.Second})
 	}
 	log := newLogger(cfg.Log)
 	app, err := gateway.New(cfg, log, gateway.Options{})
@@ -64,6 +69,18 @@ func run() error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+	}
+	var metricsSrv *http.Server
+	if cfg.Server.MetricsAddr != config.MetricsOff {
+		// A port taken (a local Prometheus also defaults to 9090) costs the
+		// metrics, not the payments: logged, and the gateway runs on.
+		if mln, err := net.Listen("tcp", cfg.Server.MetricsAddr); err != nil {
+			log.Error("metrics listener: /metrics is not served; set server.metrics_addr (GATEWAY_METRICS_ADDR)", "addr", cfg.Server.MetricsAddr, "err", err)
+		} else {
+			metricsSrv = &http.Server{Handler: app.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = metricsSrv.Serve(mln) }()
+			log.Info("metrics listening", "addr", mln.Addr().String())
+		}
 	}
 	app.Start()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "public_url", cfg.Server.PublicURL,
@@ -85,6 +102,9 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(ctx)
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(ctx)
+	}
 	app.Stop()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -101,4 +121,28 @@ func newLogger(c config.Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// healthcheck asks the gateway listening on cfg.Server.Addr for /healthz
+// (on loopback when it listens on every interface).
+func healthcheck(cfg *config.Config, client *http.Client) error {
+	host, port, err := net.SplitHostPort(cfg.Server.Addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }

@@ -33,6 +33,8 @@ type Config struct {
 	Sandbox   bool       `yaml:"sandbox"`
 	Poller    Poller     `yaml:"poller"`
 	Webhooks  Webhooks   `yaml:"webhooks"`
+	Notify    Notify     `yaml:"notify"`
+	Retention Retention  `yaml:"retention"`
 	Log       Log        `yaml:"log"`
 	Merchants []Merchant `yaml:"merchants"`
 
@@ -49,6 +51,15 @@ type Server struct {
 	// (WeChat v2 spbill_create_ip) and the payer's is unknown.
 	ServerIP        string        `yaml:"server_ip"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MetricsAddr is where /metrics is served, apart from the public
+	// listener (default 127.0.0.1:9090; "off" serves none).
+	MetricsAddr string `yaml:"metrics_addr"`
+	// AllowHTTPWebhooks lets a per-order notify_url use http (default:
+	// https only). The merchants' configured webhook_url may always.
+	AllowHTTPWebhooks bool `yaml:"allow_http_webhooks"`
+	// AllowPrivateWebhooks lets per-order notify_urls reach loopback and
+	// private addresses (development only).
+	AllowPrivateWebhooks bool `yaml:"allow_private_webhooks"`
 	// ExportTimeLimit bounds one CSV export (default 10m).
 	ExportTimeLimit time.Duration `yaml:"export_time_limit"`
 }
@@ -65,6 +76,10 @@ type Poller struct {
 	Interval    time.Duration `yaml:"interval"`    // how often due work is looked for
 	Batch       int           `yaml:"batch"`       // rows claimed per round
 	Concurrency int           `yaml:"concurrency"` // provider calls in flight per channel
+	// RefundCallMargin is added to a refund call's time budget (twice the
+	// channel's timeout) to bound how long it may still run at the
+	// provider; no refund is queried-then-resent or re-sent before that.
+	RefundCallMargin time.Duration `yaml:"refund_call_margin"`
 	// Lease is how long a claimed order or refund stays with this replica;
 	// longer than every channel's timeout plus LeaseMargin.
 	Lease time.Duration `yaml:"lease"`
@@ -79,6 +94,24 @@ type Webhooks struct {
 	// Lease is how long a claimed event stays with this replica; longer
 	// than Timeout plus LeaseMargin.
 	Lease time.Duration `yaml:"lease"`
+}
+
+// Notify bounds what one source (remote address) can make /notify do.
+// A negative rate is no limit.
+type Notify struct {
+	RatePerSource    float64 `yaml:"rate_per_source"`    // requests per second (default 100)
+	BurstPerSource   int     `yaml:"burst_per_source"`   // default 400
+	RefusedPerSource float64 `yaml:"refused_per_source"` // refused notifications recorded per second (default 1)
+	RefusedBurst     int     `yaml:"refused_burst"`      // default 30
+}
+
+// Retention deletes old inbox rows and finished merchant events, once per
+// interval, by one replica at a time (a store job lease).
+type Retention struct {
+	Disabled bool          `yaml:"disabled"`
+	Inbox    time.Duration `yaml:"inbox"`    // notifications older than this (default 90 days)
+	Events   time.Duration `yaml:"events"`   // delivered or failed events older than this (default 90 days)
+	Interval time.Duration `yaml:"interval"` // default 1h
 }
 
 // LeaseMargin is how much longer than the call it covers a lease must be
@@ -105,6 +138,9 @@ type Merchant struct {
 	APIKeys       []APIKey `yaml:"api_keys"`
 	WebhookURL    string   `yaml:"webhook_url"`
 	WebhookSecret string   `yaml:"webhook_secret"`
+	// WebhookHosts are hosts the merchant's per-order notify_urls may name
+	// even though they resolve to private addresses (its own network).
+	WebhookHosts []string `yaml:"webhook_hosts"`
 	// Timezone is the merchant's IANA time zone (Asia/Shanghai): the days
 	// of the summary report are its days unless a request says otherwise.
 	// Empty: UTC.
@@ -160,6 +196,12 @@ const (
 	ScopeOrdersRead   = "orders:read"
 	ScopeRefundsWrite = "refunds:write"
 )
+
+// DefaultMetricsAddr is where /metrics listens unless configured.
+const DefaultMetricsAddr = "127.0.0.1:9090"
+
+// MetricsOff as server.metrics_addr serves no /metrics.
+const MetricsOff = "off"
 
 // SandboxBaseURL is the base_url value that points a channel at the
 // in-process sandbox.
@@ -281,6 +323,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.ShutdownTimeout == 0 {
 		c.Server.ShutdownTimeout = 15 * time.Second
 	}
+	if c.Server.MetricsAddr == "" {
+		c.Server.MetricsAddr = DefaultMetricsAddr
+	}
 	if c.Server.ExportTimeLimit == 0 {
 		c.Server.ExportTimeLimit = 10 * time.Minute
 	}
@@ -299,6 +344,9 @@ func (c *Config) applyDefaults() {
 	if c.Poller.Concurrency == 0 {
 		c.Poller.Concurrency = 4
 	}
+	if c.Poller.RefundCallMargin == 0 {
+		c.Poller.RefundCallMargin = 30 * time.Second
+	}
 	if c.Poller.Lease == 0 {
 		c.Poller.Lease = 30 * time.Second
 	}
@@ -310,6 +358,27 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Webhooks.Workers == 0 {
 		c.Webhooks.Workers = 8
+	}
+	if c.Notify.RatePerSource == 0 {
+		c.Notify.RatePerSource = 100
+	}
+	if c.Notify.BurstPerSource == 0 {
+		c.Notify.BurstPerSource = 400
+	}
+	if c.Notify.RefusedPerSource == 0 {
+		c.Notify.RefusedPerSource = 1
+	}
+	if c.Notify.RefusedBurst == 0 {
+		c.Notify.RefusedBurst = 30
+	}
+	if c.Retention.Inbox == 0 {
+		c.Retention.Inbox = 90 * 24 * time.Hour
+	}
+	if c.Retention.Events == 0 {
+		c.Retention.Events = 90 * 24 * time.Hour
+	}
+	if c.Retention.Interval == 0 {
+		c.Retention.Interval = time.Hour
 	}
 	if c.Webhooks.Lease == 0 {
 		c.Webhooks.Lease = 30 * time.Second
@@ -362,6 +431,13 @@ func (c *Config) Validate() error {
 	if net.ParseIP(c.Server.ServerIP) == nil {
 		bad("server.server_ip", "must be an IP address")
 	}
+	if c.Server.MetricsAddr != MetricsOff {
+		if _, _, err := net.SplitHostPort(c.Server.MetricsAddr); err != nil {
+			bad("server.metrics_addr", "must be host:port or %q (%v)", MetricsOff, err)
+		} else if c.Server.MetricsAddr == c.Server.Addr {
+			bad("server.metrics_addr", "must differ from server.addr: /metrics is not served to the public")
+		}
+	}
 	switch c.Database.Driver {
 	case "sqlite", "postgres":
 	default:
@@ -369,6 +445,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Database.DSN == "" {
 		bad("database.dsn", "is required")
+	}
+	if c.Notify.BurstPerSource < 0 || c.Notify.RefusedBurst < 0 {
+		bad("notify", "bursts must not be negative")
+	}
+	if c.Retention.Inbox < time.Hour || c.Retention.Events < time.Hour || c.Retention.Interval < time.Second {
+		bad("retention", "inbox and events must be at least 1h, interval at least 1s")
 	}
 	if c.Reconciliation.Interval < 10*time.Millisecond || c.Reconciliation.Interval > time.Hour {
 		bad("reconciliation.interval", "must be between 10ms and 1h")
@@ -437,6 +519,11 @@ func (c *Config) Validate() error {
 			}
 			if len(m.WebhookSecret) < 16 {
 				bad(mf+".webhook_secret", "must be at least 16 characters when webhook_url is set")
+			}
+		}
+		for k, h := range m.WebhookHosts {
+			if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+				bad(fmt.Sprintf("%s.webhook_hosts[%d]", mf, k), "must be a host name or IP address, without scheme or port")
 			}
 		}
 		for j, ch := range m.Channels {

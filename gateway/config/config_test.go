@@ -44,6 +44,11 @@ func TestParseExpandsAndDefaults(t *testing.T) {
 	if cfg.Server.PublicURL != "http://127.0.0.1:8080" || cfg.Database.Driver != "sqlite" || cfg.Database.DSN != "data/gateway.db" {
 		t.Fatalf("defaults: %+v %+v", cfg.Server, cfg.Database)
 	}
+	if cfg.Server.MetricsAddr != "127.0.0.1:9090" || cfg.Server.AllowHTTPWebhooks || cfg.Server.AllowPrivateWebhooks ||
+		cfg.Notify.RatePerSource != 100 || cfg.Notify.RefusedPerSource != 1 || cfg.Retention.Inbox.Hours() != 90*24 ||
+		cfg.Poller.RefundCallMargin.Seconds() != 30 {
+		t.Fatalf("edge defaults: %+v %+v %+v %+v", cfg.Server, cfg.Notify, cfg.Retention, cfg.Poller)
+	}
 }
 
 func TestParseErrorsNameTheField(t *testing.T) {
@@ -72,6 +77,11 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"duplicate channel", strings.Replace(minimal, "      - id: wx\n", "      - id: wx\n        provider: wechat_v2\n        base_url: sandbox\n      - id: wx\n", 1), vars,
 			[]string{"merchants[0].channels[1].id", "duplicate"}},
 		{"bad driver", minimal + "database: {driver: mysql}\n", vars, []string{"database.driver"}},
+		{"metrics on the API listener", strings.Replace(minimal, `addr: "127.0.0.1:8080"}`, `addr: "127.0.0.1:8080", metrics_addr: "127.0.0.1:8080"}`, 1), vars,
+			[]string{"server.metrics_addr"}},
+		{"bad webhook host", strings.Replace(minimal, "    channels:", "    webhook_hosts: [\"https://x.example/\"]\n    channels:", 1), vars,
+			[]string{"merchants[0].webhook_hosts[0]"}},
+		{"tiny retention", minimal + "retention: {inbox: 1m}\n", vars, []string{"retention"}},
 		{"bad timezone", strings.Replace(minimal, "  - id: demo\n", "  - id: demo\n    timezone: Beijing\n", 1), vars,
 			[]string{"merchants[0].timezone", "IANA"}},
 		{"host timezone", strings.Replace(minimal, "  - id: demo\n", "  - id: demo\n    timezone: Local\n", 1), vars,
@@ -123,6 +133,12 @@ func TestShippedConfigLoadsWithoutEnvironment(t *testing.T) {
 	}
 	if !cfg.Sandbox || cfg.Database.Driver != "sqlite" {
 		t.Fatalf("shipped config must run on SQLite with the sandbox: %+v", cfg)
+	}
+	// The tour's merchant backend (webhookecho on 127.0.0.1:9000) is the
+	// merchant's configured webhook_url: trusted, so it stays reachable.
+	// /metrics is not on the public listener.
+	if cfg.Merchants[0].WebhookURL != "http://127.0.0.1:9000/payments" || cfg.Server.MetricsAddr != DefaultMetricsAddr || cfg.Server.AllowPrivateWebhooks {
+		t.Fatalf("shipped config: webhook %q metrics %q private %v", cfg.Merchants[0].WebhookURL, cfg.Server.MetricsAddr, cfg.Server.AllowPrivateWebhooks)
 	}
 }
 

@@ -53,7 +53,8 @@ var (
 
 func newFakeBook() *FakeBook {
 	return &FakeBook{orders: map[string]*providers.OrderState{}, refunds: map[string]*providers.RefundState{},
-		queries: map[string]int{}, inflight: map[string]int{}, maxInflight: map[string]int{}}
+		queries: map[string]int{}, inflight: map[string]int{}, maxInflight: map[string]int{},
+		refundCalls: map[string]int{}, refundsInFlight: map[string]bool{}, refundedByOrder: map[string]int64{}}
 }
 
 // Book returns the fake provider's book of a channel.
@@ -86,7 +87,50 @@ type FakeBook struct {
 	queryDelay  time.Duration
 	queryErr    error
 	closeErr    error
-	createDelay time.Duration
+
+	// Refund instrumentation and behaviour (SetRefundBehaviour).
+	refundCalls     map[string]int   // Refund calls per out_refund_no
+	refundsInFlight map[string]bool  // Refund calls being processed now
+	refundedByOrder map[string]int64 // minor units really refunded per out_trade_no
+	refundDelay     time.Duration
+	refuseInFlight  bool
+	loseAnswer      func(outRefundNo string) bool
+	omitPaidAmount  bool
+	createDelay     time.Duration
+}
+
+// SetRefundBehaviour makes Refund take delay to process (outside the
+// book's lock; QueryRefund does not know the refund until it is done),
+// refuse a second call for a refund still being processed when
+// refuseInFlight is set (as a provider answering "refund in progress"
+// with a plain refusal would), and lose the answer of the calls loseAnswer
+// picks (the refund is made, the caller gets PROVIDER_UNAVAILABLE, as
+// after a timeout).
+func (b *FakeBook) SetRefundBehaviour(delay time.Duration, refuseInFlight bool, loseAnswer func(outRefundNo string) bool) {
+	b.mu.Lock()
+	b.refundDelay, b.refuseInFlight, b.loseAnswer = delay, refuseInFlight, loseAnswer
+	b.mu.Unlock()
+}
+
+// RefundCalls returns how often Refund was called for out_refund_no.
+func (b *FakeBook) RefundCalls(outRefundNo string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.refundCalls[outRefundNo]
+}
+
+// Refunded returns the minor units the provider really refunded on an order.
+func (b *FakeBook) Refunded(outTradeNo string) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.refundedByOrder[outTradeNo]
+}
+
+// OmitPaidAmount makes QueryOrder leave the amount out of its answers.
+func (b *FakeBook) OmitPaidAmount(omit bool) {
+	b.mu.Lock()
+	b.omitPaidAmount = omit
+	b.mu.Unlock()
 }
 
 // SetCreateDelay makes CreateOrder take d (outside the book's lock).
@@ -237,7 +281,11 @@ func (f *fake) QueryOrder(_ context.Context, ref providers.OrderRef) (providers.
 	if !ok {
 		return providers.OrderState{}, providers.Errorf(providers.ErrCodeNotFound, "ORDERNOTEXIST", "no order")
 	}
-	return *o, nil
+	st := *o
+	if b.omitPaidAmount {
+		st.Amount = providers.Money{}
+	}
+	return st, nil
 }
 
 func (f *fake) CloseOrder(_ context.Context, ref providers.OrderRef) error {
@@ -264,9 +312,25 @@ func (f *fake) Refund(_ context.Context, req providers.RefundRequest) (providers
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.call("refund")
+	b.refundCalls[req.OutRefundNo]++
 	if b.RefundErr != nil {
 		return providers.RefundState{}, b.RefundErr
 	}
+	if r, ok := b.refunds[req.OutRefundNo]; ok {
+		return *r, nil
+	}
+	if b.refundsInFlight[req.OutRefundNo] {
+		if b.refuseInFlight {
+			return providers.RefundState{}, providers.Errorf(providers.ErrCodeRejected, "REFUND_REFUSED", "refund refused")
+		}
+	}
+	b.refundsInFlight[req.OutRefundNo] = true
+	if d := b.refundDelay; d > 0 {
+		b.mu.Unlock()
+		time.Sleep(d)
+		b.mu.Lock()
+	}
+	delete(b.refundsInFlight, req.OutRefundNo)
 	if r, ok := b.refunds[req.OutRefundNo]; ok {
 		return *r, nil
 	}
@@ -276,6 +340,12 @@ func (f *fake) Refund(_ context.Context, req providers.RefundRequest) (providers
 	}
 	r := &providers.RefundState{Status: st, OutRefundNo: req.OutRefundNo, ProviderRefundNo: "FR" + req.OutRefundNo, Amount: req.Amount}
 	b.refunds[req.OutRefundNo] = r
+	if st == providers.RefundSucceeded {
+		b.refundedByOrder[req.Order.OutTradeNo] += req.Amount.Minor
+	}
+	if b.loseAnswer != nil && b.loseAnswer(req.OutRefundNo) {
+		return providers.RefundState{}, providers.Unavailable(context.DeadlineExceeded)
+	}
 	return *r, nil
 }
 

@@ -376,3 +376,11 @@ func (r *Receiver) describe() string {
 	}
 	return b.String()
 }
+
+// Metrics returns what /metrics serves (on server.metrics_addr in the
+// binary; never on the API listener).
+func (e *Env) Metrics() string {
+	rec := httptest.NewRecorder()
+	e.App.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Body.String()
+}

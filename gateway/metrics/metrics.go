@@ -19,6 +19,7 @@ type Metrics struct {
 	WebhookTime   prometheus.Histogram
 	Polls         *prometheus.CounterVec
 	HTTP          *prometheus.HistogramVec
+	Retention     *prometheus.CounterVec
 }
 
 // New registers the metrics.
@@ -40,11 +41,14 @@ func New() *Metrics {
 		Polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paygate_polls_total", Help: "Provider polls by kind and result.",
 		}, []string{"kind", "result"}),
+		Retention: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paygate_retention_deleted_total", Help: "Rows deleted by the retention job, by table.",
+		}, []string{"table"}),
 		HTTP: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "paygate_http_request_seconds", Help: "API request latency by route and status.", Buckets: prometheus.DefBuckets,
 		}, []string{"route", "status"}),
 	}
-	m.reg.MustRegister(m.Notifications, m.Transitions, m.Webhooks, m.WebhookTime, m.Polls, m.HTTP,
+	m.reg.MustRegister(m.Notifications, m.Transitions, m.Webhooks, m.WebhookTime, m.Polls, m.HTTP, m.Retention,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,4 +77,9 @@ func (m *Metrics) Webhook(result string, latency time.Duration) {
 // Poll counts one poll.
 func (m *Metrics) Poll(kind, result string) {
 	m.Polls.WithLabelValues(kind, result).Inc()
+}
+
+// Deleted counts rows the retention job deleted.
+func (m *Metrics) Deleted(table string, n int64) {
+	m.Retention.WithLabelValues(table).Add(float64(n))
 }

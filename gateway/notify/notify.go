@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -23,17 +24,33 @@ import (
 // MaxBody caps a notification body; providers send a few KB.
 const MaxBody = 256 << 10
 
+// RefusedPrefix is how much of the body, and roughly of the headers, a
+// notification refused before it was verified (or for an unknown channel)
+// keeps in the inbox: enough to see what it was, not a free store.
+const RefusedPrefix = 1 << 10
+
 // Handler serves /notify/{channel}.
 type Handler struct {
-	svc *orders.Service
-	log *slog.Logger
+	svc       *orders.Service
+	log       *slog.Logger
+	perSource *sourceLimiter
+	refused   *sourceLimiter
 	// Observe counts notifications by provider and outcome (metrics).
 	Observe func(provider, outcome string)
 }
 
-// New builds the ingress.
+// New builds the ingress with DefaultLimits.
 func New(svc *orders.Service, log *slog.Logger) *Handler {
-	return &Handler{svc: svc, log: log}
+	h := &Handler{svc: svc, log: log}
+	h.SetLimits(DefaultLimits)
+	return h
+}
+
+// SetLimits replaces the per-source limits (a zero rate is no limit).
+// Call it before the handler serves.
+func (h *Handler) SetLimits(l Limits) {
+	h.perSource = newSourceLimiter(l.PerSource, l.Burst)
+	h.refused = newSourceLimiter(l.Refused, l.RefusedBurst)
 }
 
 // redactedHeaders are never stored.
@@ -42,22 +59,32 @@ var redactedHeaders = map[string]bool{"Authorization": true, "Cookie": true, "Pr
 // Handle processes one notification for channelID.
 func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID string) {
 	ctx := r.Context()
+	now := time.Now()
+	src := sourceKey(r.RemoteAddr)
+	if !h.perSource.allow(src, now) {
+		h.count("", store.OutcomeRateLimited)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
+		return
+	}
 	rec := &store.Notification{
 		ID: store.NewID("ntf"), ChannelID: truncate(channelID, 64), Method: r.Method, Path: truncate(r.URL.RequestURI(), 512),
-		Headers: headersJSON(r.Header), RemoteAddr: r.RemoteAddr, ReceivedAt: time.Now().UTC(),
+		Headers: headersJSON(r.Header), RemoteAddr: truncate(r.RemoteAddr, 64), ReceivedAt: now.UTC(),
 	}
 	ch, ok := h.svc.Channel(channelID)
-	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	rec.Body = body
 	if !ok {
-		h.record(ctx, rec, store.OutcomeUnknownChannel, "no such channel")
+		// Not even read whole: nobody is expected here.
+		rec.Body, _ = io.ReadAll(io.LimitReader(r.Body, RefusedPrefix))
+		h.recordRefused(ctx, rec, r.Header, src, store.OutcomeUnknownChannel, "no such channel")
 		http.Error(w, "unknown channel", http.StatusNotFound)
 		return
 	}
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	rec.Body = body
 	rec.Provider = ch.Kind
 	p := ch.Provider
 	if readErr != nil {
-		h.record(ctx, rec, store.OutcomeMalformed, "body: "+readErr.Error())
+		h.recordRefused(ctx, rec, r.Header, src, store.OutcomeMalformed, "body: "+readErr.Error())
 		h.ack(w, p, false, "body too large or unreadable")
 		return
 	}
@@ -72,31 +99,47 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 			outcome = store.OutcomeChannelMismatch
 		}
 		rec.Kind = string(n.Kind)
-		var poll func()
-		if n.Hint && outcome == store.OutcomeBadSignature {
-			// Not trusted, but it names an order: record which, and ask
-			// the provider soon.
-			poll = h.pollSoon(ctx, ch, n, rec)
-		}
-		h.record(ctx, rec, outcome, err.Error())
-		if poll != nil {
-			poll()
+		if outcome == store.OutcomeChannelMismatch {
+			// Verified, for another account: kept whole.
+			h.record(ctx, rec, outcome, err.Error())
+		} else if h.refused.allow(src, now) {
+			var poll func()
+			if n.Hint && outcome == store.OutcomeBadSignature {
+				// Not trusted, but it names an order: record which, and ask
+				// the provider soon.
+				poll = h.pollSoon(ctx, ch, n, rec)
+			}
+			h.keepPrefix(rec, r.Header)
+			h.record(ctx, rec, outcome, err.Error())
+			if poll != nil {
+				poll()
+			}
+		} else {
+			h.count(ch.Kind, store.OutcomeRateLimited)
 		}
 		h.log.Warn("notification refused", "channel", ch.ID, "outcome", outcome, "err", err)
 		h.ack(w, p, false, "refused")
 		return
 	}
 	rec.Kind = string(n.Kind)
-	rec.ProviderNotifyID = truncate(n.ID, 128)
 	rec.Verified = !n.Hint
-
-	if done, err := h.svc.Store().NotificationApplied(ctx, ch.ID, n.ID); err == nil && done {
-		h.record(ctx, rec, store.OutcomeDuplicate, "notification id seen before")
-		h.ack(w, p, true, "")
-		return
+	if rec.Verified {
+		// An id from an unverified body proves nothing: kept, it would make
+		// the genuine notification with that id look like a duplicate.
+		rec.ProviderNotifyID = truncate(n.ID, 128)
+		if done, err := h.svc.Store().NotificationApplied(ctx, ch.ID, n.ID); err == nil && done {
+			h.record(ctx, rec, store.OutcomeDuplicate, "notification id seen before")
+			h.ack(w, p, true, "")
+			return
+		}
 	}
 
 	o, err := h.findOrder(ctx, ch, n.Order)
+	if errors.Is(err, store.ErrNotFound) && n.Kind == providers.NotifyRefund {
+		// A refund notification may name only the refund (Supay's may
+		// lack the original order's number): find the order through it.
+		o, err = h.orderOfRefund(ctx, ch, n.Refund)
+	}
 	if err != nil {
 		outcome, detail := store.OutcomeError, err.Error()
 		if errors.Is(err, store.ErrNotFound) {
@@ -108,6 +151,24 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 		return
 	}
 	rec.OrderID = o.ID
+
+	if !n.Hint && (n.Kind == providers.NotifyRefund && n.Refund.Unknown() || n.Kind != providers.NotifyRefund && n.Order.Unknown()) {
+		// A status word the adapter does not know: no transition. The word
+		// is recorded, the provider asked again soon, and the notification
+		// not acknowledged (nothing was committed from it).
+		word := n.Order.ProviderStatus
+		if n.Kind == providers.NotifyRefund {
+			word = n.Refund.ProviderStatus
+		}
+		poll := h.pollSoon(ctx, ch, n, rec)
+		h.record(ctx, rec, store.OutcomeUnknownStatus, "provider status word unknown to the adapter: "+truncate(word, 64))
+		if poll != nil {
+			poll()
+		}
+		h.log.Warn("notification with an unknown status word", "channel", ch.ID, "order", o.ID, "word", truncate(word, 64))
+		h.ack(w, p, false, "not applied")
+		return
+	}
 
 	switch {
 	case n.Hint:
@@ -121,6 +182,15 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 		_, _, err = h.svc.ApplyRefundReport(ctx, o, n.Refund, orders.Source{Name: "notify", Inbox: rec})
 	default:
 		_, _, err = h.svc.ApplyOrderState(ctx, o.ID, n.Order, orders.Source{Name: "notify", Inbox: rec})
+		if errors.Is(err, orders.ErrIncompleteReport) {
+			// Paid, it says, but not how much: ask the provider instead,
+			// whose answer must carry the amount to mark the order PAID.
+			if err = h.settleByQuery(ctx, o, n); err == nil {
+				h.record(ctx, rec, store.OutcomeQueried, "paid without amount and currency: applied the provider's answer to a query")
+				h.ack(w, p, true, "")
+				return
+			}
+		}
 	}
 	if errors.Is(err, orders.ErrNothingToRecord) {
 		h.record(ctx, rec, store.OutcomeIgnored, err.Error())
@@ -159,6 +229,16 @@ func (h *Handler) findOrder(ctx context.Context, ch *orders.Channel, rep provide
 		}
 	}
 	return nil, store.ErrNotFound
+}
+
+// orderOfRefund finds the channel's order through a refund the
+// notification names by the merchant's refund number or the provider's.
+func (h *Handler) orderOfRefund(ctx context.Context, ch *orders.Channel, rep providers.RefundState) (*store.Order, error) {
+	rf, err := h.svc.Store().RefundOfChannel(ctx, ch.MerchantID, ch.ID, rep.OutRefundNo, rep.ProviderRefundNo)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.Store().OrderByID(ctx, rf.OrderID)
 }
 
 // settleByQuery applies the provider's answer to a query instead of an
@@ -213,6 +293,25 @@ func (h *Handler) pollSoon(ctx context.Context, ch *orders.Channel, n providers.
 	}
 }
 
+// recordRefused records a notification refused before verification: a
+// prefix of it, and only within the source's refusal rate.
+func (h *Handler) recordRefused(ctx context.Context, rec *store.Notification, hdr http.Header, src, outcome, detail string) {
+	if !h.refused.allow(src, time.Now()) {
+		h.count(rec.Provider, store.OutcomeRateLimited)
+		return
+	}
+	h.keepPrefix(rec, hdr)
+	h.record(ctx, rec, outcome, detail)
+}
+
+// keepPrefix cuts the record to what a refused notification may keep.
+func (h *Handler) keepPrefix(rec *store.Notification, hdr http.Header) {
+	if len(rec.Body) > RefusedPrefix {
+		rec.Body = rec.Body[:RefusedPrefix]
+	}
+	rec.Headers = headersPrefixJSON(hdr, RefusedPrefix)
+}
+
 func (h *Handler) record(ctx context.Context, rec *store.Notification, outcome, detail string) {
 	rec.Outcome = outcome
 	rec.Detail = truncate(detail, 500)
@@ -250,6 +349,31 @@ func headersJSON(h http.Header) string {
 			continue
 		}
 		clean[k] = v
+	}
+	b, _ := json.Marshal(clean)
+	return string(b)
+}
+
+// headersPrefixJSON is headersJSON within about limit bytes: headers in
+// name order, values cut to 128 bytes, the rest left out.
+func headersPrefixJSON(h http.Header, limit int) string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	clean := map[string][]string{}
+	size := 2
+	for _, k := range names {
+		v := "[redacted]"
+		if !redactedHeaders[http.CanonicalHeaderKey(k)] && len(h[k]) > 0 {
+			v = truncate(h[k][0], 128)
+		}
+		k = truncate(k, 64)
+		if size += len(k) + len(v) + 8; size > limit {
+			break
+		}
+		clean[k] = []string{v}
 	}
 	b, _ := json.Marshal(clean)
 	return string(b)

@@ -22,6 +22,11 @@ type Source struct {
 // contradicts the stored order; nothing is changed.
 var ErrMismatch = errors.New("report does not match the order")
 
+// ErrIncompleteReport: a report would move an order to PAID but does not
+// say the amount and currency paid. Nothing is changed; the gateway asks
+// the provider instead (a notification), or fails the query (a query).
+var ErrIncompleteReport = errors.New("report says paid without amount and currency")
+
 // ApplyOrderState applies a provider's report about an order: it fills
 // the provider's and WeChat's numbers when first learned and moves the
 // status through NextOrderStatus. The change and its merchant event are
@@ -44,7 +49,17 @@ func (s *Service) ApplyOrderState(ctx context.Context, orderID string, rep provi
 		if rep.TransactionID != "" && o.TransactionID == nil {
 			fields["transaction_id"] = rep.TransactionID
 		}
+		if rep.ProviderStatus != "" && rep.ProviderStatus != o.ProviderStatus {
+			fields["provider_status"] = truncate(rep.ProviderStatus, 64)
+		}
+		if rep.Unknown() {
+			s.log.Warn("provider status word unknown to the adapter: no transition, asking again later",
+				"order", o.ID, "word", truncate(rep.ProviderStatus, 64), "source", src.Name)
+		}
 		next, move := NextOrderStatus(providers.OrderStatus(o.Status), rep.Status)
+		if move && next == providers.OrderPaid && (rep.Amount.Minor <= 0 || rep.Amount.Currency == "") {
+			return step{}, fmt.Errorf("%w (order %s)", ErrIncompleteReport, o.ID)
+		}
 		if move {
 			now := s.now().UTC()
 			fields["status"] = string(next)
@@ -58,6 +73,7 @@ func (s *Service) ApplyOrderState(ctx context.Context, orderID string, rep provi
 				fields["next_poll_ms"] = nil
 				if o.Status != string(providers.OrderPaying) {
 					s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", o.Status, "source", src.Name)
+					s.observe("late_payment", string(next), src.Name)
 				}
 			case providers.OrderClosed, providers.OrderFailed:
 				fields["closed_at"] = now
@@ -186,7 +202,12 @@ func (s *Service) ApplyRefundState(ctx context.Context, refundID string, rep pro
 		if rep.ProviderStatus != "" && rep.ProviderStatus != r.ProviderStatus {
 			fields["provider_status"] = rep.ProviderStatus
 		}
+		if rep.Unknown() {
+			s.log.Warn("provider refund status word unknown to the adapter: no transition, asking again later",
+				"refund", r.ID, "word", truncate(rep.ProviderStatus, 64), "source", src.Name)
+		}
 		next, move := NextRefundStatus(providers.RefundStatus(r.Status), rep.Status)
+		late := move && r.Status == string(providers.RefundFailed)
 		if move {
 			fields["status"] = string(next)
 			fields["next_poll_ms"] = nil
@@ -199,6 +220,25 @@ func (s *Service) ApplyRefundState(ctx context.Context, refundID string, rep pro
 			} else if rep.ProviderStatus != "" {
 				fields["failure_reason"] = truncate("provider status "+rep.ProviderStatus, 250)
 			}
+		}
+		switch {
+		case late:
+			// The provider refunded after all: the reservation was given back
+			// when the refund failed here, so the amount goes straight into
+			// refunded, never past what was paid.
+			ok, err := tx.SettleLateRefund(ctx, r.OrderID, r.AmountMinor, string(providers.OrderRefunded))
+			if err != nil {
+				return step{}, err
+			}
+			if !ok {
+				s.log.Error("late refund success would refund more than was paid: not applied, check it by hand",
+					"refund", r.ID, "order", r.OrderID, "source", src.Name)
+				return step{}, fmt.Errorf("%w: refund %s succeeded late but the order has no room for it", ErrMismatch, r.ID)
+			}
+			fields["failure_reason"] = ""
+			s.log.Warn("late refund: provider reports SUCCEEDED for a refund that had failed", "refund", r.ID, "order", r.OrderID, "source", src.Name)
+			s.observe("late_refund", string(next), src.Name)
+		case move:
 			// The order becomes REFUNDED when this refund completes it; the
 			// store decides on the locked row (refunds may settle at once).
 			if err := tx.SettleRefundAmount(ctx, r.OrderID, r.AmountMinor, next == providers.RefundSucceeded, string(providers.OrderRefunded)); err != nil {
@@ -258,12 +298,18 @@ func (s *Service) Refresh(ctx context.Context, o *store.Order) (*store.Order, er
 		return nil, err
 	}
 	out, _, err := s.ApplyOrderState(ctx, o.ID, rep, Source{Name: "query"})
+	if errors.Is(err, ErrIncompleteReport) {
+		// Never PAID without the amount: an answer to ask again about.
+		return nil, &providers.Error{Code: providers.ErrCodeBadResponse, Message: "the provider answered paid without the amount and currency", Err: err}
+	}
 	return out, err
 }
 
-// RefreshRefund asks the provider about a refund and applies the answer.
-// A refund the provider does not know (the request never arrived) is
-// submitted again with the same out_refund_no, which providers refund once.
+// RefreshRefund asks the provider about a PROCESSING refund and applies
+// the answer: what GET ?refresh=true and untrusted refund notifications
+// use. It only asks: a refund the provider does not know stays as it is
+// (the poller re-sends it, see PollRefund), so no reader can make money
+// move.
 func (s *Service) RefreshRefund(ctx context.Context, r *store.Refund) (*store.Refund, error) {
 	if r.Status != string(providers.RefundProcessing) {
 		return r, nil // final
@@ -276,26 +322,12 @@ func (s *Service) RefreshRefund(ctx context.Context, r *store.Refund) (*store.Re
 	if err != nil {
 		return nil, err
 	}
-	ref := providers.RefundRef{Order: OrderRef(o), OutRefundNo: r.OutRefundNo, ProviderRefundNo: r.ProviderRefundNo,
-		Amount: providers.Money{Minor: r.AmountMinor, Currency: r.Currency}}
 	if !ch.Caps.RefundQuery {
-		// Settled by the provider's refund notification; an outcome the
-		// gateway never learned cannot be asked about, and resubmitting to a
-		// provider without refund idempotency could refund twice.
-		if r.SubmittedAt == nil {
-			s.log.Warn("refund outcome unknown and the provider has no refund query: check it by hand", "refund", r.ID, "channel", ch.ID)
-		}
 		return r, nil
 	}
-	rep, err := ch.Provider.QueryRefund(ctx, ref)
+	rep, err := ch.Provider.QueryRefund(ctx, refundRef(r, o))
 	if providers.IsCode(err, providers.ErrCodeNotFound) {
-		if r.External {
-			// Made in the provider's console, never by the gateway: nothing
-			// to send again.
-			s.log.Warn("external refund unknown to the provider's query: check it by hand", "refund", r.ID, "channel", ch.ID)
-			return r, nil
-		}
-		return s.submitRefund(ctx, r, o, ch)
+		return r, nil
 	}
 	if err != nil {
 		return nil, err

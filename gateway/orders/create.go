@@ -123,6 +123,11 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 512 {
 			return nil, apierr.Invalid(field, "must be an http(s) URL of at most 512 characters")
 		}
+		if field == "notify_url" && s.CheckNotifyURL != nil {
+			if err := s.CheckNotifyURL(merchantID, raw); err != nil {
+				return nil, apierr.Invalid(field, "%v", err)
+			}
+		}
 	}
 	expiry := DefaultExpiry
 	if in.ExpireInSeconds != 0 {
@@ -326,7 +331,7 @@ func (s *Service) submit(ctx context.Context, o *store.Order, ch *Channel, token
 // repeated or asked about, never taken as a refusal.
 func OutcomeUnknown(err error) bool {
 	switch providers.CodeOf(err) {
-	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse, providers.ErrCodeInProgress:
 		return true
 	}
 	return false
@@ -343,7 +348,7 @@ func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel,
 	case providers.ErrCodeOrderPaid:
 		// The provider already has this order paid: learn it by a query.
 		return s.Refresh(ctx, o)
-	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse, providers.ErrCodeInProgress:
 		// Unreachable, or an answer that failed verification or could not
 		// be read: the provider may have created the order. Keep it PAYING;
 		// the same request is sent again on a repeat.

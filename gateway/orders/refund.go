@@ -75,7 +75,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	hash := hex.EncodeToString(sum[:])
 
 	if existing, err := s.st.RefundByOutRefundNo(ctx, merchantID, in.OutRefundNo); err == nil {
-		r, err := s.replayRefund(existing, hash)
+		r, err := s.replayRefund(ctx, existing, hash)
 		return r, o, false, err
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, false, err
@@ -83,10 +83,14 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 
 	now := s.now().UTC()
 	next := store.DueIn(s.NextRefundPoll(ch, 0, now).Sub(now))
+	// The provider call is claimed in the row it creates: until callUntil
+	// (on the database's clock) nothing queries-then-resubmits or re-sends
+	// this refund.
+	callUntil := store.DueIn(s.refundCallWindow(ch))
 	r := &store.Refund{
 		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: merchantID, ChannelID: o.ChannelID,
 		OutRefundNo: in.OutRefundNo, AmountMinor: amount.Minor, Currency: currency, Reason: in.Reason,
-		Status: string(providers.RefundProcessing), RequestHash: hash, NextPollAt: &next,
+		Status: string(providers.RefundProcessing), RequestHash: hash, NextPollAt: &next, CallUntil: &callUntil,
 		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	var reserveErr error
@@ -119,7 +123,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 		if gerr != nil {
 			return nil, nil, false, gerr
 		}
-		r, err := s.replayRefund(existing, hash)
+		r, err := s.replayRefund(ctx, existing, hash)
 		return r, o, false, err
 	}
 	if err != nil {
@@ -133,23 +137,31 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	return r, o, true, err
 }
 
-func (s *Service) replayRefund(r *store.Refund, hash string) (*store.Refund, error) {
+// replayRefund answers a repeated refund request. A repeat of a refund
+// still PROCESSING makes it due for the poller, which asks the provider
+// (and re-sends only when no earlier call can still be running); the
+// request itself never calls the provider again.
+func (s *Service) replayRefund(ctx context.Context, r *store.Refund, hash string) (*store.Refund, error) {
 	if r.RequestHash != hash {
 		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "out_refund_no",
 			"out_refund_no %s was already used with a different request", r.OutRefundNo)
 	}
+	if r.Status == string(providers.RefundProcessing) {
+		if err := s.st.PollRefundNow(ctx, r.ID); err != nil {
+			s.log.Warn("refund repeat: schedule a poll", "refund", r.ID, "err", err)
+		}
+	}
 	return r, nil
 }
 
-// submitRefund sends the refund to the provider and applies its answer.
-// An unknown outcome (timeout, 5xx, an answer that fails verification)
-// leaves the refund PROCESSING; the poller asks again.
+// submitRefund makes the refund's first provider call (claimed in the row
+// at its creation) and applies the answer. An unknown outcome (timeout,
+// 5xx, an answer that fails verification, "already in progress") leaves
+// the refund PROCESSING with its amount reserved; the poller asks again
+// once no call can still be running. Only a definite refusal of this
+// first call fails it.
 func (s *Service) submitRefund(ctx context.Context, r *store.Refund, o *store.Order, ch *Channel) (*store.Refund, error) {
-	req := providers.RefundRequest{
-		Order: OrderRef(o), OutRefundNo: r.OutRefundNo, Amount: providers.Money{Minor: r.AmountMinor, Currency: r.Currency},
-		Reason: r.Reason, NotifyURL: ch.NotifyURL,
-	}
-	rep, err := ch.Provider.Refund(ctx, req)
+	rep, err := s.callRefund(ctx, r, o, ch)
 	if err != nil {
 		if OutcomeUnknown(err) {
 			// The refund may be under way: keep it PROCESSING, amount reserved.
@@ -174,11 +186,7 @@ func (s *Service) submitRefund(ctx context.Context, r *store.Refund, o *store.Or
 		}
 		return out, nil
 	}
-	if err := s.st.UpdateRefund(ctx, r, map[string]any{"submitted_at": nowPtr(s.now())}); err != nil && !errors.Is(err, store.ErrConflict) {
-		return nil, err
-	}
-	out, _, err := s.ApplyRefundState(ctx, r.ID, rep, Source{Name: "refund"})
-	return out, err
+	return s.refundAccepted(ctx, r, rep)
 }
 
 // GetRefund returns a refund of a merchant's order.
@@ -242,7 +250,7 @@ func (s *Service) CloseAtProvider(ctx context.Context, o *store.Order, source st
 		return out, aerr
 	case providers.ErrCodeOrderPaid:
 		return s.Refresh(ctx, o)
-	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse:
+	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse, providers.ErrCodeInProgress:
 		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
 		e.Err = err // the poller tells an open breaker from a failed call
 		return nil, e

@@ -55,6 +55,13 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	sched     Schedules
+	// callMargin is added to a refund call's time budget to bound how long
+	// it may still run at the provider after this side gave up.
+	callMargin time.Duration
+	// CheckNotifyURL, when set, vets a merchant's per-order notify_url at
+	// create (scheme, literal addresses); the dispatcher checks again
+	// where it connects.
+	CheckNotifyURL func(merchantID, rawURL string) error
 	// EventWritten is called after a commit that wrote merchant events, to
 	// wake the dispatcher.
 	EventWritten func()
@@ -65,7 +72,8 @@ type Service struct {
 
 // New builds the service.
 func New(st *store.Store, merchants []*Merchant, channels []*Channel, log *slog.Logger) *Service {
-	s := &Service{st: st, channels: map[string]*Channel{}, merchants: map[string]*Merchant{}, now: time.Now, log: log, sched: DefaultSchedules()}
+	s := &Service{st: st, channels: map[string]*Channel{}, merchants: map[string]*Merchant{}, now: time.Now, log: log,
+		sched: DefaultSchedules(), callMargin: RefundCallMargin}
 	for _, m := range merchants {
 		s.merchants[m.ID] = m
 	}

@@ -30,9 +30,15 @@ func NextOrderStatus(current, reported providers.OrderStatus) (providers.OrderSt
 
 // NextRefundStatus is the refund state machine:
 //
-//	PROCESSING -> SUCCEEDED | FAILED; both final.
+//	PROCESSING -> SUCCEEDED | FAILED
+//	FAILED -> SUCCEEDED   a late success: the provider refunded after all,
+//	                      its word wins (logged and counted as such)
+//	SUCCEEDED is final.
 func NextRefundStatus(current, reported providers.RefundStatus) (providers.RefundStatus, bool) {
-	if current == providers.RefundProcessing && (reported == providers.RefundSucceeded || reported == providers.RefundFailed) {
+	switch {
+	case current == providers.RefundProcessing && (reported == providers.RefundSucceeded || reported == providers.RefundFailed):
+		return reported, true
+	case current == providers.RefundFailed && reported == providers.RefundSucceeded:
 		return reported, true
 	}
 	return current, false

@@ -59,7 +59,7 @@ func TestNextRefundStatus(t *testing.T) {
 		{processing, failed, failed, true},
 		{succeeded, failed, succeeded, false},
 		{succeeded, processing, succeeded, false},
-		{failed, succeeded, failed, false},
+		{failed, succeeded, succeeded, true}, // the provider refunded after all: applied, never dropped
 		{failed, processing, failed, false},
 	}
 	for _, tt := range tests {

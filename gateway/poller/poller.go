@@ -312,8 +312,18 @@ func (p *Poller) pollRefund(ctx context.Context, r *store.Refund, token string) 
 	now := p.now()
 	attempts := r.PollAttempts + 1
 	var next *time.Duration
+	if r.Status == string(providers.RefundProcessing) && r.CallUntil != nil && now.Before(r.CallUntil.Time) {
+		// An earlier provider call may still be running: neither ask (a
+		// "not found" now would lead to a second send) nor count an attempt.
+		in := r.CallUntil.Sub(now)
+		if err := p.st.ScheduleRefundPoll(ctx, r.ID, token, &in, r.PollAttempts); err != nil {
+			p.log.Error("schedule refund poll", "refund", r.ID, "err", err)
+		}
+		p.count("refund", "in_flight")
+		return
+	}
 	if r.Status == string(providers.RefundProcessing) {
-		cur, err := p.svc.RefreshRefund(ctx, r)
+		cur, err := p.svc.PollRefund(ctx, r)
 		switch {
 		case errors.Is(err, providers.ErrBreakerOpen):
 			in := BreakerPause
@@ -326,9 +336,15 @@ func (p *Poller) pollRefund(ctx context.Context, r *store.Refund, token string) 
 			p.count("refund", "ok")
 			r = cur
 		}
+		if fresh, err := p.st.RefundByID(ctx, r.ID); err == nil {
+			r = fresh // a re-send may have claimed a new call window
+		}
 		if next == nil && r.Status == string(providers.RefundProcessing) {
 			ch, _ := p.svc.Channel(r.ChannelID)
 			in := p.svc.NextRefundPoll(ch, attempts, now).Sub(now)
+			if r.CallUntil != nil && r.CallUntil.Sub(now) > in {
+				in = r.CallUntil.Sub(now) // not before a re-send's call can be over
+			}
 			next = &in
 		}
 	}

@@ -63,7 +63,9 @@ func Verify(secret string, timestamp string, signature string, body []byte, now 
 type Dispatcher struct {
 	st       *store.Store
 	secrets  map[string]string // merchant id -> webhook secret
-	client   *http.Client
+	client   *http.Client      // for the merchants' configured URLs
+	guard    *Guard
+	guarded  map[string]*http.Client // per merchant, for untrusted URLs
 	log      *slog.Logger
 	interval time.Duration
 	workers  int
@@ -87,6 +89,8 @@ type Options struct {
 	// Lease is how long a claimed event stays with this replica (default
 	// DefaultLease); it must outlast Timeout (the config checks it).
 	Lease time.Duration
+	// Guard vets untrusted (per-order) URLs; nil trusts every URL.
+	Guard *Guard
 }
 
 // DefaultLease is how long a claimed event stays with this replica by
@@ -113,11 +117,15 @@ func New(st *store.Store, secrets map[string]string, log *slog.Logger, opts Opti
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
-	return &Dispatcher{
-		st: st, secrets: secrets, client: &c, log: log,
+	d := &Dispatcher{
+		st: st, secrets: secrets, client: &c, log: log, guard: opts.Guard,
 		interval: opts.Interval, workers: max(opts.Workers, 1), lease: opts.Lease,
 		kick: make(chan struct{}, 1), freed: make(chan struct{}, 1), now: time.Now, schedule: Schedule,
 	}
+	if opts.Guard != nil {
+		d.guarded = opts.Guard.guardedClients(c.Timeout)
+	}
+	return d
 }
 
 // SetSchedule replaces the retry schedule (tests, or a merchant's own).
@@ -216,7 +224,9 @@ func (d *Dispatcher) deliver(ctx context.Context, e *store.MerchantEvent, token 
 	} else {
 		msg := fmt.Sprintf("HTTP %d", status)
 		if err != nil {
-			msg = err.Error()
+			// The merchant reads attempts: a fixed phrase, not the raw error.
+			msg = publicError(err)
+			d.log.Info("merchant webhook: no answer", "event", e.ID, "merchant", e.MerchantID, "err", err)
 		}
 		a.Error = truncate(msg, 500)
 		out.Error = a.Error
@@ -257,7 +267,11 @@ func (d *Dispatcher) post(ctx context.Context, e *store.MerchantEvent) (int, err
 	req.Header.Set(HeaderEventID, e.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, Sign(secret, ts, e.Payload))
-	resp, err := d.client.Do(req)
+	client, err := d.guard.clientFor(e.MerchantID, e.URL, d.client, d.guarded)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}

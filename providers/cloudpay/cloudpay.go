@@ -221,7 +221,12 @@ func (p *Provider) call(ctx context.Context, path string, body any, out any) err
 		return providers.Errorf(providers.ErrCodeRejected, "", "%s: return_code %q: %s", path, head.ReturnCode, head.ReturnMsg)
 	}
 	if head.ResultCode != "SUCCESS" {
-		return providers.Errorf(ErrorCode(head.ErrCode), head.ErrCode, "%s: %s", path, firstNonEmpty(head.ErrCodeDes, head.ReturnMsg))
+		msg := firstNonEmpty(head.ErrCodeDes, head.ReturnMsg)
+		code := ErrorCode(head.ErrCode)
+		if code == providers.ErrCodeRejected && providers.InProgressMessage(msg) {
+			code = providers.ErrCodeInProgress // the same request is already there
+		}
+		return providers.Errorf(code, head.ErrCode, "%s: %s", path, msg)
 	}
 	if head.SubMchID != "" && head.SubMchID != p.subMchID {
 		return providers.Errorf(providers.ErrCodeBadResponse, "", "%s: answer names sub_mch_id %s", path, head.SubMchID)
@@ -385,7 +390,7 @@ type queryResp struct {
 
 // MapTradeState maps a v2 trade_state (spec §2.3): cloud pay answers
 // with WeChat Pay v2's words.
-func MapTradeState(s string) (providers.OrderStatus, error) { return wechatv2.MapTradeState(s) }
+func MapTradeState(s string) providers.OrderStatus { return wechatv2.MapTradeState(s) }
 
 // QueryOrder asks by transaction_id when known, else by out_trade_no.
 func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (providers.OrderState, error) {
@@ -405,11 +410,7 @@ func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (prov
 	if (ref.OutTradeNo != "" && q.OutTradeNo != ref.OutTradeNo) || (ref.TransactionID != "" && q.TransactionID != ref.TransactionID) {
 		return providers.OrderState{}, providers.Errorf(providers.ErrCodeBadResponse, "", "queryorder answer names another order (%s / %s)", q.OutTradeNo, q.TransactionID)
 	}
-	st, err := MapTradeState(q.TradeState)
-	if err != nil {
-		return providers.OrderState{}, providers.Errorf(providers.ErrCodeBadResponse, "", "queryorder: %v", err)
-	}
-	out := providers.OrderState{Status: st, ProviderStatus: q.TradeState, OutTradeNo: q.OutTradeNo,
+	out := providers.OrderState{Status: MapTradeState(q.TradeState), ProviderStatus: q.TradeState, OutTradeNo: q.OutTradeNo,
 		ProviderTradeNo: q.TransactionID, TransactionID: q.TransactionID, PayerID: firstNonEmpty(q.SubOpenID, q.OpenID)}
 	if q.TotalFee != nil {
 		cur := firstNonEmpty(q.FeeType, Currency)
@@ -490,7 +491,7 @@ func (p *Provider) Refund(ctx context.Context, req providers.RefundRequest) (pro
 
 // MapRefundStatus maps a v2 refund_status (spec §2.4): CHANGE (the
 // payer's account is abnormal) needs manual handling and stays PROCESSING.
-func MapRefundStatus(s string) (providers.RefundStatus, error) { return wechatv2.MapRefundState(s) }
+func MapRefundStatus(s string) providers.RefundStatus { return wechatv2.MapRefundState(s) }
 
 // QueryRefund asks queryrefund by out_refund_no.
 func (p *Provider) QueryRefund(ctx context.Context, ref providers.RefundRef) (providers.RefundState, error) {
@@ -537,10 +538,7 @@ func parseRefundQuery(data map[string]json.RawMessage, outRefundNo string) (prov
 			continue
 		}
 		status := str("refund_status" + sfx)
-		rs, err := MapRefundStatus(status)
-		if err != nil {
-			return providers.RefundState{}, err
-		}
+		rs := MapRefundStatus(status)
 		st := providers.RefundState{Status: rs, ProviderStatus: status, OutRefundNo: no, ProviderRefundNo: str("refund_id" + sfx)}
 		if fee := str("refund_fee" + sfx); fee != "" {
 			v, err := strconv.ParseInt(fee, 10, 64)

@@ -33,13 +33,13 @@ type callback struct {
 func (p *Provider) ParseNotify(_ context.Context, _ *http.Request, body []byte) (providers.Notification, error) {
 	var cb callback
 	if err := json.Unmarshal(body, &cb); err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: callback is not JSON: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: callback is not JSON: %v", providers.ErrMalformed, providers.Clip(err.Error(), 200))
 	}
 	if cb.SubMchID != p.subMchID {
-		return providers.Notification{}, fmt.Errorf("%w: subMchId %q is not the channel's %s", providers.ErrChannelMismatch, cb.SubMchID, p.subMchID)
+		return providers.Notification{}, fmt.Errorf("%w: subMchId %q is not the channel's %s", providers.ErrChannelMismatch, providers.Clip(cb.SubMchID, 64), p.subMchID)
 	}
 	if cb.SubAppID != "" && p.subAppID != "" && cb.SubAppID != p.subAppID {
-		return providers.Notification{}, fmt.Errorf("%w: subAppid %q is not the channel's %s", providers.ErrChannelMismatch, cb.SubAppID, p.subAppID)
+		return providers.Notification{}, fmt.Errorf("%w: subAppid %q is not the channel's %s", providers.ErrChannelMismatch, providers.Clip(cb.SubAppID, 64), p.subAppID)
 	}
 	if cb.OutTradeNo == "" {
 		return providers.Notification{}, fmt.Errorf("%w: callback has no outTradeNo", providers.ErrMalformed)

@@ -20,6 +20,19 @@ import (
 // DefaultTimeout applies when a channel sets none.
 const DefaultTimeout = 10 * time.Second
 
+// MaxResponseBytes caps every provider answer an adapter reads: providers
+// answer a few KB, so a larger body is a broken or hostile answer and is
+// never read into memory whole. An adapter may lower it (WithResponseLimit).
+const MaxResponseBytes = 1 << 20
+
+// WithResponseLimit sets the channel's answer size cap to n bytes.
+func WithResponseLimit(n int) Option {
+	return func(c *resty.Client) error {
+		c.SetResponseBodyLimit(n)
+		return nil
+	}
+}
+
 // Client is a channel's HTTP client guarded by its circuit breaker.
 type Client struct {
 	rest    *resty.Client
@@ -67,7 +80,8 @@ func New(ch providers.Channel, deps providers.Deps, opts ...Option) (*Client, er
 	rc.SetTimeout(timeout).
 		SetBaseURL(ch.BaseURL).
 		SetHeader("User-Agent", "paygate/1 (+https://github.com/paygate/paygate)").
-		SetRedirectPolicy(resty.NoRedirectPolicy())
+		SetRedirectPolicy(resty.NoRedirectPolicy()).
+		SetResponseBodyLimit(MaxResponseBytes)
 	for _, opt := range opts {
 		if err := opt(rc); err != nil {
 			return nil, err
@@ -90,8 +104,10 @@ func (c *Client) R(ctx context.Context) *resty.Request {
 
 // Do runs send through the breaker. Transport errors and 5xx answers count
 // as failures; every error it returns is a *providers.Error with code
-// PROVIDER_UNAVAILABLE. A 5xx answer is returned with its response so the
-// adapter can still read the provider's error body.
+// PROVIDER_UNAVAILABLE, except an answer over the size cap, which is
+// PROVIDER_BAD_RESPONSE (both are unknown outcomes). A 5xx answer is
+// returned with its response so the adapter can still read the provider's
+// error body.
 func (c *Client) Do(send func() (*resty.Response, error)) (*resty.Response, error) {
 	var serverErr *resty.Response
 	resp, err := c.breaker.Execute(func() (*resty.Response, error) {
@@ -110,6 +126,8 @@ func (c *Client) Do(send func() (*resty.Response, error)) (*resty.Response, erro
 		return resp, nil
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 		return nil, &providers.Error{Code: providers.ErrCodeUnavailable, Err: providers.ErrBreakerOpen}
+	case errors.Is(err, resty.ErrResponseBodyTooLarge):
+		return nil, &providers.Error{Code: providers.ErrCodeBadResponse, Message: "answer larger than the size cap", Err: resty.ErrResponseBodyTooLarge}
 	case serverErr != nil:
 		return serverErr, &providers.Error{Code: providers.ErrCodeUnavailable, Message: fmt.Sprintf("HTTP %d", serverErr.StatusCode())}
 	default:

@@ -15,7 +15,7 @@ import (
 )
 
 func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: supay: %s", providers.ErrMalformed, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: supay: %s", providers.ErrMalformed, providers.Clip(fmt.Sprintf(format, args...), 300))
 }
 
 // decodeNotifyBody reads a form-urlencoded body (parse_str in the
@@ -88,7 +88,7 @@ func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) 
 		return hint, fmt.Errorf("%w: supay notification signature does not match", providers.ErrVerification)
 	}
 	if mch := fields["mch_id"]; mch != "" && mch != p.mchID {
-		return providers.Notification{}, fmt.Errorf("%w: supay notification for mch_id %q, channel mch_id is %q", providers.ErrChannelMismatch, mch, p.mchID)
+		return providers.Notification{}, fmt.Errorf("%w: supay notification for mch_id %q, channel mch_id is %q", providers.ErrChannelMismatch, providers.Clip(mch, 64), p.mchID)
 	}
 	kind := fields["notify_type"]
 	if kind == "" {

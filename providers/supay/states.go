@@ -7,52 +7,50 @@ import (
 	"github.com/paygate/paygate/providers"
 )
 
-// QueryTradeStatus maps query_trade's data.trade_status. The answer's shape
-// and words are not public; the words assumed (README "Assumptions") are
-// Alipay-style: WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_CLOSED. TRADE_FINISHED
-// (Alipay's "paid, no refund possible any more") is read as paid. Unknown
-// words stay PAYING (ok=false) so the poller keeps asking. UNCONFIRMED.
-func QueryTradeStatus(word string) (providers.OrderStatus, bool) {
-	switch strings.ToUpper(strings.TrimSpace(word)) {
-	case "WAIT_BUYER_PAY":
-		return providers.OrderPaying, true
-	case "TRADE_SUCCESS", "TRADE_FINISHED":
-		return providers.OrderPaid, true
-	case "TRADE_CLOSED":
-		return providers.OrderClosed, true
-	}
-	return providers.OrderPaying, false
+// tradeStates are the trade_status words of query_trade and of the
+// trade_status_sync notification. The query answer's shape and words are
+// not public; the words assumed (README "Assumptions") are Alipay-style:
+// WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_CLOSED, and TRADE_FINISHED
+// (Alipay's "paid, no refund possible any more") is read as paid.
+// UNCONFIRMED beyond TRADE_SUCCESS.
+var tradeStates = map[string]providers.OrderStatus{
+	"WAIT_BUYER_PAY": providers.OrderPaying,
+	"TRADE_SUCCESS":  providers.OrderPaid,
+	"TRADE_FINISHED": providers.OrderPaid,
+	"TRADE_CLOSED":   providers.OrderClosed,
 }
 
-// NotifyTradeStatus maps a trade_status_sync notification's trade_status.
-// The integrations treat TRADE_SUCCESS as paid and anything else as
-// closed (ShopXO plugin); the adapter keeps that, except that
-// WAIT_BUYER_PAY (not final by its very name) stays PAYING and
-// TRADE_FINISHED is paid.
+// QueryTradeStatus maps query_trade's data.trade_status (case-insensitive);
+// any other word is providers.OrderUnknown: no transition, asked again.
+func QueryTradeStatus(word string) providers.OrderStatus {
+	return providers.MapStatus(tradeStates, strings.ToUpper(strings.TrimSpace(word)))
+}
+
+// NotifyTradeStatus maps a trade_status_sync notification's trade_status
+// with the same words. The integrations treat anything but TRADE_SUCCESS
+// as closed (ShopXO plugin); the adapter does not: a word it does not know
+// is providers.OrderUnknown, never the terminal CLOSED (an order paid
+// later would stay CLOSED with the money taken).
 func NotifyTradeStatus(word string) providers.OrderStatus {
-	switch strings.ToUpper(strings.TrimSpace(word)) {
-	case "TRADE_SUCCESS", "TRADE_FINISHED":
-		return providers.OrderPaid
-	case "WAIT_BUYER_PAY":
-		return providers.OrderPaying
-	}
-	return providers.OrderClosed
+	return QueryTradeStatus(word)
 }
 
-var refundFailure = regexp.MustCompile(`(?i)FAIL|CLOSE|REJECT`)
+// refundStates are refund_status words. REFUND_SUCCESS is the only one
+// seen in public code; the others are the Alipay-style spellings assumed
+// for a refund in progress and a refund refused (UNCONFIRMED). Any other
+// word is providers.RefundUnknown: the refund stays PROCESSING with its
+// amount reserved, never failed on a guess.
+var refundStates = map[string]providers.RefundStatus{
+	"REFUND_SUCCESS":    providers.RefundSucceeded,
+	"REFUND_PROCESSING": providers.RefundProcessing,
+	"REFUND_FAIL":       providers.RefundFailed,
+	"REFUND_FAILED":     providers.RefundFailed,
+	"REFUND_CLOSED":     providers.RefundFailed,
+}
 
-// RefundNotifyStatus maps refund_status: REFUND_SUCCESS is the only word
-// seen in public code; failure-looking words (…FAIL…, …CLOSE…, …REJECT…)
-// are FAILED, anything else PROCESSING. UNCONFIRMED beyond REFUND_SUCCESS.
+// RefundNotifyStatus maps refund_status (case-insensitive).
 func RefundNotifyStatus(word string) providers.RefundStatus {
-	w := strings.ToUpper(strings.TrimSpace(word))
-	switch {
-	case w == "REFUND_SUCCESS":
-		return providers.RefundSucceeded
-	case refundFailure.MatchString(w):
-		return providers.RefundFailed
-	}
-	return providers.RefundProcessing
+	return providers.MapStatus(refundStates, strings.ToUpper(strings.TrimSpace(word)))
 }
 
 // Failure-message heuristics: Supay answers status != "T" with a free-text
@@ -72,6 +70,9 @@ func classifyFailure(service, message string) providers.ErrorCode {
 		return providers.ErrCodeDuplicate
 	case service == ServiceQuery && notFoundMessage.MatchString(message):
 		return providers.ErrCodeNotFound
+	case service == ServiceRefund && providers.InProgressMessage(message):
+		// The same refund is already there: never a final refusal.
+		return providers.ErrCodeInProgress
 	case service == ServiceRefund && notFoundMessage.MatchString(message):
 		return providers.ErrCodeNotFound
 	}

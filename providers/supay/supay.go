@@ -392,7 +392,7 @@ func (p *Provider) parseQueryAnswer(data map[string]any, ref providers.OrderRef)
 	if word == "" {
 		return providers.OrderState{}, badResponse(ServiceQuery, "no trade_status")
 	}
-	status, _ := QueryTradeStatus(word)
+	status := QueryTradeStatus(word)
 	st := providers.OrderState{
 		Status:          status,
 		ProviderStatus:  word,

@@ -86,6 +86,10 @@ func mapError(status, info string) error {
 	if isNotFound(info) {
 		return providers.Errorf(providers.ErrCodeNotFound, code, "2paynow: %s", info)
 	}
+	if providers.InProgressMessage(info) {
+		// e.g. a refund already under way: never a final refusal.
+		return providers.Errorf(providers.ErrCodeInProgress, code, "2paynow: %s", info)
+	}
 	return providers.Errorf(providers.ErrCodeRejected, code, "2paynow: %s", info)
 }
 

@@ -28,7 +28,7 @@ import (
 func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
 	vals, err := notifyValues(r, body)
 	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: %s", providers.ErrMalformed, providers.Clip(err.Error(), 200))
 	}
 	get := func(k string) (string, error) {
 		v := vals[k]
@@ -56,12 +56,15 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	if !verifySign(f["sign"], f["function"], f["mid"], f["timestamp"], p.key) {
 		return providers.Notification{}, fmt.Errorf("%w: 2paynow sign mismatch", providers.ErrVerification)
 	}
+	if !notifyFunctions[f["function"]] {
+		return providers.Notification{}, fmt.Errorf("%w: function %q is not a notification's (precreate or wap_precreate)", providers.ErrVerification, clip(f["function"], 32))
+	}
 	if f["mid"] != p.mid {
-		return providers.Notification{}, fmt.Errorf("%w: mid %s", providers.ErrChannelMismatch, f["mid"])
+		return providers.Notification{}, fmt.Errorf("%w: mid %s", providers.ErrChannelMismatch, providers.Clip(f["mid"], 32))
 	}
 	ms, err := strconv.ParseInt(f["timestamp"], 10, 64)
 	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: timestamp %q is not Unix milliseconds", providers.ErrMalformed, f["timestamp"])
+		return providers.Notification{}, fmt.Errorf("%w: timestamp %q is not Unix milliseconds", providers.ErrMalformed, providers.Clip(f["timestamp"], 32))
 	}
 	if skew := p.now().Sub(time.UnixMilli(ms)); skew > NotifyMaxSkew || skew < -NotifyMaxSkew {
 		return providers.Notification{}, fmt.Errorf("%w: timestamp is %s away from now (more than %s: stale or replayed)", providers.ErrVerification, skew.Round(time.Second), NotifyMaxSkew)
@@ -75,7 +78,7 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	if outTradeNo == "" && f["passback_parameters"] != "" {
 		var pb passback
 		if err := json.Unmarshal([]byte(f["passback_parameters"]), &pb); err != nil {
-			return providers.Notification{}, fmt.Errorf("%w: passback_parameters is not our JSON: %v", providers.ErrMalformed, err)
+			return providers.Notification{}, fmt.Errorf("%w: passback_parameters is not our JSON: %s", providers.ErrMalformed, providers.Clip(err.Error(), 200))
 		}
 		outTradeNo = pb.OutTradeNo
 	}
@@ -110,7 +113,7 @@ func notifyValues(r *http.Request, body []byte) (url.Values, error) {
 	if r.Method == http.MethodPost && len(strings.TrimSpace(string(body))) > 0 {
 		ct := r.Header.Get("Content-Type")
 		if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
-			return nil, fmt.Errorf("POST body of type %q, want a form", ct)
+			return nil, fmt.Errorf("POST body of type %q, want a form", providers.Clip(ct, 64))
 		}
 		raw = string(body)
 	}
@@ -122,13 +125,18 @@ func notifyValues(r *http.Request, body []byte) (url.Values, error) {
 
 // mapTradeStatus maps the notification's trade_status. Only TRADE_SUCCESS
 // is documented (the driver's CompleteResponse); the rest reuse query's
-// words, and anything else is PAYING (the gateway re-queries anyway).
+// words, and anything else is providers.OrderUnknown. The notification is
+// a hint anyway: the gateway re-queries.
 func mapTradeStatus(word string) providers.OrderStatus {
-	if st, ok := mapTransStatus(word); ok {
-		return st
-	}
-	return providers.OrderPaying
+	return mapTransStatus(word)
 }
+
+// notifyFunctions are the `function` values a notification may carry: the
+// function of the call that placed the order (the driver's CompleteRequest
+// sample: precreate). The signature covers only function+mid+timestamp, so
+// without this check any signed request of ours (a query, a cancel) seen
+// on the wire would verify as a notification for ten minutes.
+var notifyFunctions = map[string]bool{fnPrecreate: true, fnWapPrecreate: true}
 
 // NotifyAck answers 2paynow: `success` (text/plain, HTTP 200) once the
 // state change is committed; `fail` with HTTP 400 otherwise so it retries.
@@ -145,3 +153,11 @@ const (
 	AckSuccess = "success"
 	AckFailure = "fail"
 )
+
+// clip bounds untrusted text quoted in an error.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -19,7 +19,7 @@ const (
 	testKey = "zG93Cv85BCCp2h"
 )
 
-func newTestProvider(t *testing.T, now time.Time, baseURL string) *Provider {
+func newTestProvider(t testing.TB, now time.Time, baseURL string) *Provider {
 	t.Helper()
 	p, err := New(providers.Channel{
 		ID: "tp-test", Kind: providers.KindTwoPayNow, Currency: "EUR", BaseURL: baseURL,
@@ -183,5 +183,23 @@ func TestNotifyAck(t *testing.T) {
 	bad := p.NotifyAck(false, "bad sign")
 	if bad.Status != 400 || string(bad.Body) != "fail" {
 		t.Errorf("failure ack = %+v", bad)
+	}
+}
+
+// Suspected item: the notification's signature covers only
+// function+mid+timestamp, and `function` was not checked, so any signed
+// request of ours seen on the wire (a query, a cancel) verified as a
+// notification for ten minutes. Only precreate and wap_precreate do now.
+func TestParseNotifyChecksFunction(t *testing.T) {
+	now := time.Date(2026, 11, 28, 5, 54, 22, 0, time.UTC)
+	p := newTestProvider(t, now, "")
+	for fn, ok := range map[string]bool{fnPrecreate: true, fnWapPrecreate: true, fnQuery: false, fnWapQuery: false, fnCancel: false, fnRefund: false} {
+		v := notifyFields(testMid, testKey, now)
+		v.Set("function", fn)
+		v.Set("sign", Sign(fn, testMid, v.Get("timestamp"), testKey))
+		_, err := p.ParseNotify(context.Background(), httptest.NewRequest(http.MethodGet, "/notify/tp-test?"+v.Encode(), nil), nil)
+		if (err == nil) != ok || (!ok && !errors.Is(err, providers.ErrVerification)) {
+			t.Errorf("function %s: err = %v, want accepted = %v", fn, err, ok)
+		}
 	}
 }

@@ -122,10 +122,7 @@ func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (prov
 		return providers.OrderState{}, err
 	}
 	word := a.str("trans_status")
-	status, ok := mapTransStatus(word)
-	if !ok {
-		return providers.OrderState{}, providers.Errorf(providers.ErrCodeBadResponse, word, "unknown 2paynow trans_status %q", word)
-	}
+	status := mapTransStatus(word)
 	st := providers.OrderState{
 		Status:          status,
 		ProviderStatus:  word,
@@ -167,22 +164,21 @@ func (p *Provider) query(ctx context.Context, ref providers.OrderRef) (answer, e
 	}
 }
 
-// mapTransStatus maps query's trans_status (the driver's QueryResponse).
-// A refunded order stays TRADE_SUCCESS with refund_amount > 0: it is PAID
-// here, refunds are tracked by the gateway.
-func mapTransStatus(word string) (providers.OrderStatus, bool) {
-	switch word {
-	case "TRADE_SUCCESS":
-		return providers.OrderPaid, true
-	case "TRADE_FAILED":
-		return providers.OrderFailed, true
-	case "TRADE_CLOSED":
-		return providers.OrderClosed, true
-	case "UNKNOWN":
-		return providers.OrderPaying, true
-	default:
-		return "", false
-	}
+// transStatuses are query's trans_status words (the driver's
+// QueryResponse). 2paynow's own word for "pending" is UNKNOWN. A refunded
+// order stays TRADE_SUCCESS with refund_amount > 0: it is PAID here,
+// refunds are tracked by the gateway.
+var transStatuses = map[string]providers.OrderStatus{
+	"TRADE_SUCCESS": providers.OrderPaid,
+	"TRADE_FAILED":  providers.OrderFailed,
+	"TRADE_CLOSED":  providers.OrderClosed,
+	"UNKNOWN":       providers.OrderPaying,
+}
+
+// mapTransStatus maps a trans_status word; any other word is
+// providers.OrderUnknown (providers.MapStatus).
+func mapTransStatus(word string) providers.OrderStatus {
+	return providers.MapStatus(transStatuses, word)
 }
 
 // beijing is the zone of 2paynow's wall-clock times: trade numbers

@@ -154,13 +154,13 @@ func TestTransStatusMapping(t *testing.T) {
 		"TRADE_CLOSED":  providers.OrderClosed,
 		"UNKNOWN":       providers.OrderPaying,
 	} {
-		if got, ok := mapTransStatus(word); !ok || got != want {
+		if got := mapTransStatus(word); got != want {
 			t.Errorf("%s -> %s, want %s", word, got, want)
 		}
 	}
 	for _, word := range []string{"", "trade_success", "WAIT_BUYER_PAY"} {
-		if _, ok := mapTransStatus(word); ok {
-			t.Errorf("%q is mapped", word)
+		if got := mapTransStatus(word); got != providers.OrderUnknown {
+			t.Errorf("%q -> %s, want UNKNOWN", word, got)
 		}
 	}
 }

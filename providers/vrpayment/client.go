@@ -116,6 +116,9 @@ func clientError(status int, body []byte) error {
 		return &providers.Error{Code: providers.ErrCodeNotFound, ProviderCode: code, Message: e.Message}
 	case status == http.StatusConflict:
 		return &providers.Error{Code: providers.ErrCodeUnavailable, ProviderCode: code, Message: e.Message}
+	case providers.InProgressMessage(e.Message):
+		// e.g. a refund with this externalId is already being processed.
+		return &providers.Error{Code: providers.ErrCodeInProgress, ProviderCode: code, Message: e.Message}
 	default:
 		return &providers.Error{Code: providers.ErrCodeRejected, ProviderCode: code, Message: e.Message}
 	}

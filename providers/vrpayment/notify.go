@@ -34,39 +34,33 @@ type webhook struct {
 // entityId is not a transaction or refund id).
 func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
 	if r.Method != http.MethodPost {
-		return providers.Notification{}, fmt.Errorf("%w: webhook must be a POST, got %s", providers.ErrMalformed, r.Method)
+		return providers.Notification{}, fmt.Errorf("%w: webhook must be a POST, got %s", providers.ErrMalformed, providers.Clip(r.Method, 16))
 	}
 	var w webhook
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&w); err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: %s", providers.ErrMalformed, providers.Clip(err.Error(), 200))
 	}
 	if w.SpaceID == "" || w.EntityID == "" || w.ListenerEntityTechnicalName == "" {
 		return providers.Notification{}, fmt.Errorf("%w: spaceId, entityId and listenerEntityTechnicalName are required", providers.ErrMalformed)
 	}
 	if w.SpaceID.String() != p.spaceID {
-		return providers.Notification{}, fmt.Errorf("%w: spaceId %s", providers.ErrChannelMismatch, w.SpaceID)
+		return providers.Notification{}, fmt.Errorf("%w: spaceId %s", providers.ErrChannelMismatch, providers.Clip(w.SpaceID.String(), 32))
 	}
 	entity := w.EntityID.String()
 	if !idPattern.MatchString(entity) {
-		return providers.Notification{}, fmt.Errorf("%w: entityId %q is not an id", providers.ErrMalformed, entity)
+		return providers.Notification{}, fmt.Errorf("%w: entityId %q is not an id", providers.ErrMalformed, providers.Clip(entity, 32))
 	}
 	n := providers.Notification{ID: w.EventID.String(), Hint: true}
 	switch w.ListenerEntityTechnicalName {
 	case "Transaction":
 		n.Kind = providers.NotifyPayment
-		n.Order = providers.OrderState{ProviderTradeNo: entity, ProviderStatus: w.State, Status: providers.OrderPaying}
-		if st, ok := mapTransactionState(w.State); ok {
-			n.Order.Status = st
-		}
+		n.Order = providers.OrderState{ProviderTradeNo: entity, ProviderStatus: clip(w.State), Status: mapTransactionState(w.State)}
 	case "Refund":
 		n.Kind = providers.NotifyRefund
-		n.Refund = providers.RefundState{ProviderRefundNo: entity, ProviderStatus: w.State, Status: providers.RefundProcessing}
-		if st, ok := mapRefundState(w.State); ok {
-			n.Refund.Status = st
-		}
+		n.Refund = providers.RefundState{ProviderRefundNo: entity, ProviderStatus: clip(w.State), Status: mapRefundState(w.State)}
 	default:
-		return providers.Notification{}, fmt.Errorf("%w: webhook for entity %q: configure listeners for Transaction and Refund only", providers.ErrMalformed, w.ListenerEntityTechnicalName)
+		return providers.Notification{}, fmt.Errorf("%w: webhook for entity %q: configure listeners for Transaction and Refund only", providers.ErrMalformed, providers.Clip(w.ListenerEntityTechnicalName, 64))
 	}
 	return n, nil
 }
@@ -78,4 +72,12 @@ func (p *Provider) NotifyAck(ok bool, reason string) providers.Ack {
 		return providers.Ack{Status: http.StatusOK}
 	}
 	return providers.Ack{Status: http.StatusInternalServerError}
+}
+
+// clip bounds provider text kept or quoted (a state word is a few letters).
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
 }

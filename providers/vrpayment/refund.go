@@ -107,10 +107,7 @@ func (p *Provider) refundState(raw []byte, outRefundNo, currency string) (provid
 	if r.ExternalID != "" && outRefundNo != "" && r.ExternalID != outRefundNo {
 		return providers.RefundState{}, badResponse("refund %s has externalId %q, not %q", r.ID, r.ExternalID, outRefundNo)
 	}
-	status, ok := mapRefundState(r.State)
-	if !ok {
-		return providers.RefundState{}, providers.Errorf(providers.ErrCodeBadResponse, r.State, "unknown VR Payment refund state %q", r.State)
-	}
+	status := mapRefundState(r.State)
 	st := providers.RefundState{
 		Status:           status,
 		ProviderStatus:   r.State,
@@ -133,16 +130,15 @@ func (p *Provider) refundState(raw []byte, outRefundNo, currency string) (provid
 	return st, nil
 }
 
-// mapRefundState maps wallee's RefundState.
-func mapRefundState(state string) (providers.RefundStatus, bool) {
-	switch state {
-	case "SUCCESSFUL":
-		return providers.RefundSucceeded, true
-	case "FAILED":
-		return providers.RefundFailed, true
-	case "CREATE", "SCHEDULED", "PENDING", "MANUAL_CHECK":
-		return providers.RefundProcessing, true
-	default:
-		return "", false
-	}
+// refundStates are wallee's RefundState words.
+var refundStates = map[string]providers.RefundStatus{
+	"SUCCESSFUL": providers.RefundSucceeded,
+	"FAILED":     providers.RefundFailed,
+	"CREATE":     providers.RefundProcessing, "SCHEDULED": providers.RefundProcessing,
+	"PENDING": providers.RefundProcessing, "MANUAL_CHECK": providers.RefundProcessing,
+}
+
+// mapRefundState maps a RefundState word; any other is providers.RefundUnknown.
+func mapRefundState(state string) providers.RefundStatus {
+	return providers.MapStatus(refundStates, state)
 }

@@ -165,7 +165,7 @@ func parseStamp(s string) (time.Time, error) {
 }
 
 func (p *Provider) paymentRow(tx statementTx) (providers.StatementRow, bool, error) {
-	status, _ := mapTransactionState(tx.State)
+	status := mapTransactionState(tx.State)
 	if status != providers.OrderPaid {
 		return providers.StatementRow{}, false, nil
 	}
@@ -205,7 +205,7 @@ func (p *Provider) refundRow(r statementRefund) (providers.StatementRow, error) 
 		return providers.StatementRow{}, providers.BadStatement("refund %s: createdOn: %v", r.ID, err)
 	}
 	status := ""
-	if st, ok := mapRefundState(r.State); ok {
+	if st := mapRefundState(r.State); st != providers.RefundUnknown {
 		status = string(st)
 	}
 	if r.ExternalID == "" && r.ID.String() == "" {

@@ -137,10 +137,7 @@ func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (prov
 }
 
 func (p *Provider) orderState(tx transaction, ref providers.OrderRef) (providers.OrderState, error) {
-	status, ok := mapTransactionState(tx.State)
-	if !ok {
-		return providers.OrderState{}, providers.Errorf(providers.ErrCodeBadResponse, tx.State, "unknown VR Payment transaction state %q", tx.State)
-	}
+	status := mapTransactionState(tx.State)
 	if ref.OutTradeNo != "" && tx.MerchantReference != "" && tx.MerchantReference != ref.OutTradeNo {
 		return providers.OrderState{}, badResponse("transaction %s belongs to merchantReference %q, not %q", tx.ID, tx.MerchantReference, ref.OutTradeNo)
 	}
@@ -201,19 +198,17 @@ func parseTime(s string) time.Time {
 // space's default completion, a paid transaction reaches FULFILL).
 // AUTHORIZED is not paid yet: the amount is only reserved and may still be
 // voided or fail completion, so it stays PAYING.
-func mapTransactionState(state string) (providers.OrderStatus, bool) {
-	switch state {
-	case "FULFILL", "COMPLETED":
-		return providers.OrderPaid, true
-	case "CREATE", "PENDING", "CONFIRMED", "PROCESSING", "AUTHORIZED":
-		return providers.OrderPaying, true
-	case "FAILED", "DECLINE":
-		return providers.OrderFailed, true
-	case "VOIDED":
-		return providers.OrderClosed, true
-	default:
-		return "", false
-	}
+// Any other word is providers.OrderUnknown.
+func mapTransactionState(state string) providers.OrderStatus {
+	return providers.MapStatus(transactionStates, state)
+}
+
+var transactionStates = map[string]providers.OrderStatus{
+	"FULFILL": providers.OrderPaid, "COMPLETED": providers.OrderPaid,
+	"CREATE": providers.OrderPaying, "PENDING": providers.OrderPaying, "CONFIRMED": providers.OrderPaying,
+	"PROCESSING": providers.OrderPaying, "AUTHORIZED": providers.OrderPaying,
+	"FAILED": providers.OrderFailed, "DECLINE": providers.OrderFailed,
+	"VOIDED": providers.OrderClosed,
 }
 
 // findTransaction reads a transaction by id (ProviderTradeNo) or, without
@@ -291,7 +286,7 @@ func (p *Provider) findByReference(ctx context.Context, outTradeNo string) (tran
 		if tx.MerchantReference != outTradeNo {
 			continue
 		}
-		if st, _ := mapTransactionState(tx.State); st == providers.OrderPaid {
+		if mapTransactionState(tx.State) == providers.OrderPaid {
 			return *tx, nil
 		}
 		if best == nil {
@@ -322,10 +317,11 @@ func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error
 	if err != nil {
 		return err
 	}
-	status, ok := mapTransactionState(tx.State)
+	status := mapTransactionState(tx.State)
 	switch {
-	case !ok:
-		return providers.Errorf(providers.ErrCodeBadResponse, tx.State, "unknown VR Payment transaction state %q", tx.State)
+	case status == providers.OrderUnknown:
+		// It might be paid: never void on a word the adapter does not know.
+		return providers.Errorf(providers.ErrCodeUnavailable, clip(tx.State), "transaction %s is in state %q, unknown to the adapter; not voided", tx.ID, clip(tx.State))
 	case status == providers.OrderPaid:
 		return providers.Errorf(providers.ErrCodeOrderPaid, tx.State, "transaction %s is paid", tx.ID)
 	case status == providers.OrderClosed:

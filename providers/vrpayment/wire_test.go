@@ -59,7 +59,7 @@ func (f *fakeVR) serve(t *testing.T) *httptest.Server {
 
 var fixedNow = time.Unix(1700000000, 0)
 
-func newTestProvider(t *testing.T, baseURL, currency string) *Provider {
+func newTestProvider(t testing.TB, baseURL, currency string) *Provider {
 	t.Helper()
 	p, err := New(providers.Channel{
 		ID: "vr-test", Kind: providers.KindVRPayment, Currency: currency, BaseURL: baseURL,
@@ -248,11 +248,11 @@ func TestStateMapping(t *testing.T) {
 		"FULFILL": providers.OrderPaid, "COMPLETED": providers.OrderPaid,
 		"FAILED": providers.OrderFailed, "DECLINE": providers.OrderFailed, "VOIDED": providers.OrderClosed,
 	} {
-		if got, ok := mapTransactionState(state); !ok || got != want {
+		if got := mapTransactionState(state); got != want {
 			t.Errorf("transaction %s -> %s, want %s", state, got, want)
 		}
 	}
-	if _, ok := mapTransactionState("fulfill"); ok {
+	if got := mapTransactionState("fulfill"); got != providers.OrderUnknown {
 		t.Error("lower-case state mapped")
 	}
 	for state, want := range map[string]providers.RefundStatus{
@@ -260,11 +260,11 @@ func TestStateMapping(t *testing.T) {
 		"CREATE": providers.RefundProcessing, "SCHEDULED": providers.RefundProcessing,
 		"PENDING": providers.RefundProcessing, "MANUAL_CHECK": providers.RefundProcessing,
 	} {
-		if got, ok := mapRefundState(state); !ok || got != want {
+		if got := mapRefundState(state); got != want {
 			t.Errorf("refund %s -> %s, want %s", state, got, want)
 		}
 	}
-	if _, ok := mapRefundState("DONE"); ok {
+	if got := mapRefundState("DONE"); got != providers.RefundUnknown {
 		t.Error("unknown refund state mapped")
 	}
 }

@@ -123,10 +123,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 		ch.BaseURL = ProductionBaseURL
 	}
 	ch.BaseURL = strings.TrimRight(ch.BaseURL, "/")
-	opts := []httpx.Option{func(c *resty.Client) error {
-		c.SetResponseBodyLimit(MaxBodyBytes)
-		return nil
-	}}
+	opts := []httpx.Option{httpx.WithResponseLimit(MaxBodyBytes)}
 	// The client certificate is presented only when a server asks for it,
 	// so one client (one breaker per channel) serves every path. Without a
 	// certificate refunds on the real host fail with a TLS/CERT error;
@@ -214,7 +211,7 @@ func (a *Adapter) checkAnswer(path string, body []byte) (map[string]string, erro
 		// malformed parameter, ...): WeChat does not sign these answers
 		// and did not process the request.
 		if rc != codeFail {
-			return nil, providers.Errorf(providers.ErrCodeBadResponse, "", "%s: return_code %q", path, rc)
+			return nil, providers.Errorf(providers.ErrCodeBadResponse, "", "%s: return_code %q", path, clip(rc, 32))
 		}
 		return nil, providers.Errorf(providers.ErrCodeRejected, returnFailCode(m["return_msg"]), "%s: %s", path, clip(m["return_msg"], 120))
 	}

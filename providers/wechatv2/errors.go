@@ -32,6 +32,10 @@ func mapErrCode(errCode, msg string) *providers.Error {
 	code, ok := errCodes[errCode]
 	if !ok {
 		code = providers.ErrCodeRejected
+		if providers.InProgressMessage(msg) {
+			// e.g. a refund "处理中": the same request is already there.
+			code = providers.ErrCodeInProgress
+		}
 	}
 	return &providers.Error{Code: code, ProviderCode: errCode, Message: msg}
 }

@@ -26,7 +26,7 @@ func (a *Adapter) ParseNotify(_ context.Context, _ *http.Request, body []byte) (
 		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
 	}
 	if rc := m["return_code"]; rc != codeSuccess {
-		return providers.Notification{}, fmt.Errorf("%w: return_code %q: %s", providers.ErrMalformed, rc, clip(m["return_msg"], 80))
+		return providers.Notification{}, fmt.Errorf("%w: return_code %q: %s", providers.ErrMalformed, clip(rc, 32), clip(m["return_msg"], 80))
 	}
 	if _, ok := m["req_info"]; ok {
 		return a.parseRefundNotify(m)
@@ -67,7 +67,7 @@ func (a *Adapter) parsePayNotify(m map[string]string) (providers.Notification, e
 			o.ProviderStatus = codeFail
 		}
 	default:
-		return providers.Notification{}, fmt.Errorf("%w: result_code %q", providers.ErrMalformed, m["result_code"])
+		return providers.Notification{}, fmt.Errorf("%w: result_code %q", providers.ErrMalformed, clip(m["result_code"], 32))
 	}
 	var err error
 	if v := m["total_fee"]; v != "" || o.Status == providers.OrderPaid {
@@ -77,7 +77,7 @@ func (a *Adapter) parsePayNotify(m map[string]string) (providers.Notification, e
 	}
 	if v := m["time_end"]; v != "" || o.Status == providers.OrderPaid {
 		if o.PaidAt, err = parseTimeEnd(v); err != nil {
-			return providers.Notification{}, fmt.Errorf("%w: time_end %q", providers.ErrMalformed, v)
+			return providers.Notification{}, fmt.Errorf("%w: time_end %q", providers.ErrMalformed, clip(v, 32))
 		}
 	}
 	if o.Status == providers.OrderPaid && o.TransactionID == "" {
@@ -112,10 +112,7 @@ func (a *Adapter) parseRefundNotify(m map[string]string) (providers.Notification
 		return providers.Notification{}, err
 	}
 	word := r["refund_status"]
-	status, err := MapRefundState(word)
-	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
-	}
+	status := MapRefundState(word)
 	n := providers.Notification{
 		Kind: providers.NotifyRefund,
 		Order: providers.OrderState{
@@ -142,7 +139,7 @@ func (a *Adapter) parseRefundNotify(m map[string]string) (providers.Notification
 	}
 	if v := r["success_time"]; v != "" {
 		if n.Refund.SucceededAt, err = parseSuccessTime(v); err != nil {
-			return providers.Notification{}, fmt.Errorf("%w: success_time %q", providers.ErrMalformed, v)
+			return providers.Notification{}, fmt.Errorf("%w: success_time %q", providers.ErrMalformed, clip(v, 32))
 		}
 	}
 	return n, nil

@@ -151,10 +151,7 @@ func (a *Adapter) QueryOrder(ctx context.Context, ref providers.OrderRef) (provi
 // orderState reads a verified orderquery answer.
 func orderState(m map[string]string, ref providers.OrderRef) (providers.OrderState, error) {
 	ts := m["trade_state"]
-	status, err := MapTradeState(ts)
-	if err != nil {
-		return providers.OrderState{}, badResponse("%s: %v", PathOrderQuery, err)
-	}
+	status := MapTradeState(ts)
 	if ref.OutTradeNo != "" && m["out_trade_no"] != "" && m["out_trade_no"] != ref.OutTradeNo {
 		return providers.OrderState{}, badResponse("%s: answer is about another out_trade_no", PathOrderQuery)
 	}
@@ -173,6 +170,7 @@ func orderState(m map[string]string, ref providers.OrderRef) (providers.OrderSta
 	if st.OutTradeNo == "" {
 		st.OutTradeNo = ref.OutTradeNo
 	}
+	var err error
 	if v := m["total_fee"]; v != "" {
 		if st.Amount, err = parseFen(v, m["fee_type"]); err != nil {
 			return providers.OrderState{}, badResponse("%s: total_fee: %v", PathOrderQuery, err)

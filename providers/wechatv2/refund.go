@@ -100,16 +100,13 @@ func refundState(m map[string]string, outRefundNo string) (providers.RefundState
 			continue
 		}
 		word := m["refund_status_"+idx]
-		status, err := MapRefundState(word)
-		if err != nil {
-			return providers.RefundState{}, badResponse("%s: %v", PathRefundQuery, err)
-		}
 		st := providers.RefundState{
-			Status:           status,
+			Status:           MapRefundState(word),
 			ProviderStatus:   word,
 			OutRefundNo:      outRefundNo,
 			ProviderRefundNo: m["refund_id_"+idx],
 		}
+		var err error
 		if v := m["refund_fee_"+idx]; v != "" {
 			if st.Amount, err = parseFen(v, currencyCNY); err != nil {
 				return providers.RefundState{}, badResponse("%s: refund_fee_%d: %v", PathRefundQuery, i, err)

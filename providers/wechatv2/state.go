@@ -34,21 +34,16 @@ var refundStates = map[string]providers.RefundStatus{
 }
 
 // MapTradeState returns the status of a v2 trade_state word; an unknown
-// word is an error, never a guess. Cloud pay, which answers with v2
-// fields, uses it too.
-func MapTradeState(s string) (providers.OrderStatus, error) {
-	if st, ok := tradeStates[s]; ok {
-		return st, nil
-	}
-	return "", fmt.Errorf("unknown trade_state %q", s)
+// word is providers.OrderUnknown (providers.MapStatus), never a guess.
+// Cloud pay, which answers with v2 fields, uses it too.
+func MapTradeState(s string) providers.OrderStatus {
+	return providers.MapStatus(tradeStates, s)
 }
 
-// MapRefundState returns the status of a v2 refund_status word.
-func MapRefundState(s string) (providers.RefundStatus, error) {
-	if st, ok := refundStates[s]; ok {
-		return st, nil
-	}
-	return "", fmt.Errorf("unknown refund_status %q", s)
+// MapRefundState returns the status of a v2 refund_status word; an
+// unknown word is providers.RefundUnknown.
+func MapRefundState(s string) providers.RefundStatus {
+	return providers.MapStatus(refundStates, s)
 }
 
 // parseFen parses an integer amount in minor units ("100" fen): digits
@@ -58,19 +53,19 @@ func parseFen(s, currency string) (providers.Money, error) {
 		currency = currencyCNY
 	}
 	if !providers.KnownCurrency(currency) {
-		return providers.Money{}, fmt.Errorf("unknown fee_type %q", currency)
+		return providers.Money{}, fmt.Errorf("unknown fee_type %q", clip(currency, 16))
 	}
 	if s == "" || len(s) > 18 {
-		return providers.Money{}, fmt.Errorf("bad fen amount %q", s)
+		return providers.Money{}, fmt.Errorf("bad fen amount %q", clip(s, 24))
 	}
 	for _, c := range s {
 		if c < '0' || c > '9' {
-			return providers.Money{}, fmt.Errorf("bad fen amount %q", s)
+			return providers.Money{}, fmt.Errorf("bad fen amount %q", clip(s, 24))
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > providers.MaxMinor {
-		return providers.Money{}, fmt.Errorf("bad fen amount %q", s)
+		return providers.Money{}, fmt.Errorf("bad fen amount %q", clip(s, 24))
 	}
 	return providers.Money{Minor: n, Currency: currency}, nil
 }

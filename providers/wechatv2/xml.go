@@ -42,20 +42,22 @@ func parseXML(body []byte, root string) (map[string]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errXML, err)
+			// encoding/xml quotes the offending text (an entity name, a
+			// tag) whole: cut it, errors are logged and stored.
+			return nil, fmt.Errorf("%w: %s", errXML, clip(err.Error(), 160))
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
 			return nil, fmt.Errorf("%w: DTD/DOCTYPE or other directive refused", errXML)
 		case xml.ProcInst:
 			if t.Target != "xml" || seenRoot {
-				return nil, fmt.Errorf("%w: processing instruction %q refused", errXML, t.Target)
+				return nil, fmt.Errorf("%w: processing instruction %q refused", errXML, clip(t.Target, 64))
 			}
 		case xml.Comment:
 			// ignored
 		case xml.StartElement:
 			if t.Name.Space != "" {
-				return nil, fmt.Errorf("%w: namespaced element %q refused", errXML, t.Name.Local)
+				return nil, fmt.Errorf("%w: namespaced element %q refused", errXML, clip(t.Name.Local, 64))
 			}
 			switch depth {
 			case 0:
@@ -63,17 +65,17 @@ func parseXML(body []byte, root string) (map[string]string, error) {
 					return nil, fmt.Errorf("%w: content after the root element", errXML)
 				}
 				if t.Name.Local != root {
-					return nil, fmt.Errorf("%w: root element <%s>, want <%s>", errXML, t.Name.Local, root)
+					return nil, fmt.Errorf("%w: root element <%s>, want <%s>", errXML, clip(t.Name.Local, 64), root)
 				}
 				seenRoot = true
 			case 1:
 				if _, dup := out[t.Name.Local]; dup {
-					return nil, fmt.Errorf("%w: duplicate element <%s>", errXML, t.Name.Local)
+					return nil, fmt.Errorf("%w: duplicate element <%s>", errXML, clip(t.Name.Local, 64))
 				}
 				field = t.Name.Local
 				text.Reset()
 			default:
-				return nil, fmt.Errorf("%w: nested element <%s> in <%s>", errXML, t.Name.Local, field)
+				return nil, fmt.Errorf("%w: nested element <%s> in <%s>", errXML, clip(t.Name.Local, 64), clip(field, 64))
 			}
 			depth++
 		case xml.EndElement:

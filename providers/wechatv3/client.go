@@ -129,6 +129,10 @@ func mapHTTPError(status int, body []byte) error {
 	var ae apiError
 	_ = json.Unmarshal(body, &ae)
 	code := ErrorCode(status, ae.Code)
+	if code == providers.ErrCodeRejected && providers.InProgressMessage(ae.Message) {
+		// The same request is already there (e.g. a refund in progress).
+		code = providers.ErrCodeInProgress
+	}
 	msg := fmt.Sprintf("HTTP %d", status)
 	if ae.Message != "" {
 		msg += ": " + ae.Message

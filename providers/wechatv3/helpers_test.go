@@ -66,7 +66,7 @@ func with(p providers.Params, kv ...any) providers.Params {
 	return out
 }
 
-func newTestProvider(t *testing.T, params providers.Params, baseURL string) *Provider {
+func newTestProvider(t testing.TB, params providers.Params, baseURL string) *Provider {
 	t.Helper()
 	p, err := newProvider(providers.Channel{ID: "t", Kind: providers.KindWeChatV3, Currency: "CNY", BaseURL: baseURL,
 		NotifyURL: "https://gw.example/notify/t", Params: params},
@@ -84,7 +84,7 @@ type wechatSide struct {
 	merchantPub  *rsa.PublicKey
 }
 
-func loadWechatSide(t *testing.T) wechatSide {
+func loadWechatSide(t testing.TB) wechatSide {
 	t.Helper()
 	pk, err := wechatv3sim.ReadPrivateKey(demoDir + "sandbox_wechatpay_private_key.pem")
 	if err != nil {
@@ -103,7 +103,7 @@ func loadWechatSide(t *testing.T) wechatSide {
 
 // sign returns Wechatpay-* headers over body, signed at ts with the key
 // named by serial.
-func (w wechatSide) sign(t *testing.T, serial string, ts time.Time, nonce string, body []byte) http.Header {
+func (w wechatSide) sign(t testing.TB, serial string, ts time.Time, nonce string, body []byte) http.Header {
 	t.Helper()
 	key := w.pubKeyPriv
 	if serial != tPubKeyID {
@@ -126,7 +126,7 @@ func (w wechatSide) sign(t *testing.T, serial string, ts time.Time, nonce string
 
 // notification builds a v3 notification body with the resource sealed
 // under key.
-func notification(t *testing.T, key, eventType, originalType string, resource any) []byte {
+func notification(t testing.TB, key, eventType, originalType string, resource any) []byte {
 	t.Helper()
 	pt, err := json.Marshal(resource)
 	if err != nil {

@@ -45,33 +45,30 @@ type txAmount struct {
 // SUCCESS and REFUND (a refund was started, so it was paid) are PAID;
 // NOTPAY and USERPAYING are PAYING; CLOSED and REVOKED are CLOSED; PAYERROR
 // is FAILED.
-func MapTradeState(s string) (providers.OrderStatus, error) {
-	switch s {
-	case "SUCCESS", "REFUND":
-		return providers.OrderPaid, nil
-	case "NOTPAY", "USERPAYING":
-		return providers.OrderPaying, nil
-	case "CLOSED", "REVOKED":
-		return providers.OrderClosed, nil
-	case "PAYERROR":
-		return providers.OrderFailed, nil
-	}
-	return "", fmt.Errorf("unknown trade_state %q", s)
+// Any other word is providers.OrderUnknown.
+func MapTradeState(s string) providers.OrderStatus {
+	return providers.MapStatus(tradeStates, s)
+}
+
+var tradeStates = map[string]providers.OrderStatus{
+	"SUCCESS": providers.OrderPaid, "REFUND": providers.OrderPaid,
+	"NOTPAY": providers.OrderPaying, "USERPAYING": providers.OrderPaying,
+	"CLOSED": providers.OrderClosed, "REVOKED": providers.OrderClosed,
+	"PAYERROR": providers.OrderFailed,
 }
 
 // MapRefundStatus maps a v3 refund status (spec §2.4). ABNORMAL is not
 // final: the refund needs manual handling on the merchant platform (the
 // payer's account is frozen or closed), so it stays PROCESSING.
-func MapRefundStatus(s string) (providers.RefundStatus, error) {
-	switch s {
-	case "SUCCESS":
-		return providers.RefundSucceeded, nil
-	case "PROCESSING", "ABNORMAL":
-		return providers.RefundProcessing, nil
-	case "CLOSED":
-		return providers.RefundFailed, nil
-	}
-	return "", fmt.Errorf("unknown refund status %q", s)
+// Any other word is providers.RefundUnknown.
+func MapRefundStatus(s string) providers.RefundStatus {
+	return providers.MapStatus(refundStates, s)
+}
+
+var refundStates = map[string]providers.RefundStatus{
+	"SUCCESS":    providers.RefundSucceeded,
+	"PROCESSING": providers.RefundProcessing, "ABNORMAL": providers.RefundProcessing,
+	"CLOSED": providers.RefundFailed,
 }
 
 func (t transaction) payerID() string {
@@ -87,7 +84,7 @@ func (t transaction) money() (providers.Money, error) {
 		cur = Currency
 	}
 	if !providers.KnownCurrency(cur) {
-		return providers.Money{}, fmt.Errorf("unknown currency %q", cur)
+		return providers.Money{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 	}
 	if *t.Amount.Total < 0 {
 		return providers.Money{}, fmt.Errorf("negative amount.total %d", *t.Amount.Total)
@@ -98,10 +95,7 @@ func (t transaction) money() (providers.Money, error) {
 // state converts a transaction to the gateway's OrderState. WeChat is the
 // acquirer, so the provider number is the transaction_id.
 func (t transaction) state() (providers.OrderState, error) {
-	st, err := MapTradeState(t.TradeState)
-	if err != nil {
-		return providers.OrderState{}, err
-	}
+	st := MapTradeState(t.TradeState)
 	m, err := t.money()
 	if err != nil {
 		return providers.OrderState{}, err
@@ -113,7 +107,7 @@ func (t transaction) state() (providers.OrderState, error) {
 	}
 	if t.SuccessTime != "" {
 		if out.PaidAt, err = time.Parse(time.RFC3339, t.SuccessTime); err != nil {
-			return providers.OrderState{}, fmt.Errorf("bad success_time %q", t.SuccessTime)
+			return providers.OrderState{}, fmt.Errorf("bad success_time %q", providers.Clip(t.SuccessTime, 40))
 		}
 	}
 	return out, nil
@@ -166,10 +160,8 @@ type refundAmount struct {
 func (r refund) status() string { return firstNonEmpty(r.Status, r.RefundStatus) }
 
 func (r refund) state() (providers.RefundState, error) {
-	st, err := MapRefundStatus(r.status())
-	if err != nil {
-		return providers.RefundState{}, err
-	}
+	st := MapRefundStatus(r.status())
+	var err error
 	out := providers.RefundState{Status: st, ProviderStatus: r.status(), OutRefundNo: r.OutRefundNo, ProviderRefundNo: r.RefundID}
 	if r.Amount != nil && r.Amount.Refund != nil {
 		if *r.Amount.Refund < 0 {
@@ -180,13 +172,13 @@ func (r refund) state() (providers.RefundState, error) {
 			cur = Currency
 		}
 		if !providers.KnownCurrency(cur) {
-			return providers.RefundState{}, fmt.Errorf("unknown currency %q", cur)
+			return providers.RefundState{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 		}
 		out.Amount = providers.Money{Minor: *r.Amount.Refund, Currency: cur}
 	}
 	if r.SuccessTime != "" && st == providers.RefundSucceeded {
 		if out.SucceededAt, err = time.Parse(time.RFC3339, r.SuccessTime); err != nil {
-			return providers.RefundState{}, fmt.Errorf("bad success_time %q", r.SuccessTime)
+			return providers.RefundState{}, fmt.Errorf("bad success_time %q", providers.Clip(r.SuccessTime, 40))
 		}
 	}
 	return out, nil

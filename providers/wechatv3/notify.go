@@ -39,7 +39,7 @@ type resource struct {
 func parseEnvelope(body []byte) (envelope, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return env, fmt.Errorf("%w: body is not a v3 notification: %v", providers.ErrMalformed, err)
+		return env, fmt.Errorf("%w: body is not a v3 notification: %s", providers.ErrMalformed, providers.Clip(err.Error(), 300))
 	}
 	if env.ID == "" || env.EventType == "" || env.Resource == nil || env.Resource.Ciphertext == "" {
 		return env, fmt.Errorf("%w: notification lacks id, event_type or resource", providers.ErrMalformed)
@@ -49,11 +49,11 @@ func parseEnvelope(body []byte) (envelope, error) {
 
 func (p *Provider) decrypt(r *resource) ([]byte, error) {
 	if r.Algorithm != AlgorithmAEAD {
-		return nil, fmt.Errorf("%w: resource algorithm %q, want %s", providers.ErrMalformed, r.Algorithm, AlgorithmAEAD)
+		return nil, fmt.Errorf("%w: resource algorithm %q, want %s", providers.ErrMalformed, providers.Clip(r.Algorithm, 32), AlgorithmAEAD)
 	}
 	pt, err := decryptResource(p.cfg.apiV3Key, r.Nonce, r.AssociatedData, r.Ciphertext)
 	if err != nil {
-		return nil, fmt.Errorf("%w: resource: %v", providers.ErrVerification, err)
+		return nil, fmt.Errorf("%w: resource: %s", providers.ErrVerification, providers.Clip(err.Error(), 300))
 	}
 	return pt, nil
 }
@@ -93,23 +93,23 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	case strings.HasPrefix(env.EventType, "REFUND."):
 		return p.refundNotification(env, pt)
 	}
-	return providers.Notification{}, fmt.Errorf("%w: unsupported event_type %q", providers.ErrMalformed, env.EventType)
+	return providers.Notification{}, fmt.Errorf("%w: unsupported event_type %q", providers.ErrMalformed, providers.Clip(env.EventType, 64))
 }
 
 func (p *Provider) paymentNotification(env envelope, pt []byte) (providers.Notification, error) {
 	var tx transaction
 	if err := json.Unmarshal(pt, &tx); err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: transaction resource: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: transaction resource: %s", providers.ErrMalformed, providers.Clip(err.Error(), 300))
 	}
 	if err := p.checkTransactionAccount(tx); err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrChannelMismatch, err)
+		return providers.Notification{}, fmt.Errorf("%w: %s", providers.ErrChannelMismatch, providers.Clip(err.Error(), 300))
 	}
 	if tx.OutTradeNo == "" {
 		return providers.Notification{}, fmt.Errorf("%w: transaction resource has no out_trade_no", providers.ErrMalformed)
 	}
 	st, err := tx.state()
 	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: transaction resource: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: transaction resource: %s", providers.ErrMalformed, providers.Clip(err.Error(), 300))
 	}
 	return providers.Notification{Kind: providers.NotifyPayment, ID: env.ID, Order: st}, nil
 }
@@ -117,20 +117,20 @@ func (p *Provider) paymentNotification(env envelope, pt []byte) (providers.Notif
 func (p *Provider) refundNotification(env envelope, pt []byte) (providers.Notification, error) {
 	var rf refund
 	if err := json.Unmarshal(pt, &rf); err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: refund resource: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: refund resource: %s", providers.ErrMalformed, providers.Clip(err.Error(), 300))
 	}
 	if err := p.checkRefundAccount(rf); err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrChannelMismatch, err)
+		return providers.Notification{}, fmt.Errorf("%w: %s", providers.ErrChannelMismatch, providers.Clip(err.Error(), 300))
 	}
 	if rf.OutRefundNo == "" || rf.OutTradeNo == "" {
 		return providers.Notification{}, fmt.Errorf("%w: refund resource lacks out_refund_no or out_trade_no", providers.ErrMalformed)
 	}
 	if want := strings.TrimPrefix(env.EventType, "REFUND."); rf.status() != want {
-		return providers.Notification{}, fmt.Errorf("%w: event_type %s but refund_status %q", providers.ErrMalformed, env.EventType, rf.status())
+		return providers.Notification{}, fmt.Errorf("%w: event_type %s but refund_status %q", providers.ErrMalformed, providers.Clip(env.EventType, 64), providers.Clip(rf.status(), 32))
 	}
 	st, err := rf.state()
 	if err != nil {
-		return providers.Notification{}, fmt.Errorf("%w: refund resource: %v", providers.ErrMalformed, err)
+		return providers.Notification{}, fmt.Errorf("%w: refund resource: %s", providers.ErrMalformed, providers.Clip(err.Error(), 300))
 	}
 	return providers.Notification{
 		Kind: providers.NotifyRefund, ID: env.ID, Refund: st,

@@ -130,7 +130,7 @@ func (v *verifier) keyFor(serial string) (*rsa.PublicKey, error) {
 	if c, ok := v.certSet().bySerial[normSerial(serial)]; ok {
 		return c.PublicKey.(*rsa.PublicKey), nil
 	}
-	return nil, fmt.Errorf("%w: %w: unknown %s %q (configured: %s)", providers.ErrVerification, errUnknownSerial, HeaderSerial, serial, v.known())
+	return nil, fmt.Errorf("%w: %w: unknown %s %q (configured: %s)", providers.ErrVerification, errUnknownSerial, HeaderSerial, providers.Clip(serial, 80), v.known())
 }
 
 func (v *verifier) known() string {
@@ -164,14 +164,14 @@ func (v *verifier) verify(h http.Header, body []byte) error {
 		return fmt.Errorf("%w: no %s header", providers.ErrVerification, HeaderSignature)
 	}
 	if st := strings.TrimSpace(h.Get(HeaderSignatureType)); st != "" && st != AuthSchema {
-		return fmt.Errorf("%w: unsupported %s %q", providers.ErrVerification, HeaderSignatureType, st)
+		return fmt.Errorf("%w: unsupported %s %q", providers.ErrVerification, HeaderSignatureType, providers.Clip(st, 40))
 	}
 	if strings.HasPrefix(sig, SignTestPrefix) {
 		return fmt.Errorf("%w: signature probe (%s...) refused", providers.ErrVerification, SignTestPrefix)
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: bad %s %q", providers.ErrVerification, HeaderTimestamp, ts)
+		return fmt.Errorf("%w: bad %s %q", providers.ErrVerification, HeaderTimestamp, providers.Clip(ts, 20))
 	}
 	skew := v.now().Sub(time.Unix(sec, 0))
 	if skew < 0 {
@@ -185,7 +185,7 @@ func (v *verifier) verify(h http.Header, body []byte) error {
 		return err
 	}
 	if err := verifySHA256WithRSA(key, responseMessage(ts, nonce, body), sig); err != nil {
-		return fmt.Errorf("%w: %s %s: %v", providers.ErrVerification, HeaderSerial, strings.TrimSpace(serial), err)
+		return fmt.Errorf("%w: %s %s: %v", providers.ErrVerification, HeaderSerial, providers.Clip(strings.TrimSpace(serial), 80), err)
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func mustQuote(s string) []byte {
 }
 
 func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: yaband: %s", providers.ErrMalformed, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: yaband: %s", providers.ErrMalformed, providers.Clip(fmt.Sprintf(format, args...), 300))
 }
 
 // ParseNotify verifies a Yaband notification (HMAC-SHA256 over every field
@@ -110,7 +110,7 @@ func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) 
 		return hint, fmt.Errorf("%w: yaband notification signature does not match", providers.ErrVerification)
 	}
 	if user := fields["user"]; user != p.user {
-		return providers.Notification{}, fmt.Errorf("%w: yaband notification for user %q, channel user is %q", providers.ErrChannelMismatch, user, p.user)
+		return providers.Notification{}, fmt.Errorf("%w: yaband notification for user %q, channel user is %q", providers.ErrChannelMismatch, providers.Clip(user, 64), p.user)
 	}
 	m := make(map[string]any, len(fields))
 	for k, v := range fields {

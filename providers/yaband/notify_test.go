@@ -13,7 +13,7 @@ import (
 	"github.com/paygate/paygate/providers"
 )
 
-func testProvider(t *testing.T, baseURL string, extra map[string]any) *Provider {
+func testProvider(t testing.TB, baseURL string, extra map[string]any) *Provider {
 	t.Helper()
 	params := providers.Params{"user": "016683", "secret_key": vectorSecret}
 	for k, v := range extra {

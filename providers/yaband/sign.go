@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/paygate/paygate/providers"
 )
 
 // SignBase is the string Yaband signs (YB-docs sign.html; YB-sdk
@@ -88,10 +90,10 @@ func flattenData(data map[string]any) (map[string]string, error) {
 			}
 			s, err := scalarString(v)
 			if err != nil {
-				return fmt.Errorf("field %q: %w", k, err)
+				return fmt.Errorf("field %q: %w", providers.Clip(k, 64), err)
 			}
 			if _, dup := out[k]; dup {
-				return fmt.Errorf("field %q appears twice after flattening", k)
+				return fmt.Errorf("field %q appears twice after flattening", providers.Clip(k, 64))
 			}
 			out[k] = s
 		}

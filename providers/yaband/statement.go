@@ -172,14 +172,14 @@ func (p *Provider) readItem(m map[string]any) (providers.StatementRow, error) {
 			return row, errors.New("a refund without refund_id")
 		}
 		row.Status = string(providers.RefundSucceeded) // the report lists settled transactions only
-		if st, ok := RefundStatus(state); ok {
+		if st := RefundStatus(state); st != providers.RefundUnknown {
 			row.Status = string(st)
 		}
 		return row, nil
 	}
 	row.Kind = providers.StatementPayment
 	row.Status = string(providers.OrderPaid)
-	if st, ok := PaymentStatus(state); ok {
+	if st := PaymentStatus(state); st != providers.OrderUnknown {
 		row.Status = string(st)
 	}
 	return row, nil

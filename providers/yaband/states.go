@@ -28,15 +28,11 @@ var paymentStates = map[string]providers.OrderStatus{
 	"completed":  providers.OrderPaid,   // YB-sdk
 }
 
-// PaymentStatus maps a payment state word. An unknown word is reported as
-// PAYING (no transition: the poller keeps asking) with ok=false so callers
-// can log it.
-func PaymentStatus(state string) (providers.OrderStatus, bool) {
-	st, ok := paymentStates[strings.ToLower(strings.TrimSpace(state))]
-	if !ok {
-		return providers.OrderPaying, false
-	}
-	return st, true
+// PaymentStatus maps a payment state word (case-insensitively). An unknown
+// word is providers.OrderUnknown (providers.MapStatus): no transition, the
+// word recorded, the provider asked again.
+func PaymentStatus(state string) providers.OrderStatus {
+	return providers.MapStatus(paymentStates, strings.ToLower(strings.TrimSpace(state)))
 }
 
 // refundStates maps Yaband's refund `state` words (YB-docs
@@ -60,14 +56,11 @@ var refundStates = map[string]providers.RefundStatus{
 	"cancelled":         providers.RefundFailed,
 }
 
-// RefundStatus maps a refund state word. Unknown words are PROCESSING
-// (the refund is not settled until a known word says so) with ok=false.
-func RefundStatus(state string) (providers.RefundStatus, bool) {
-	st, ok := refundStates[strings.ToLower(strings.TrimSpace(state))]
-	if !ok {
-		return providers.RefundProcessing, false
-	}
-	return st, true
+// RefundStatus maps a refund state word (case-insensitively). An unknown
+// word is providers.RefundUnknown: the refund is not settled until a known
+// word says so.
+func RefundStatus(state string) providers.RefundStatus {
+	return providers.MapStatus(refundStates, strings.ToLower(strings.TrimSpace(state)))
 }
 
 // Failure-message heuristics. Yaband publishes no error-code table: a
@@ -103,6 +96,10 @@ func classifyFailure(method, message string) providers.ErrorCode {
 			return providers.ErrCodeNotFound
 		}
 	case method == MethodCreateRefund:
+		if providers.InProgressMessage(message) {
+			// The same refund is already there: never a final refusal.
+			return providers.ErrCodeInProgress
+		}
 		if notFoundMessage.MatchString(message) {
 			return providers.ErrCodeNotFound
 		}

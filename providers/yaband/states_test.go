@@ -27,13 +27,13 @@ func TestPaymentStatus(t *testing.T) {
 		{"refunded", providers.OrderPaid, true},
 		{"completed", providers.OrderPaid, true},
 		{" paid ", providers.OrderPaid, true},
-		{"chargeback", providers.OrderPaying, false},
-		{"", providers.OrderPaying, false},
+		{"chargeback", providers.OrderUnknown, false}, // never guessed: no transition
+		{"", providers.OrderUnknown, false},
 	}
 	for _, tt := range tests {
-		got, known := PaymentStatus(tt.state)
-		if got != tt.want || known != tt.known {
-			t.Errorf("PaymentStatus(%q) = %s, %v; want %s, %v", tt.state, got, known, tt.want, tt.known)
+		got := PaymentStatus(tt.state)
+		if got != tt.want || (got != providers.OrderUnknown) != tt.known {
+			t.Errorf("PaymentStatus(%q) = %s; want %s", tt.state, got, tt.want)
 		}
 	}
 }
@@ -53,13 +53,13 @@ func TestRefundStatus(t *testing.T) {
 		{"Refund error", providers.RefundFailed, true},
 		{"refund cancel", providers.RefundFailed, true},
 		{"failed", providers.RefundFailed, true},
-		{"refund_processing", providers.RefundProcessing, false}, // unknown spelling: not settled
-		{"", providers.RefundProcessing, false},
+		{"refund_processing", providers.RefundUnknown, false}, // unknown spelling: not settled
+		{"", providers.RefundUnknown, false},
 	}
 	for _, tt := range tests {
-		got, known := RefundStatus(tt.state)
-		if got != tt.want || known != tt.known {
-			t.Errorf("RefundStatus(%q) = %s, %v; want %s, %v", tt.state, got, known, tt.want, tt.known)
+		got := RefundStatus(tt.state)
+		if got != tt.want || (got != providers.RefundUnknown) != tt.known {
+			t.Errorf("RefundStatus(%q) = %s; want %s", tt.state, got, tt.want)
 		}
 	}
 }
@@ -81,6 +81,10 @@ func TestClassifyFailure(t *testing.T) {
 		{MethodCancelPayment, "payment is already paid and cannot be cancelled", providers.ErrCodeOrderPaid},
 		{MethodCancelPayment, "trade_id does not exist", providers.ErrCodeNotFound},
 		{MethodCreateRefund, "refund amount exceeds the refundable amount 7.50", providers.ErrCodeRejected},
+		// "the same refund is already there" is never a final refusal
+		{MethodCreateRefund, "refund is in progress", providers.ErrCodeInProgress},
+		{MethodCreateRefund, "Duplicate m_refund_id", providers.ErrCodeInProgress},
+		{MethodCreateRefund, "退款处理中", providers.ErrCodeInProgress},
 		// a create never maps to NOT_FOUND: that would read as "order unknown" to the gateway
 		{MethodCreateMiniPay, "sub_app_id does not exist", providers.ErrCodeRejected},
 	}

@@ -477,7 +477,7 @@ func (p *Provider) orderState(method string, m map[string]any, ref providers.Ord
 	if state == "" {
 		return providers.OrderState{}, badResponse(method, "no state")
 	}
-	status, _ := PaymentStatus(state)
+	status := PaymentStatus(state)
 	st := providers.OrderState{
 		Status:          status,
 		ProviderStatus:  state,
@@ -536,6 +536,10 @@ func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error
 		return providers.Errorf(providers.ErrCodeOrderPaid, st.ProviderStatus, "yaband: payment %s is %s; not cancelled", ref.ProviderTradeNo, st.ProviderStatus)
 	case providers.OrderClosed, providers.OrderFailed:
 		return nil
+	case providers.OrderUnknown:
+		// The word might mean paid: a cancel would void the payment. Ask
+		// again later instead.
+		return providers.Errorf(providers.ErrCodeUnavailable, st.ProviderStatus, "yaband: payment %s is in state %q, unknown to the adapter; not cancelled", ref.ProviderTradeNo, st.ProviderStatus)
 	}
 	raw, err := p.call(ctx, MethodCancelPayment, map[string]string{"trade_id": ref.ProviderTradeNo})
 	if err != nil {
@@ -543,7 +547,7 @@ func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error
 	}
 	if m, err := decodeObject(raw); err == nil {
 		if s := str(m, "state"); s != "" {
-			if status, _ := PaymentStatus(s); status == providers.OrderPaid {
+			if PaymentStatus(s) == providers.OrderPaid {
 				return providers.Errorf(providers.ErrCodeOrderPaid, s, "yaband: cancel answered state %s", s)
 			}
 		}
@@ -647,7 +651,7 @@ func refundState(method string, m map[string]any, outRefundNo, currency string) 
 		ProviderRefundNo: str(m, "refund_id"),
 	}
 	if rs.ProviderStatus != "" {
-		rs.Status, _ = RefundStatus(rs.ProviderStatus)
+		rs.Status = RefundStatus(rs.ProviderStatus)
 	}
 	if rs.OutRefundNo == "" {
 		rs.OutRefundNo = outRefundNo

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// PurgeNotifications deletes up to limit inbox rows received before
+// cutoff, oldest first, and says how many went. Small batches keep each
+// write short on the one SQLite writer.
+func (s *Store) PurgeNotifications(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	return writeValue(s, ctx, func(s *Store) (int64, error) {
+		res := s.w.WithContext(ctx).Exec(
+			"DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+			cutoff.UTC(), limit)
+		return res.RowsAffected, res.Error
+	})
+}
+
+// PurgeEvents deletes up to limit merchant events that are finished
+// (delivered or given up) and were last due before cutoff, with their
+// delivery attempts, in one transaction; pending events are never
+// touched. The range is the due index's (status, next_try_ms).
+func (s *Store) PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	var n int64
+	err := s.InTx(ctx, func(tx *Store) error {
+		var ids []string
+		if err := tx.w.Model(&MerchantEvent{}).
+			Where("status IN ? AND next_try_ms < ?", []string{EventDelivered, EventFailed}, cutoff.UnixMilli()).
+			Order("next_try_ms").Limit(limit).Pluck("id", &ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := tx.w.Where("event_id IN ?", ids).Delete(&EventAttempt{}).Error; err != nil {
+			return err
+		}
+		res := tx.w.Where("id IN ? AND status IN ?", ids, []string{EventDelivered, EventFailed}).Delete(&MerchantEvent{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	return n, err
+}
