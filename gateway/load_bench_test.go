@@ -233,6 +233,8 @@ server: {addr: "%s", public_url: "http://%s"}
 database: {driver: %s, dsn: "%s"}
 sandbox: true
 log: {level: warn}
+# All the load comes from one address: no per-source limit.
+notify: {rate_per_source: -1}
 merchants:
   - id: demo
     api_keys: [{key: "%s", scopes: [orders:write, orders:read, refunds:write]}]
