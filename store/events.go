@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,14 +26,21 @@ func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 		if !e.NextTryAt.set() {
 			e.NextTryAt = DueNow()
 		}
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = s.Now()
+		}
+		if e.UpdatedAt.IsZero() {
+			e.UpdatedAt = e.CreatedAt
+		}
 		// A second event for one fact is refused without an error in the
 		// database: on PostgreSQL a failed statement would abort the whole
 		// transaction of the state change that wrote it.
-		res := s.w.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(e)
-		if res.Error != nil {
-			return translate(res.Error)
+		q, args := s.insertSQL("merchant_events", eventColumns, eventValues(e), " ON CONFLICT (dedupe_key) DO NOTHING")
+		n, err := s.rawExec(ctx, q, args...)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
+		if n == 0 {
 			return fmt.Errorf("%w: merchant event %s", ErrDuplicate, e.DedupeKey)
 		}
 		return nil
@@ -49,13 +57,10 @@ func (s *Store) NextEventSequence(ctx context.Context, orderID string) (int64, s
 		Status string
 		Next   int64
 	}
-	err := s.w.WithContext(ctx).Raw("SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id), 0) + 1 AS next "+
-		"FROM orders o WHERE o.id = ?", orderID).Scan(&row).Error
+	err := s.rawQuery(ctx, &row, "SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id), 0) + 1 AS next "+
+		"FROM orders o WHERE o.id = ?", orderID)
 	if err != nil {
 		return 0, "", err
-	}
-	if row.Next == 0 {
-		return 0, "", ErrNotFound
 	}
 	return row.Next, row.Status, nil
 }
@@ -115,7 +120,8 @@ func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a
 	a.EventID = eventID
 	var e MerchantEvent
 	err := s.InTx(ctx, func(tx *Store) error {
-		if err := tx.w.Create(a).Error; err != nil {
+		q, args := tx.insertSQL("event_attempts", attemptColumns, attemptValues(a), "")
+		if _, err := tx.rawExec(ctx, q, args...); err != nil {
 			return err
 		}
 		if out.Delivered && leaseToken != "" {
@@ -138,11 +144,14 @@ func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a
 // its order's next event due; false (nothing changed) when token no longer
 // holds it. e is the event as recorded.
 func (s *Store) delivered(ctx context.Context, eventID, token string, at time.Time, e *MerchantEvent) (bool, error) {
-	res := s.w.WithContext(ctx).Model(e).Clauses(clause.Returning{}).Where("id = ? AND lease_token = ? AND status = ?", eventID, token, EventPending).
-		Updates(map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": s.Now(), "status": EventDelivered, "last_error": "",
-			"delivered_at": at.UTC(), "lease_until_ms": nil, "lease_token": ""})
-	if res.Error != nil || res.RowsAffected == 0 {
-		return false, res.Error
+	err := s.rawQuery(ctx, e, "UPDATE merchant_events SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '', delivered_at = ?, "+
+		"lease_until_ms = NULL, lease_token = '' WHERE id = ? AND lease_token = ? AND status = ? RETURNING *",
+		s.Now(), EventDelivered, at.UTC(), eventID, token, EventPending)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
 	}
 	return true, s.orderNextDue(ctx, e, true, nil)
 }
@@ -199,15 +208,24 @@ func (s *Store) orderNextDue(ctx context.Context, e *MerchantEvent, final bool, 
 	if e.OrderID == "" || e.Sequence == 0 {
 		return nil
 	}
-	later := s.w.WithContext(ctx).Model(&MerchantEvent{}).Where("order_id = ? AND status = ? AND sequence > ?", e.OrderID, EventPending, e.Sequence)
+	// By the order's index: SQLite, without statistics, would otherwise
+	// walk the due index's range of every pending event (the unary + keeps
+	// status off the index choice; PostgreSQL plans by its statistics).
+	status := "status"
+	if s.driver == "sqlite" {
+		status = "+status"
+	}
+	now := s.dbNowMS()
+	later := "UPDATE merchant_events SET next_try_ms = " + now + " + ?, updated_at = ? WHERE order_id = ? AND " + status + " = 'pending' AND sequence > ? AND "
+	var err error
 	switch {
 	case final:
-		return later.Where("next_try_ms > "+s.dbNowMS()).Update("next_try_ms", DueNow()).Error
+		_, err = s.rawExec(ctx, later+"next_try_ms > "+now, 0, s.Now(), e.OrderID, e.Sequence)
 	case retry != nil:
 		// Out of the dispatcher's due range while they must wait.
-		return later.Where("next_try_ms < "+s.dbNowMS()+" + ?", retry.Milliseconds()).Update("next_try_ms", DueIn(*retry)).Error
+		_, err = s.rawExec(ctx, later+"next_try_ms < "+now+" + ?", retry.Milliseconds(), s.Now(), e.OrderID, e.Sequence, retry.Milliseconds())
 	}
-	return nil
+	return err
 }
 
 // Redeliver makes an event due again now with a fresh retry schedule (a
@@ -306,7 +324,7 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 	ctx = context.WithoutCancel(ctx)
 	token := NewID("lease")
 	err := s.write(ctx, func(s *Store) error {
-		return s.w.WithContext(ctx).Raw(s.claimSQL(q), lease.Milliseconds(), token, limit).Scan(out).Error
+		return s.rawQuery(ctx, out, s.claimSQL(q), lease.Milliseconds(), token, limit)
 	})
 	if err != nil {
 		return "", err

@@ -8,7 +8,9 @@ func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
 		if n.ID == "" {
 			n.ID = NewID("ntf")
 		}
-		return translate(s.w.WithContext(ctx).Create(n).Error)
+		q, args := s.insertSQL("notifications", notificationColumns, notificationValues(n), "")
+		_, err := s.rawExec(ctx, q, args...)
+		return err
 	})
 }
 

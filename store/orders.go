@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // InsertOrder stores a new order; ErrDuplicate when the merchant already
@@ -82,21 +81,19 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any
 	return s.write(ctx, func(s *Store) error {
 		fields["version"] = gorm.Expr("version + 1")
 		fields["updated_at"] = s.Now()
-		return casReturning(s.w.WithContext(ctx), o, o.ID, o.Version, fields)
+		return s.casReturning(ctx, "orders", o, o.ID, o.Version, fields)
 	})
 }
 
 // casReturning updates the row of model (a *Order or *Refund) with id if
 // its version is still version, and scans the updated row into model.
-func casReturning(db *gorm.DB, model any, id string, version int64, fields map[string]any) error {
-	res := db.Model(model).Clauses(clause.Returning{}).Where("id = ? AND version = ?", id, version).Updates(fields)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
+func (s *Store) casReturning(ctx context.Context, table string, model any, id string, version int64, fields map[string]any) error {
+	q, args := s.casSQL(table, id, version, fields)
+	err := s.rawQuery(ctx, model, q, args...)
+	if errors.Is(err, ErrNotFound) {
 		return ErrConflict
 	}
-	return nil
+	return err
 }
 
 // ReserveRefund atomically reserves amount of the order's refundable rest

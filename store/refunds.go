@@ -73,7 +73,7 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]a
 	return s.write(ctx, func(s *Store) error {
 		fields["version"] = gorm.Expr("version + 1")
 		fields["updated_at"] = s.Now()
-		return casReturning(s.w.WithContext(ctx), r, r.ID, r.Version, fields)
+		return s.casReturning(ctx, "refunds", r, r.ID, r.Version, fields)
 	})
 }
 
