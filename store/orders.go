@@ -27,8 +27,7 @@ func (s *Store) OrderByOutTradeNo(ctx context.Context, merchantID, outTradeNo st
 // OrderByID finds an order by the gateway's id.
 func (s *Store) OrderByID(ctx context.Context, id string) (*Order, error) {
 	var o Order
-	err := s.r.WithContext(ctx).Where("id = ?", id).Take(&o).Error
-	return &o, translate(err)
+	return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE id = ?", id)
 }
 
 // OrderRef names an order by any of its three numbers.
@@ -42,19 +41,16 @@ type OrderRef struct {
 // set, in the order: out_trade_no, provider_trade_no, transaction_id).
 // An order of another channel is not found.
 func (s *Store) OrderOfChannel(ctx context.Context, merchantID, channelID string, ref OrderRef) (*Order, error) {
-	q := s.r.WithContext(ctx).Where("channel_id = ?", channelID)
+	var o Order
 	switch {
 	case ref.OutTradeNo != "":
-		q = q.Where("merchant_id = ? AND out_trade_no = ?", merchantID, ref.OutTradeNo)
+		return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE merchant_id = ? AND out_trade_no = ? AND channel_id = ?", merchantID, ref.OutTradeNo, channelID)
 	case ref.ProviderTradeNo != "":
-		q = q.Where("provider_trade_no = ?", ref.ProviderTradeNo)
+		return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE channel_id = ? AND provider_trade_no = ?", channelID, ref.ProviderTradeNo)
 	case ref.TransactionID != "":
-		q = q.Where("transaction_id = ?", ref.TransactionID)
-	default:
-		return nil, ErrNotFound
+		return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE transaction_id = ? AND channel_id = ?", ref.TransactionID, channelID)
 	}
-	var o Order
-	return &o, translate(q.Take(&o).Error)
+	return nil, ErrNotFound
 }
 
 // FindOrders finds a merchant's orders by the acquirer's number or WeChat's.

@@ -33,7 +33,16 @@ func (s *Store) rawExec(ctx context.Context, query string, args ...any) (int64, 
 // column name). For a single model it reports ErrNotFound when there is
 // no row.
 func (s *Store) rawQuery(ctx context.Context, dest any, query string, args ...any) error {
-	rows, err := s.w.Statement.ConnPool.QueryContext(ctx, s.bind(query), args...)
+	return s.queryOn(ctx, s.w, dest, query, args...)
+}
+
+// rawRead is rawQuery on the read connections.
+func (s *Store) rawRead(ctx context.Context, dest any, query string, args ...any) error {
+	return s.queryOn(ctx, s.r, dest, query, args...)
+}
+
+func (s *Store) queryOn(ctx context.Context, on *gorm.DB, dest any, query string, args ...any) error {
+	rows, err := on.Statement.ConnPool.QueryContext(ctx, s.bind(query), args...)
 	if err != nil {
 		return s.driverError(err)
 	}
