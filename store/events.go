@@ -98,6 +98,10 @@ type AttemptOutcome struct {
 	// RetryIn is the wait before the next attempt after attempts attempts
 	// (this one included); false: the schedule is spent, give up.
 	RetryIn func(attempts int) (time.Duration, bool)
+	// Claimed is the event as the caller claimed it, if it has it: a
+	// delivery by the lease holder is then recorded without reading the
+	// row back.
+	Claimed *MerchantEvent
 }
 
 // RecordAttempt stores one delivery attempt of an event, always: a POST
@@ -127,7 +131,7 @@ func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a
 		if out.Delivered && leaseToken != "" {
 			// The common case, without reading the row first: delivered by
 			// the holder of the lease, so the event was pending until now.
-			done, err := tx.delivered(ctx, eventID, leaseToken, out.At, &e)
+			done, err := tx.delivered(ctx, eventID, leaseToken, out, &e)
 			if err != nil || done {
 				return err
 			}
@@ -143,15 +147,28 @@ func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a
 // delivered marks an event delivered by the holder of its lease and makes
 // its order's next event due; false (nothing changed) when token no longer
 // holds it. e is the event as recorded.
-func (s *Store) delivered(ctx context.Context, eventID, token string, at time.Time, e *MerchantEvent) (bool, error) {
-	err := s.rawQuery(ctx, e, "UPDATE merchant_events SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '', delivered_at = ?, "+
-		"lease_until_ms = NULL, lease_token = '' WHERE id = ? AND lease_token = ? AND status = ? RETURNING *",
-		s.Now(), EventDelivered, at.UTC(), eventID, token, EventPending)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
+func (s *Store) delivered(ctx context.Context, eventID, token string, out AttemptOutcome, e *MerchantEvent) (bool, error) {
+	const set = "UPDATE merchant_events SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '', delivered_at = ?, " +
+		"lease_until_ms = NULL, lease_token = '' WHERE id = ? AND lease_token = ? AND status = ?"
+	now, at := s.Now(), out.At.UTC()
+	if c := out.Claimed; c != nil && c.ID == eventID {
+		n, err := s.rawExec(ctx, set, now, EventDelivered, at, eventID, token, EventPending)
+		if err != nil || n == 0 {
+			return false, err
+		}
+		// The row is the claimed one with this attempt's changes: the lease
+		// kept it the caller's since the claim.
+		*e = *c
+		e.Attempts++
+		e.Status, e.LastError, e.DeliveredAt, e.LeaseUntil, e.LeaseToken, e.UpdatedAt = EventDelivered, "", &at, nil, "", now
+	} else {
+		err := s.rawQuery(ctx, e, set+" RETURNING *", now, EventDelivered, at, eventID, token, EventPending)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
 	}
 	return true, s.orderNextDue(ctx, e, true, nil)
 }

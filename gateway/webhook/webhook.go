@@ -218,7 +218,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *store.MerchantEvent, token 
 	status, err := d.post(ctx, e)
 	latency := d.now().Sub(start)
 	a := &store.EventAttempt{StatusCode: status, LatencyMS: latency.Milliseconds(), At: start.UTC()}
-	out := store.AttemptOutcome{At: d.now().UTC(), RetryIn: d.retryIn}
+	out := store.AttemptOutcome{At: d.now().UTC(), RetryIn: d.retryIn, Claimed: e}
 	if err == nil && status >= 200 && status < 300 {
 		out.Delivered = true
 	} else {
