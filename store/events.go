@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -225,15 +226,11 @@ func (s *Store) orderNextDue(ctx context.Context, e *MerchantEvent, final bool, 
 	if e.OrderID == "" || e.Sequence == 0 {
 		return nil
 	}
-	// By the order's index: SQLite, without statistics, would otherwise
-	// walk the due index's range of every pending event (the unary + keeps
-	// status off the index choice; PostgreSQL plans by its statistics).
-	status := "status"
-	if s.driver == "sqlite" {
-		status = "+status"
-	}
+	// By the order's own events (order_id, sequence): with status on the
+	// index choice, a planner short of statistics walks the due index's
+	// range of every pending event instead (|| '' keeps it off).
 	now := s.dbNowMS()
-	later := "UPDATE merchant_events SET next_try_ms = " + now + " + ?, updated_at = ? WHERE order_id = ? AND " + status + " = 'pending' AND sequence > ? AND "
+	later := "UPDATE merchant_events SET next_try_ms = " + now + " + ?, updated_at = ? WHERE order_id = ? AND sequence > ? AND status || '' = 'pending' AND "
 	var err error
 	switch {
 	case final:
@@ -276,15 +273,29 @@ func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*Mer
 // with the database's clock ({now}), never a replica's.
 var (
 	dueEvents = dueQuery{table: "merchant_events", index: "ix_events_due", order: "next_try_ms",
+		where: "status = 'pending' AND next_try_ms <= {now}",
 		// One order's events go out in sequence: an event waits while an
 		// earlier one of its order is pending (being retried, or in flight).
-		where: "status = 'pending' AND next_try_ms <= {now} AND NOT EXISTS (SELECT 1 FROM merchant_events p " +
-			"WHERE d.sequence > 0 AND p.order_id = d.order_id AND p.status = 'pending' AND p.sequence < d.sequence)"}
+		// The probe walks the order's own events by (order_id, sequence);
+		// status is kept off the index choice (|| ''), or a planner short
+		// of statistics ANDs it with the due index and scans every pending
+		// event for each candidate.
+		gate: "NOT EXISTS (SELECT 1 FROM merchant_events p " +
+			"WHERE d.sequence > 0 AND p.order_id = d.order_id AND p.sequence > 0 AND p.sequence < d.sequence AND p.status || '' = 'pending')"}
 	dueOrders  = dueQuery{table: "orders", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_orders_next_poll"}
 	dueRefunds = dueQuery{table: "refunds", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_refunds_next_poll"}
 )
 
-type dueQuery struct{ table, where, order, index string }
+// dueQuery is a kind of due work: its table, the condition of a due row,
+// the due order and the index that serves both, and a gate that a due row
+// must also pass (tested on the claimWindow first due rows only, so that
+// a claim costs the same however long the backlog: one order's later
+// events waiting for its earlier one are few, at most those of the
+// events in flight).
+type dueQuery struct{ table, where, gate, order, index string }
+
+// claimWindow is how many of the first due rows a gated claim looks at.
+const claimWindow = 256
 
 // ClaimDueEvents leases up to limit pending events due now; only the
 // returned events may be delivered by the caller, until lease expires.
@@ -322,10 +333,15 @@ func (s *Store) ClaimDueRefunds(ctx context.Context, limit int, lease time.Durat
 func (s *Store) claimSQL(q dueQuery) string {
 	now := s.dbNowMS()
 	free := "(lease_until_ms IS NULL OR lease_until_ms < " + now + ")"
-	sub := "SELECT d.id FROM " + q.table + " d WHERE " + strings.ReplaceAll(q.where, "{now}", now) + " AND " + free +
-		" ORDER BY " + q.order + " LIMIT ?"
+	lock := ""
 	if s.driver == "postgres" {
-		sub += " FOR UPDATE SKIP LOCKED"
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	due := strings.ReplaceAll(q.where, "{now}", now) + " AND " + free + " ORDER BY " + q.order
+	sub := "SELECT d.id FROM " + q.table + " d WHERE " + due + " LIMIT ?" + lock
+	if q.gate != "" {
+		sub = "SELECT d.id FROM (SELECT * FROM " + q.table + " WHERE " + due + " LIMIT " + strconv.Itoa(claimWindow) + lock + ") d WHERE " +
+			q.gate + " ORDER BY d." + q.order + " LIMIT ?"
 	}
 	return "UPDATE " + q.table + " SET lease_until_ms = " + now + " + ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free + " RETURNING *"
 }
