@@ -121,10 +121,15 @@ merchants:
 	if r := env.Do("GET", "/metrics", "", nil); r.Status != http.StatusNotFound {
 		t.Fatalf("/metrics on the public listener: %d", r.Status)
 	}
-	if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/metrics on metrics_addr: %v %v", err, resp)
-	} else {
-		resp.Body.Close()
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if resp, err := http.Get("http://" + metricsAddr + path); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s on metrics_addr: %v %v", path, err, resp)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	if r := env.Do("GET", "/debug/pprof/", "", nil); r.Status != http.StatusNotFound {
+		t.Fatalf("profiles on the public listener: %d", r.Status)
 	}
 
 	if err := second.Process.Signal(syscall.SIGTERM); err != nil {

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -32,11 +31,6 @@ func main() {
 }
 
 func run() error {
-	if p := os.Getenv("PAYGATE_CPUPROFILE"); p != "" {
-		f, _ := os.Create(p)
-		_ = pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
 	def := os.Getenv("GATEWAY_CONFIG")
 	if def == "" {
 		def = "configs/gateway.yaml"
