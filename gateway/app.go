@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -68,7 +69,12 @@ type App struct {
 func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	client := opts.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		// Calls to one provider host come from many requests at once: keep
+		// enough idle connections that they are reused, not dialled anew
+		// (the default keeps two per host).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		client = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	a := &App{Config: cfg, log: log, Metrics: metrics.New()}
 
@@ -189,6 +195,13 @@ func (a *App) Handler() http.Handler { return a.handler }
 func (a *App) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.Metrics.Handler())
+	// Profiles for the operator, on the same private listener: measure
+	// before optimising (go tool pprof http://127.0.0.1:9090/debug/pprof/profile).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

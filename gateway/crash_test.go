@@ -121,10 +121,15 @@ merchants:
 	if r := env.Do("GET", "/metrics", "", nil); r.Status != http.StatusNotFound {
 		t.Fatalf("/metrics on the public listener: %d", r.Status)
 	}
-	if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/metrics on metrics_addr: %v %v", err, resp)
-	} else {
-		resp.Body.Close()
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if resp, err := http.Get("http://" + metricsAddr + path); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s on metrics_addr: %v %v", path, err, resp)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	if r := env.Do("GET", "/debug/pprof/", "", nil); r.Status != http.StatusNotFound {
+		t.Fatalf("profiles on the public listener: %d", r.Status)
 	}
 
 	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
@@ -154,7 +159,7 @@ merchants:
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -165,7 +170,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startProcess runs the gateway binary and waits until it is ready.
-func startProcess(t *testing.T, bin, cfg, url string) *exec.Cmd {
+func startProcess(t testing.TB, bin, cfg, url string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "-config", cfg)
 	logs := &syncBuffer{}

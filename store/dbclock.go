@@ -71,10 +71,14 @@ func (t *DBTime) Scan(v any) error {
 }
 
 // nowMS is the database's own clock in Unix milliseconds, as SQL, for a
-// gorm dialector name ("sqlite" or "postgres").
+// gorm dialector name ("sqlite" or "postgres"). On PostgreSQL it is the
+// time the statement started: a stable value, so a due range compared
+// with it is an index range (clock_timestamp() is volatile and would make
+// every claim filter every pending row); SQLite's 'now' is one value per
+// statement already.
 func nowMS(driver string) string {
 	if driver == "postgres" {
-		return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+		return "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)"
 	}
 	return "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
 }

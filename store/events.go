@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,26 +17,35 @@ import (
 // database's clock) unless NextTryAt says otherwise; ErrDuplicate when an
 // event with its DedupeKey exists.
 func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
-	if e.ID == "" {
-		e.ID = NewID("evt")
-	}
-	if e.Status == "" {
-		e.Status = EventPending
-	}
-	if !e.NextTryAt.set() {
-		e.NextTryAt = DueNow()
-	}
-	// A second event for one fact is refused without an error in the
-	// database: on PostgreSQL a failed statement would abort the whole
-	// transaction of the state change that wrote it.
-	res := s.w.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(e)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("%w: merchant event %s", ErrDuplicate, e.DedupeKey)
-	}
-	return nil
+	return s.write(ctx, func(s *Store) error {
+		if e.ID == "" {
+			e.ID = NewID("evt")
+		}
+		if e.Status == "" {
+			e.Status = EventPending
+		}
+		if !e.NextTryAt.set() {
+			e.NextTryAt = DueNow()
+		}
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = s.Now()
+		}
+		if e.UpdatedAt.IsZero() {
+			e.UpdatedAt = e.CreatedAt
+		}
+		// A second event for one fact is refused without an error in the
+		// database: on PostgreSQL a failed statement would abort the whole
+		// transaction of the state change that wrote it.
+		q, args := s.insertSQL("merchant_events", eventColumns, eventValues(e), " ON CONFLICT (dedupe_key) DO NOTHING")
+		n, err := s.rawExec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: merchant event %s", ErrDuplicate, e.DedupeKey)
+		}
+		return nil
+	})
 }
 
 // NextEventSequence returns the sequence number the order's next event
@@ -46,13 +58,10 @@ func (s *Store) NextEventSequence(ctx context.Context, orderID string) (int64, s
 		Status string
 		Next   int64
 	}
-	err := s.w.WithContext(ctx).Raw("SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id), 0) + 1 AS next "+
-		"FROM orders o WHERE o.id = ?", orderID).Scan(&row).Error
+	err := s.rawQuery(ctx, &row, "SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id), 0) + 1 AS next "+
+		"FROM orders o WHERE o.id = ?", orderID)
 	if err != nil {
 		return 0, "", err
-	}
-	if row.Next == 0 {
-		return 0, "", ErrNotFound
 	}
 	return row.Next, row.Status, nil
 }
@@ -90,6 +99,10 @@ type AttemptOutcome struct {
 	// RetryIn is the wait before the next attempt after attempts attempts
 	// (this one included); false: the schedule is spent, give up.
 	RetryIn func(attempts int) (time.Duration, bool)
+	// Claimed is the event as the caller claimed it, if it has it: a
+	// delivery by the lease holder is then recorded without reading the
+	// row back.
+	Claimed *MerchantEvent
 }
 
 // RecordAttempt stores one delivery attempt of an event, always: a POST
@@ -106,70 +119,25 @@ type AttemptOutcome struct {
 // An event that became final (delivered or failed) makes its order's next
 // event due at once. It returns the event as recorded.
 func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a *EventAttempt, out AttemptOutcome) (*MerchantEvent, error) {
+	if a.ID == "" {
+		a.ID = NewID("att")
+	}
+	a.EventID = eventID
 	var e MerchantEvent
 	err := s.InTx(ctx, func(tx *Store) error {
-		if a.ID == "" {
-			a.ID = NewID("att")
-		}
-		a.EventID = eventID
-		if err := tx.w.Create(a).Error; err != nil {
+		q, args := tx.insertSQL("event_attempts", attemptColumns, attemptValues(a), "")
+		if _, err := tx.rawExec(ctx, q, args...); err != nil {
 			return err
 		}
-		q := tx.w
-		if s.driver == "postgres" {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		if err := q.Where("id = ?", eventID).Take(&e).Error; err != nil {
-			return translate(err)
-		}
-		held := leaseToken != "" && e.LeaseToken == leaseToken
-		fields := map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": tx.Now()}
-		if held {
-			fields["lease_until_ms"], fields["lease_token"] = nil, ""
-		}
-		var (
-			final bool
-			retry *time.Duration
-		)
-		switch {
-		case out.Delivered:
-			final = e.Status != EventDelivered
-			fields["status"], fields["last_error"] = EventDelivered, ""
-			fields["delivered_at"] = out.At.UTC()
-		case e.Status != EventPending:
-			// Delivered or given up meanwhile (another replica): the
-			// attempt is on record, the event stays as it is.
-		case held:
-			fields["last_error"] = out.Error
-			if d, ok := out.RetryIn(e.Attempts + 1); ok {
-				fields["next_try_ms"] = DueIn(d)
-				retry = &d
-			} else {
-				fields["status"] = EventFailed
-				final = true
-			}
-		default:
-			fields["last_error"] = out.Error
-		}
-		if err := tx.w.Model(&MerchantEvent{}).Where("id = ?", eventID).Updates(fields).Error; err != nil {
-			return err
-		}
-		if e.OrderID != "" && e.Sequence > 0 {
-			later := tx.w.Model(&MerchantEvent{}).Where("order_id = ? AND status = ? AND sequence > ?", e.OrderID, EventPending, e.Sequence)
-			switch {
-			case final:
-				now := DueNow()
-				if err := later.Where("next_try_ms > "+tx.dbNowMS()).Update("next_try_ms", now).Error; err != nil {
-					return err
-				}
-			case retry != nil:
-				// Out of the dispatcher's due range while they must wait.
-				if err := later.Where("next_try_ms < "+tx.dbNowMS()+" + ?", retry.Milliseconds()).Update("next_try_ms", DueIn(*retry)).Error; err != nil {
-					return err
-				}
+		if out.Delivered && leaseToken != "" {
+			// The common case, without reading the row first: delivered by
+			// the holder of the lease, so the event was pending until now.
+			done, err := tx.delivered(ctx, eventID, leaseToken, out, &e)
+			if err != nil || done {
+				return err
 			}
 		}
-		return translate(tx.w.Where("id = ?", eventID).Take(&e).Error)
+		return tx.recordAttempt(ctx, eventID, leaseToken, out, &e)
 	})
 	if err != nil {
 		return nil, err
@@ -177,26 +145,125 @@ func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a
 	return &e, nil
 }
 
+// delivered marks an event delivered by the holder of its lease and makes
+// its order's next event due; false (nothing changed) when token no longer
+// holds it. e is the event as recorded.
+func (s *Store) delivered(ctx context.Context, eventID, token string, out AttemptOutcome, e *MerchantEvent) (bool, error) {
+	const set = "UPDATE merchant_events SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '', delivered_at = ?, " +
+		"lease_until_ms = NULL, lease_token = '' WHERE id = ? AND lease_token = ? AND status = ?"
+	now, at := s.Now(), out.At.UTC()
+	if c := out.Claimed; c != nil && c.ID == eventID {
+		n, err := s.rawExec(ctx, set, now, EventDelivered, at, eventID, token, EventPending)
+		if err != nil || n == 0 {
+			return false, err
+		}
+		// The row is the claimed one with this attempt's changes: the lease
+		// kept it the caller's since the claim.
+		*e = *c
+		e.Attempts++
+		e.Status, e.LastError, e.DeliveredAt, e.LeaseUntil, e.LeaseToken, e.UpdatedAt = EventDelivered, "", &at, nil, "", now
+	} else {
+		err := s.rawQuery(ctx, e, set+" RETURNING *", now, EventDelivered, at, eventID, token, EventPending)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, s.orderNextDue(ctx, e, true, nil)
+}
+
+// recordAttempt moves an event on after an attempt, from the row as it is
+// now (see RecordAttempt).
+func (s *Store) recordAttempt(ctx context.Context, eventID, leaseToken string, out AttemptOutcome, e *MerchantEvent) error {
+	q := s.w
+	if s.driver == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Where("id = ?", eventID).Take(e).Error; err != nil {
+		return translate(err)
+	}
+	held := leaseToken != "" && e.LeaseToken == leaseToken
+	fields := map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": s.Now()}
+	if held {
+		fields["lease_until_ms"], fields["lease_token"] = nil, ""
+	}
+	var (
+		final bool
+		retry *time.Duration
+	)
+	switch {
+	case out.Delivered:
+		final = e.Status != EventDelivered
+		fields["status"], fields["last_error"] = EventDelivered, ""
+		fields["delivered_at"] = out.At.UTC()
+	case e.Status != EventPending:
+		// Delivered or given up meanwhile (another replica): the
+		// attempt is on record, the event stays as it is.
+	case held:
+		fields["last_error"] = out.Error
+		if d, ok := out.RetryIn(e.Attempts + 1); ok {
+			fields["next_try_ms"] = DueIn(d)
+			retry = &d
+		} else {
+			fields["status"] = EventFailed
+			final = true
+		}
+	default:
+		fields["last_error"] = out.Error
+	}
+	if err := s.w.Model(e).Clauses(clause.Returning{}).Where("id = ?", eventID).Updates(fields).Error; err != nil {
+		return err
+	}
+	return s.orderNextDue(ctx, e, final, retry)
+}
+
+// orderNextDue keeps the order's later events in step with e: due at once
+// when e became final (delivered or given up), held back at least as long
+// as e when it waits for a retry.
+func (s *Store) orderNextDue(ctx context.Context, e *MerchantEvent, final bool, retry *time.Duration) error {
+	if e.OrderID == "" || e.Sequence == 0 {
+		return nil
+	}
+	// By the order's own events (order_id, sequence): with status on the
+	// index choice, a planner short of statistics walks the due index's
+	// range of every pending event instead (|| '' keeps it off).
+	now := s.dbNowMS()
+	later := "UPDATE merchant_events SET next_try_ms = " + now + " + ?, updated_at = ? WHERE order_id = ? AND sequence > ? AND status || '' = 'pending' AND "
+	var err error
+	switch {
+	case final:
+		_, err = s.rawExec(ctx, later+"next_try_ms > "+now, 0, s.Now(), e.OrderID, e.Sequence)
+	case retry != nil:
+		// Out of the dispatcher's due range while they must wait.
+		_, err = s.rawExec(ctx, later+"next_try_ms < "+now+" + ?", retry.Milliseconds(), s.Now(), e.OrderID, e.Sequence, retry.Milliseconds())
+	}
+	return err
+}
+
 // Redeliver makes an event due again now with a fresh retry schedule (a
 // merchant asked): pending, no attempts counted, no lease. An event being
 // delivered at this moment (its lease is live) is left to finish:
 // ErrConflict.
 func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*MerchantEvent, error) {
-	res := s.w.WithContext(ctx).Model(&MerchantEvent{}).
-		Where("id = ? AND merchant_id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+")", eventID, merchantID).
-		Updates(map[string]any{"status": EventPending, "attempts": 0, "next_try_ms": DueNow(), "last_error": "",
-			"lease_until_ms": nil, "lease_token": "", "updated_at": s.Now()})
-	if res.Error != nil {
-		return nil, res.Error
-	}
-	if res.RowsAffected == 0 {
-		e, err := s.EventByID(ctx, eventID)
-		if err != nil || e.MerchantID != merchantID {
-			return nil, ErrNotFound
+	return writeValue(s, ctx, func(s *Store) (*MerchantEvent, error) {
+		res := s.w.WithContext(ctx).Model(&MerchantEvent{}).
+			Where("id = ? AND merchant_id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+")", eventID, merchantID).
+			Updates(map[string]any{"status": EventPending, "attempts": 0, "next_try_ms": DueNow(), "last_error": "",
+				"lease_until_ms": nil, "lease_token": "", "updated_at": s.Now()})
+		if res.Error != nil {
+			return nil, res.Error
 		}
-		return nil, ErrConflict
-	}
-	return s.EventByID(ctx, eventID)
+		if res.RowsAffected == 0 {
+			e, err := s.EventByID(ctx, eventID)
+			if err != nil || e.MerchantID != merchantID {
+				return nil, ErrNotFound
+			}
+			return nil, ErrConflict
+		}
+		return s.EventByID(ctx, eventID)
+	})
 }
 
 // Due work: the condition, the order and the index that serves both.
@@ -206,15 +273,29 @@ func (s *Store) Redeliver(ctx context.Context, merchantID, eventID string) (*Mer
 // with the database's clock ({now}), never a replica's.
 var (
 	dueEvents = dueQuery{table: "merchant_events", index: "ix_events_due", order: "next_try_ms",
+		where: "status = 'pending' AND next_try_ms <= {now}",
 		// One order's events go out in sequence: an event waits while an
 		// earlier one of its order is pending (being retried, or in flight).
-		where: "status = 'pending' AND next_try_ms <= {now} AND NOT EXISTS (SELECT 1 FROM merchant_events p " +
-			"WHERE d.sequence > 0 AND p.order_id = d.order_id AND p.status = 'pending' AND p.sequence < d.sequence)"}
-	dueOrders  = dueQuery{table: "orders", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_orders_due"}
-	dueRefunds = dueQuery{table: "refunds", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_refunds_due"}
+		// The probe walks the order's own events by (order_id, sequence);
+		// status is kept off the index choice (|| ''), or a planner short
+		// of statistics ANDs it with the due index and scans every pending
+		// event for each candidate.
+		gate: "NOT EXISTS (SELECT 1 FROM merchant_events p " +
+			"WHERE d.sequence > 0 AND p.order_id = d.order_id AND p.sequence > 0 AND p.sequence < d.sequence AND p.status || '' = 'pending')"}
+	dueOrders  = dueQuery{table: "orders", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_orders_next_poll"}
+	dueRefunds = dueQuery{table: "refunds", where: "next_poll_ms IS NOT NULL AND next_poll_ms <= {now}", order: "next_poll_ms", index: "ix_refunds_next_poll"}
 )
 
-type dueQuery struct{ table, where, order, index string }
+// dueQuery is a kind of due work: its table, the condition of a due row,
+// the due order and the index that serves both, and a gate that a due row
+// must also pass (tested on the claimWindow first due rows only, so that
+// a claim costs the same however long the backlog: one order's later
+// events waiting for its earlier one are few, at most those of the
+// events in flight).
+type dueQuery struct{ table, where, gate, order, index string }
+
+// claimWindow is how many of the first due rows a gated claim looks at.
+const claimWindow = 256
 
 // ClaimDueEvents leases up to limit pending events due now; only the
 // returned events may be delivered by the caller, until lease expires.
@@ -252,40 +333,64 @@ func (s *Store) ClaimDueRefunds(ctx context.Context, limit int, lease time.Durat
 func (s *Store) claimSQL(q dueQuery) string {
 	now := s.dbNowMS()
 	free := "(lease_until_ms IS NULL OR lease_until_ms < " + now + ")"
-	sub := "SELECT d.id FROM " + q.table + " d WHERE " + strings.ReplaceAll(q.where, "{now}", now) + " AND " + free +
-		" ORDER BY " + q.order + " LIMIT ?"
+	lock := ""
 	if s.driver == "postgres" {
-		sub += " FOR UPDATE SKIP LOCKED"
+		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	return "UPDATE " + q.table + " SET lease_until_ms = " + now + " + ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free
+	due := strings.ReplaceAll(q.where, "{now}", now) + " AND " + free + " ORDER BY " + q.order
+	sub := "SELECT d.id FROM " + q.table + " d WHERE " + due + " LIMIT ?" + lock
+	if q.gate != "" {
+		sub = "SELECT d.id FROM (SELECT * FROM " + q.table + " WHERE " + due + " LIMIT " + strconv.Itoa(claimWindow) + lock + ") d WHERE " +
+			q.gate + " ORDER BY d." + q.order + " LIMIT ?"
+	}
+	return "UPDATE " + q.table + " SET lease_until_ms = " + now + " + ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free + " RETURNING *"
 }
 
-// claim leases due rows with a fresh token and returns them. Once begun it
-// is not cut short by ctx: a claim whose UPDATE committed but whose rows
-// were never read would strand them until the lease runs out.
+// claim leases due rows with a fresh token and returns them, in due order
+// (RETURNING has none of its own): one statement. Once begun it is not cut
+// short by ctx: a claim whose UPDATE committed but whose rows were never
+// read would strand them until the lease runs out.
 func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Duration, out any) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	ctx = context.WithoutCancel(ctx)
 	token := NewID("lease")
-	db := s.w.WithContext(ctx)
-	if err := db.Exec(s.claimSQL(q), lease.Milliseconds(), token, limit).Error; err != nil {
+	err := s.write(ctx, func(s *Store) error {
+		return s.rawQuery(ctx, out, s.claimSQL(q), lease.Milliseconds(), token, limit)
+	})
+	if err != nil {
 		return "", err
 	}
-	if err := s.w.WithContext(ctx).Table(q.table).Where("lease_token = ?", token).Order(q.order).Find(out).Error; err != nil {
-		return "", err
-	}
+	sortDue(out)
 	return token, nil
 }
+
+// sortDue puts claimed rows in the order they fell due.
+func sortDue(rows any) {
+	switch r := rows.(type) {
+	case *[]MerchantEvent:
+		sort.SliceStable(*r, func(i, j int) bool { return (*r)[i].NextTryAt.Before((*r)[j].NextTryAt.Time) })
+	case *[]Order:
+		sort.SliceStable(*r, func(i, j int) bool { return dueBefore((*r)[i].NextPollAt, (*r)[j].NextPollAt) })
+	case *[]Refund:
+		sort.SliceStable(*r, func(i, j int) bool { return dueBefore((*r)[i].NextPollAt, (*r)[j].NextPollAt) })
+	case *[]ReconRun:
+		sort.SliceStable(*r, func(i, j int) bool { return dueBefore((*r)[i].NextTryAt, (*r)[j].NextTryAt) })
+	}
+}
+
+func dueBefore(a, b *DBTime) bool { return a != nil && (b == nil || a.Before(b.Time)) }
 
 // TakeLease leases one row to token for lease, if nobody holds it now
 // (work that must not run twice at once, such as a provider call for it).
 func (s *Store) TakeLease(ctx context.Context, table, id, token string, lease time.Duration) (bool, error) {
-	res := s.w.WithContext(ctx).Table(table).
-		Where("id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+")", id).
-		Updates(map[string]any{"lease_until_ms": DueIn(lease), "lease_token": token})
-	return res.RowsAffected == 1, res.Error
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		res := s.w.WithContext(ctx).Table(table).
+			Where("id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+")", id).
+			Updates(map[string]any{"lease_until_ms": DueIn(lease), "lease_token": token})
+		return res.RowsAffected == 1, res.Error
+	})
 }
 
 // LeaseReleased are update fields that give up token's lease on the row
@@ -303,15 +408,19 @@ func LeaseReleased(token string) map[string]any {
 // caller no longer holds it (it ran out and another replica took the row,
 // or the row was finished): the caller must then leave the row alone.
 func (s *Store) RenewLease(ctx context.Context, table, id, token string, lease time.Duration) (bool, error) {
-	res := s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
-		Update("lease_until_ms", DueIn(lease))
-	return res.RowsAffected == 1, res.Error
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		res := s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
+			Update("lease_until_ms", DueIn(lease))
+		return res.RowsAffected == 1, res.Error
+	})
 }
 
 // ReleaseLease gives up a claim on a row without changing it (work claimed
 // but not started when the gateway stops), so another replica may take it
 // at once instead of after the lease runs out.
 func (s *Store) ReleaseLease(ctx context.Context, table, id, token string) error {
-	return s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
-		Updates(map[string]any{"lease_until_ms": nil, "lease_token": ""}).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Table(table).Where("id = ? AND lease_token = ?", id, token).
+			Updates(map[string]any{"lease_until_ms": nil, "lease_token": ""}).Error
+	})
 }

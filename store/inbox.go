@@ -4,10 +4,14 @@ import "context"
 
 // InsertNotification records an inbound provider webhook.
 func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
-	if n.ID == "" {
-		n.ID = NewID("ntf")
-	}
-	return translate(s.w.WithContext(ctx).Create(n).Error)
+	return s.write(ctx, func(s *Store) error {
+		if n.ID == "" {
+			n.ID = NewID("ntf")
+		}
+		q, args := s.insertSQL("notifications", notificationColumns, notificationValues(n), "")
+		_, err := s.rawExec(ctx, q, args...)
+		return err
+	})
 }
 
 // NotificationApplied reports whether a verified notification with the

@@ -33,19 +33,23 @@ func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
 // succeeds when nobody holds it, holder already does, or the last holder's
 // lease has run out. One statement, so two replicas racing cannot both win.
 func (s *Store) AcquireJobLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	now := s.dbNowMS()
-	res := s.w.WithContext(ctx).Exec(
-		"INSERT INTO job_leases (name, holder, until_ms, updated_at) VALUES (?, ?, "+now+" + ?, ?) "+
-			"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms, updated_at = excluded.updated_at "+
-			"WHERE job_leases.holder = excluded.holder OR job_leases.until_ms < "+now,
-		name, holder, ttl.Milliseconds(), s.Now())
-	if res.Error != nil {
-		return false, res.Error
-	}
-	return res.RowsAffected == 1, nil
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		now := s.dbNowMS()
+		res := s.w.WithContext(ctx).Exec(
+			"INSERT INTO job_leases (name, holder, until_ms, updated_at) VALUES (?, ?, "+now+" + ?, ?) "+
+				"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms, updated_at = excluded.updated_at "+
+				"WHERE job_leases.holder = excluded.holder OR job_leases.until_ms < "+now,
+			name, holder, ttl.Milliseconds(), s.Now())
+		if res.Error != nil {
+			return false, res.Error
+		}
+		return res.RowsAffected == 1, nil
+	})
 }
 
 // ReleaseJobLease gives the lease up if holder still holds it.
 func (s *Store) ReleaseJobLease(ctx context.Context, name, holder string) error {
-	return s.w.WithContext(ctx).Exec("UPDATE job_leases SET until_ms = 0 WHERE name = ? AND holder = ?", name, holder).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Exec("UPDATE job_leases SET until_ms = 0 WHERE name = ? AND holder = ?", name, holder).Error
+	})
 }

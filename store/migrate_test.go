@@ -192,7 +192,7 @@ func TestMigratesTimestampColumnsAndNumbersEvents(t *testing.T) {
 				}
 			}
 		}
-		for table, ix := range map[string]string{"orders": "ix_orders_due", "refunds": "ix_refunds_due", "merchant_events": "ix_events_due"} {
+		for table, ix := range map[string]string{"orders": "ix_orders_next_poll", "refunds": "ix_refunds_next_poll", "merchant_events": "ix_events_due"} {
 			if !m.HasIndex(table, ix) {
 				t.Errorf("index %s on %s missing", ix, table)
 			}

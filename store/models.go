@@ -12,7 +12,7 @@ type Merchant struct {
 // Channel mirrors a configured channel (no secrets are stored).
 type Channel struct {
 	ID         string `gorm:"primaryKey;size:64"`
-	MerchantID string `gorm:"size:64;not null;index"`
+	MerchantID string `gorm:"size:64;not null"`
 	Provider   string `gorm:"size:32;not null"`
 	Currency   string `gorm:"size:3;not null"`
 	CreatedAt  time.Time
@@ -35,7 +35,7 @@ type Order struct {
 	Currency           string `gorm:"size:3;not null"`
 	RefundedMinor      int64  `gorm:"not null;default:0"`
 	RefundPendingMinor int64  `gorm:"not null;default:0"` // reserved by refunds in PROCESSING
-	Status             string `gorm:"size:16;not null;index"`
+	Status             string `gorm:"size:16;not null"`
 	// ProviderStatus is the provider's own word in its last report
 	// (kept whole when the adapter does not know it).
 	ProviderStatus string `gorm:"size:64"`
@@ -57,7 +57,9 @@ type Order struct {
 	ClosedAt  *time.Time
 
 	// NextPollAt and LeaseUntil are on the database's clock (DBTime).
-	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_orders_due"`
+	// ix_orders_next_poll holds only the orders still to be polled: a
+	// paid or closed order leaves it (NULL) and costs it nothing more.
+	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_orders_next_poll,where:next_poll_ms IS NOT NULL"`
 	PollAttempts int     `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
@@ -68,7 +70,7 @@ type Order struct {
 	Version int64 `gorm:"not null;default:1"`
 	// ix_orders_merchant_created_id (merchant_id, created_at, id) serves the
 	// finance API's keyset paging and export without a sort.
-	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created_id,priority:2;index:ix_orders_created"`
+	CreatedAt time.Time `gorm:"not null;index:ix_orders_merchant_created_id,priority:2"`
 	UpdatedAt time.Time `gorm:"not null"`
 }
 
@@ -83,7 +85,7 @@ type Refund struct {
 	AmountMinor      int64      `gorm:"not null"`
 	Currency         string     `gorm:"size:3;not null"`
 	Reason           string     `gorm:"size:256"`
-	Status           string     `gorm:"size:16;not null;index"`
+	Status           string     `gorm:"size:16;not null"`
 	ProviderStatus   string     `gorm:"size:64"`
 	FailureReason    string     `gorm:"size:256"`
 	RequestHash      string     `gorm:"size:64;not null"`
@@ -99,7 +101,7 @@ type Refund struct {
 	External bool `gorm:"not null;default:false"`
 
 	// NextPollAt and LeaseUntil are on the database's clock (DBTime).
-	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_refunds_due"`
+	NextPollAt   *DBTime `gorm:"column:next_poll_ms;type:bigint;index:ix_refunds_next_poll,where:next_poll_ms IS NOT NULL"`
 	PollAttempts int     `gorm:"not null;default:0"`
 	// PollRequested: something asked for a poll at once (PollNow) while
 	// a poll may have been running; the poll's end then keeps it due.
@@ -117,10 +119,12 @@ type Refund struct {
 // Notification is one inbound provider webhook exactly as received
 // (headers redacted of credentials), verified or not, and what came of it.
 type Notification struct {
-	ID               string `gorm:"primaryKey;size:32"`
-	ChannelID        string `gorm:"size:64;not null;index:ix_notifications_channel_received,priority:1;index:ix_notifications_channel_pid,priority:1"`
-	Provider         string `gorm:"size:32"`
-	ProviderNotifyID string `gorm:"size:128;index:ix_notifications_channel_pid,priority:2"`
+	ID        string `gorm:"primaryKey;size:32"`
+	ChannelID string `gorm:"size:64;not null;index:ix_notifications_channel_received,priority:1;index:ix_notifications_pid,priority:1,where:provider_notify_id <> ''"`
+	Provider  string `gorm:"size:32"`
+	// ix_notifications_pid holds only the notifications that carry the
+	// provider's id (WeChat v3, VR Payment): v2's have none.
+	ProviderNotifyID string `gorm:"size:128;index:ix_notifications_pid,priority:2"`
 	Method           string `gorm:"size:8"`
 	Path             string `gorm:"size:512"`
 	Headers          string `gorm:"type:text"` // JSON
@@ -128,8 +132,8 @@ type Notification struct {
 	RemoteAddr       string `gorm:"size:64"`
 	Verified         bool
 	Kind             string `gorm:"size:16"` // payment | refund
-	OrderID          string `gorm:"size:32;index"`
-	Outcome          string `gorm:"size:32;not null;index"`
+	OrderID          string `gorm:"size:32"`
+	Outcome          string `gorm:"size:32;not null"`
 	Detail           string `gorm:"size:512"`
 	// ix_notifications_received serves the retention purge.
 	ReceivedAt time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2;index:ix_notifications_received"`
@@ -171,8 +175,8 @@ type MerchantEvent struct {
 	Payload  []byte `gorm:"not null"` // the exact body sent, frozen at creation
 	// Due events are found by ix_events_due (status, next_try_ms): delivered
 	// and failed events, which keep their last next_try_ms, stay out of the
-	// range the dispatcher scans. NextTryAt and LeaseUntil are on the
-	// database's clock (DBTime).
+	// range the dispatcher scans, and are the range the retention purge
+	// reads. NextTryAt and LeaseUntil are on the database's clock (DBTime).
 	Status      string  `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
 	Attempts    int     `gorm:"not null;default:0"`
 	NextTryAt   DBTime  `gorm:"column:next_try_ms;type:bigint;not null;default:0;index:ix_events_due,priority:2"`

@@ -12,7 +12,9 @@ import (
 // InsertOrder stores a new order; ErrDuplicate when the merchant already
 // has the out_trade_no.
 func (s *Store) InsertOrder(ctx context.Context, o *Order) error {
-	return translate(s.w.WithContext(ctx).Create(o).Error)
+	return s.write(ctx, func(s *Store) error {
+		return translate(s.w.WithContext(ctx).Create(o).Error)
+	})
 }
 
 // OrderByOutTradeNo finds a merchant's order by the merchant's number.
@@ -25,8 +27,7 @@ func (s *Store) OrderByOutTradeNo(ctx context.Context, merchantID, outTradeNo st
 // OrderByID finds an order by the gateway's id.
 func (s *Store) OrderByID(ctx context.Context, id string) (*Order, error) {
 	var o Order
-	err := s.r.WithContext(ctx).Where("id = ?", id).Take(&o).Error
-	return &o, translate(err)
+	return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE id = ?", id)
 }
 
 // OrderRef names an order by any of its three numbers.
@@ -40,19 +41,16 @@ type OrderRef struct {
 // set, in the order: out_trade_no, provider_trade_no, transaction_id).
 // An order of another channel is not found.
 func (s *Store) OrderOfChannel(ctx context.Context, merchantID, channelID string, ref OrderRef) (*Order, error) {
-	q := s.r.WithContext(ctx).Where("channel_id = ?", channelID)
+	var o Order
 	switch {
 	case ref.OutTradeNo != "":
-		q = q.Where("merchant_id = ? AND out_trade_no = ?", merchantID, ref.OutTradeNo)
+		return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE merchant_id = ? AND out_trade_no = ? AND channel_id = ?", merchantID, ref.OutTradeNo, channelID)
 	case ref.ProviderTradeNo != "":
-		q = q.Where("provider_trade_no = ?", ref.ProviderTradeNo)
+		return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE channel_id = ? AND provider_trade_no = ?", channelID, ref.ProviderTradeNo)
 	case ref.TransactionID != "":
-		q = q.Where("transaction_id = ?", ref.TransactionID)
-	default:
-		return nil, ErrNotFound
+		return &o, s.rawRead(ctx, &o, "SELECT * FROM orders WHERE transaction_id = ? AND channel_id = ?", ref.TransactionID, channelID)
 	}
-	var o Order
-	return &o, translate(q.Take(&o).Error)
+	return nil, ErrNotFound
 }
 
 // FindOrders finds a merchant's orders by the acquirer's number or WeChat's.
@@ -74,18 +72,24 @@ func (s *Store) FindOrders(ctx context.Context, merchantID string, ref OrderRef)
 
 // UpdateOrder sets fields on the order if its version is still o.Version
 // (compare-and-set) and bumps the version; ErrConflict otherwise. On
-// success o is reloaded.
+// success o holds the row as updated (UPDATE ... RETURNING: one statement).
 func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any) error {
-	fields["version"] = gorm.Expr("version + 1")
-	fields["updated_at"] = s.Now()
-	res := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND version = ?", o.ID, o.Version).Updates(fields)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
+	return s.write(ctx, func(s *Store) error {
+		fields["version"] = gorm.Expr("version + 1")
+		fields["updated_at"] = s.Now()
+		return s.casReturning(ctx, "orders", o, o.ID, o.Version, fields)
+	})
+}
+
+// casReturning updates the row of model (a *Order or *Refund) with id if
+// its version is still version, and scans the updated row into model.
+func (s *Store) casReturning(ctx context.Context, table string, model any, id string, version int64, fields map[string]any) error {
+	q, args := s.casSQL(table, id, version, fields)
+	err := s.rawQuery(ctx, model, q, args...)
+	if errors.Is(err, ErrNotFound) {
 		return ErrConflict
 	}
-	return translate(s.w.WithContext(ctx).Where("id = ?", o.ID).Take(o).Error)
+	return err
 }
 
 // ReserveRefund atomically reserves amount of the order's refundable rest
@@ -93,17 +97,19 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any
 // false when the rest is smaller or the order is not refundable; no read
 // happens in between, so concurrent refunds cannot overdraw.
 func (s *Store) ReserveRefund(ctx context.Context, orderID string, amount int64, refundable []string) (bool, error) {
-	res := s.w.WithContext(ctx).Model(&Order{}).
-		Where("id = ? AND status IN ? AND amount_minor - refunded_minor - refund_pending_minor >= ?", orderID, refundable, amount).
-		Updates(map[string]any{
-			"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
-			"version":              gorm.Expr("version + 1"),
-			"updated_at":           s.Now(),
-		})
-	if res.Error != nil {
-		return false, res.Error
-	}
-	return res.RowsAffected == 1, nil
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		res := s.w.WithContext(ctx).Model(&Order{}).
+			Where("id = ? AND status IN ? AND amount_minor - refunded_minor - refund_pending_minor >= ?", orderID, refundable, amount).
+			Updates(map[string]any{
+				"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
+				"version":              gorm.Expr("version + 1"),
+				"updated_at":           s.Now(),
+			})
+		if res.Error != nil {
+			return false, res.Error
+		}
+		return res.RowsAffected == 1, nil
+	})
 }
 
 // ReserveExternalRefund reserves amount of a paid order for a refund the
@@ -112,17 +118,19 @@ func (s *Store) ReserveRefund(ctx context.Context, orderID string, amount int64,
 // refunds in flight have reserved — the provider's word is a fact, and
 // those may now fail. False when more than that is left to refund.
 func (s *Store) ReserveExternalRefund(ctx context.Context, orderID string, amount int64) (bool, error) {
-	res := s.w.WithContext(ctx).Model(&Order{}).
-		Where("id = ? AND status = 'PAID' AND amount_minor - refunded_minor >= ?", orderID, amount).
-		Updates(map[string]any{
-			"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
-			"version":              gorm.Expr("version + 1"),
-			"updated_at":           s.Now(),
-		})
-	if res.Error != nil {
-		return false, res.Error
-	}
-	return res.RowsAffected == 1, nil
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		res := s.w.WithContext(ctx).Model(&Order{}).
+			Where("id = ? AND status = 'PAID' AND amount_minor - refunded_minor >= ?", orderID, amount).
+			Updates(map[string]any{
+				"refund_pending_minor": gorm.Expr("refund_pending_minor + ?", amount),
+				"version":              gorm.Expr("version + 1"),
+				"updated_at":           s.Now(),
+			})
+		if res.Error != nil {
+			return false, res.Error
+		}
+		return res.RowsAffected == 1, nil
+	})
 }
 
 // ErrOverRefund: settling a refund would make an order's refunded amount
@@ -138,34 +146,36 @@ var ErrOverRefund = errors.New("refunds would exceed the amount paid")
 // would take refunded_minor past the amount paid, whatever the source of
 // the refunds, changes nothing: ErrOverRefund.
 func (s *Store) SettleRefundAmount(ctx context.Context, orderID string, amount int64, succeeded bool, statusWhenFull string) error {
-	fields := map[string]any{
-		"refund_pending_minor": gorm.Expr("refund_pending_minor - ?", amount),
-		"version":              gorm.Expr("version + 1"),
-		"updated_at":           s.Now(),
-	}
-	q := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount)
-	if succeeded {
-		fields["refunded_minor"] = gorm.Expr("refunded_minor + ?", amount)
-		if statusWhenFull != "" {
-			fields["status"] = gorm.Expr("CASE WHEN refunded_minor + ? >= amount_minor THEN ? ELSE status END", amount, statusWhenFull)
+	return s.write(ctx, func(s *Store) error {
+		fields := map[string]any{
+			"refund_pending_minor": gorm.Expr("refund_pending_minor - ?", amount),
+			"version":              gorm.Expr("version + 1"),
+			"updated_at":           s.Now(),
 		}
-		q = q.Where("refunded_minor + ? <= amount_minor", amount)
-	}
-	res := q.Updates(fields)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 1 {
-		return nil
-	}
-	var o Order
-	if err := s.w.WithContext(ctx).Select("amount_minor", "refunded_minor", "refund_pending_minor").Where("id = ?", orderID).Take(&o).Error; err != nil {
-		return translate(err)
-	}
-	if succeeded && o.RefundedMinor+amount > o.AmountMinor {
-		return fmt.Errorf("%w: order %s paid %d, refunded %d, this refund %d", ErrOverRefund, orderID, o.AmountMinor, o.RefundedMinor, amount)
-	}
-	return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
+		q := s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND refund_pending_minor >= ?", orderID, amount)
+		if succeeded {
+			fields["refunded_minor"] = gorm.Expr("refunded_minor + ?", amount)
+			if statusWhenFull != "" {
+				fields["status"] = gorm.Expr("CASE WHEN refunded_minor + ? >= amount_minor THEN ? ELSE status END", amount, statusWhenFull)
+			}
+			q = q.Where("refunded_minor + ? <= amount_minor", amount)
+		}
+		res := q.Updates(fields)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			return nil
+		}
+		var o Order
+		if err := s.w.WithContext(ctx).Select("amount_minor", "refunded_minor", "refund_pending_minor").Where("id = ?", orderID).Take(&o).Error; err != nil {
+			return translate(err)
+		}
+		if succeeded && o.RefundedMinor+amount > o.AmountMinor {
+			return fmt.Errorf("%w: order %s paid %d, refunded %d, this refund %d", ErrOverRefund, orderID, o.AmountMinor, o.RefundedMinor, amount)
+		}
+		return fmt.Errorf("order %s: refund reservation of %d not found", orderID, amount)
+	})
 }
 
 // SettleLateRefund applies a refund the provider reports SUCCEEDED after
@@ -192,8 +202,10 @@ func (s *Store) SettleLateRefund(ctx context.Context, orderID string, amount int
 // PollNow makes a PAYING order due for a poll at once. A poll running at
 // that moment cannot push it back (see ScheduleOrderPoll).
 func (s *Store) PollNow(ctx context.Context, orderID string) error {
-	return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
-		Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = 'PAYING'", orderID).
+			Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
+	})
 }
 
 // ScheduleOrderPoll records a poll's result: how long until the next one,
@@ -205,14 +217,16 @@ func (s *Store) ScheduleOrderPoll(ctx context.Context, orderID, token string, in
 }
 
 func (s *Store) schedulePoll(ctx context.Context, model any, pending, id, token string, in *time.Duration, attempts int) error {
-	now := s.dbNowMS()
-	next := gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE NULL END", pending)
-	if in != nil {
-		next = gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE "+now+" + ? END", pending, in.Milliseconds())
-	}
-	return s.w.WithContext(ctx).Model(model).Where("id = ? AND lease_token = ?", id, token).
-		Updates(map[string]any{
-			"next_poll_ms":   next,
-			"poll_requested": false, "poll_attempts": attempts, "lease_until_ms": nil, "lease_token": "",
-		}).Error
+	return s.write(ctx, func(s *Store) error {
+		now := s.dbNowMS()
+		next := gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE NULL END", pending)
+		if in != nil {
+			next = gorm.Expr("CASE WHEN status <> ? THEN NULL WHEN poll_requested THEN "+now+" ELSE "+now+" + ? END", pending, in.Milliseconds())
+		}
+		return s.w.WithContext(ctx).Model(model).Where("id = ? AND lease_token = ?", id, token).
+			Updates(map[string]any{
+				"next_poll_ms":   next,
+				"poll_requested": false, "poll_attempts": attempts, "lease_until_ms": nil, "lease_token": "",
+			}).Error
+	})
 }

@@ -138,15 +138,17 @@ func migrateRecon(tx *gorm.DB) error {
 // InsertReconRun stores a new run; ErrDuplicate when its ScheduleKey is
 // taken (another replica scheduled the same channel and day).
 func (s *Store) InsertReconRun(ctx context.Context, r *ReconRun) error {
-	if r.ID == "" {
-		r.ID = NewID("rec")
-	}
-	now := s.Now()
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = now
-	}
-	r.UpdatedAt = now
-	return translate(s.w.WithContext(ctx).Create(r).Error)
+	return s.write(ctx, func(s *Store) error {
+		if r.ID == "" {
+			r.ID = NewID("rec")
+		}
+		now := s.Now()
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = now
+		}
+		r.UpdatedAt = now
+		return translate(s.w.WithContext(ctx).Create(r).Error)
+	})
 }
 
 // ReconRunByID finds a merchant's run.
@@ -200,29 +202,33 @@ func (s *Store) LatestReconRun(ctx context.Context, channelID, date string, stat
 // UpdateReconRun sets fields on a run. With a lease token it changes the
 // run only while the caller still holds its lease (ErrConflict otherwise).
 func (s *Store) UpdateReconRun(ctx context.Context, r *ReconRun, token string, fields map[string]any) error {
-	fields["updated_at"] = s.Now()
-	q := s.w.WithContext(ctx).Model(&ReconRun{}).Where("id = ?", r.ID)
-	if token != "" {
-		q = q.Where("lease_token = ?", token)
-	}
-	res := q.Updates(fields)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrConflict
-	}
-	return translate(s.w.WithContext(ctx).Where("id = ?", r.ID).Take(r).Error)
+	return s.write(ctx, func(s *Store) error {
+		fields["updated_at"] = s.Now()
+		q := s.w.WithContext(ctx).Model(&ReconRun{}).Where("id = ?", r.ID)
+		if token != "" {
+			q = q.Where("lease_token = ?", token)
+		}
+		res := q.Updates(fields)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrConflict
+		}
+		return translate(s.w.WithContext(ctx).Where("id = ?", r.ID).Take(r).Error)
+	})
 }
 
 // LeaseReconRun takes a run for lease (a run being executed is not
 // claimed by another replica's retry loop meanwhile); false when someone
 // else holds it.
 func (s *Store) LeaseReconRun(ctx context.Context, id, token string, lease time.Duration) (bool, error) {
-	res := s.w.WithContext(ctx).Model(&ReconRun{}).
-		Where("id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+" OR lease_token = ?)", id, token).
-		Updates(map[string]any{"lease_until_ms": DueIn(lease), "lease_token": token})
-	return res.RowsAffected == 1, res.Error
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		res := s.w.WithContext(ctx).Model(&ReconRun{}).
+			Where("id = ? AND (lease_until_ms IS NULL OR lease_until_ms < "+s.dbNowMS()+" OR lease_token = ?)", id, token).
+			Updates(map[string]any{"lease_until_ms": DueIn(lease), "lease_token": token})
+		return res.RowsAffected == 1, res.Error
+	})
 }
 
 var dueReconRuns = dueQuery{table: "recon_runs", where: "next_try_ms IS NOT NULL AND next_try_ms <= {now}", order: "next_try_ms", index: "ix_recon_runs_due"}
@@ -237,23 +243,29 @@ func (s *Store) ClaimDueReconRuns(ctx context.Context, limit int, lease time.Dur
 // DeleteReconData removes a run's statement rows and differences (before
 // the statement is read again).
 func (s *Store) DeleteReconData(ctx context.Context, runID string) error {
-	if err := s.w.WithContext(ctx).Where("run_id = ?", runID).Delete(&ReconDifference{}).Error; err != nil {
-		return err
-	}
-	return s.w.WithContext(ctx).Where("run_id = ?", runID).Delete(&ReconRow{}).Error
+	return s.write(ctx, func(s *Store) error {
+		if err := s.w.WithContext(ctx).Where("run_id = ?", runID).Delete(&ReconDifference{}).Error; err != nil {
+			return err
+		}
+		return s.w.WithContext(ctx).Where("run_id = ?", runID).Delete(&ReconRow{}).Error
+	})
 }
 
 // DeleteReconDifferences removes a run's differences (before judging again).
 func (s *Store) DeleteReconDifferences(ctx context.Context, runID string) error {
-	return s.w.WithContext(ctx).Where("run_id = ?", runID).Delete(&ReconDifference{}).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Where("run_id = ?", runID).Delete(&ReconDifference{}).Error
+	})
 }
 
 // InsertReconRows stores a batch of statement rows in one statement.
 func (s *Store) InsertReconRows(ctx context.Context, rows []ReconRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	return s.w.WithContext(ctx).Create(&rows).Error
+	return s.write(ctx, func(s *Store) error {
+		if len(rows) == 0 {
+			return nil
+		}
+		return s.w.WithContext(ctx).Create(&rows).Error
+	})
 }
 
 // ReconRowsAfter reads up to limit statement rows of a run after seq.
@@ -366,10 +378,12 @@ func (s *Store) OrdersByIDs(ctx context.Context, ids []string) ([]Order, error) 
 
 // InsertReconDifferences stores a batch of differences.
 func (s *Store) InsertReconDifferences(ctx context.Context, diffs []ReconDifference) error {
-	if len(diffs) == 0 {
-		return nil
-	}
-	return s.w.WithContext(ctx).Create(&diffs).Error
+	return s.write(ctx, func(s *Store) error {
+		if len(diffs) == 0 {
+			return nil
+		}
+		return s.w.WithContext(ctx).Create(&diffs).Error
+	})
 }
 
 // ReconDifferences reads up to limit differences of a run after seq, in
@@ -385,6 +399,8 @@ func (s *Store) ReconDifferences(ctx context.Context, runID, kind string, afterS
 
 // MarkDifferenceHealed records that asking the provider settled a difference.
 func (s *Store) MarkDifferenceHealed(ctx context.Context, runID string, seq int64, healed bool, note string) error {
-	return s.w.WithContext(ctx).Model(&ReconDifference{}).Where("run_id = ? AND seq = ?", runID, seq).
-		Updates(map[string]any{"healed": healed, "note": note}).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Model(&ReconDifference{}).Where("run_id = ? AND seq = ?", runID, seq).
+			Updates(map[string]any{"healed": healed, "note": note}).Error
+	})
 }

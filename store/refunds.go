@@ -10,7 +10,9 @@ import (
 // InsertRefund stores a new refund; ErrDuplicate when the merchant already
 // has the out_refund_no.
 func (s *Store) InsertRefund(ctx context.Context, r *Refund) error {
-	return translate(s.w.WithContext(ctx).Create(r).Error)
+	return s.write(ctx, func(s *Store) error {
+		return translate(s.w.WithContext(ctx).Create(r).Error)
+	})
 }
 
 // RefundByOutRefundNo finds a merchant's refund by the merchant's number.
@@ -68,16 +70,11 @@ func (s *Store) RefundsOfOrder(ctx context.Context, orderID string) ([]Refund, e
 
 // UpdateRefund is the compare-and-set of UpdateOrder for refunds.
 func (s *Store) UpdateRefund(ctx context.Context, r *Refund, fields map[string]any) error {
-	fields["version"] = gorm.Expr("version + 1")
-	fields["updated_at"] = s.Now()
-	res := s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND version = ?", r.ID, r.Version).Updates(fields)
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrConflict
-	}
-	return translate(s.w.WithContext(ctx).Where("id = ?", r.ID).Take(r).Error)
+	return s.write(ctx, func(s *Store) error {
+		fields["version"] = gorm.Expr("version + 1")
+		fields["updated_at"] = s.Now()
+		return s.casReturning(ctx, "refunds", r, r.ID, r.Version, fields)
+	})
 }
 
 // ScheduleRefundPoll is ScheduleOrderPoll for refunds in PROCESSING.
@@ -87,8 +84,10 @@ func (s *Store) ScheduleRefundPoll(ctx context.Context, refundID, token string, 
 
 // PollRefundNow makes a PROCESSING refund due for a poll at once.
 func (s *Store) PollRefundNow(ctx context.Context, refundID string) error {
-	return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
-		Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
+	return s.write(ctx, func(s *Store) error {
+		return s.w.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status = 'PROCESSING'", refundID).
+			Updates(map[string]any{"next_poll_ms": DueNow(), "poll_requested": true}).Error
+	})
 }
 
 // StartRefundCall claims the right to call the provider about a PROCESSING
@@ -97,20 +96,22 @@ func (s *Store) PollRefundNow(ctx context.Context, refundID string) error {
 // earlier call may still be running or the refund is final. One
 // conditional UPDATE, so two replicas cannot both win.
 func (s *Store) StartRefundCall(ctx context.Context, refundID string, window time.Duration) (bool, error) {
-	now := s.dbNowMS()
-	res := s.w.WithContext(ctx).Exec("UPDATE refunds SET call_until_ms = "+now+" + ? "+
-		"WHERE id = ? AND status = 'PROCESSING' AND (call_until_ms IS NULL OR call_until_ms <= "+now+")",
-		window.Milliseconds(), refundID)
-	if res.Error != nil {
-		return false, res.Error
-	}
-	return res.RowsAffected == 1, nil
+	return writeValue(s, ctx, func(s *Store) (bool, error) {
+		now := s.dbNowMS()
+		res := s.w.WithContext(ctx).Exec("UPDATE refunds SET call_until_ms = "+now+" + ? "+
+			"WHERE id = ? AND status = 'PROCESSING' AND (call_until_ms IS NULL OR call_until_ms <= "+now+")",
+			window.Milliseconds(), refundID)
+		if res.Error != nil {
+			return false, res.Error
+		}
+		return res.RowsAffected == 1, nil
+	})
 }
 
 // RefundCallRunning reports whether a provider call for the refund may
 // still be running (its CallUntil is after the database's now).
 func (s *Store) RefundCallRunning(ctx context.Context, refundID string) (bool, error) {
 	var n int64
-	err := s.w.WithContext(ctx).Raw("SELECT COUNT(*) FROM refunds WHERE id = ? AND call_until_ms > "+s.dbNowMS(), refundID).Scan(&n).Error
+	err := s.r.WithContext(ctx).Raw("SELECT COUNT(*) FROM refunds WHERE id = ? AND call_until_ms > "+s.dbNowMS(), refundID).Scan(&n).Error
 	return n > 0, err
 }

@@ -9,10 +9,12 @@ import (
 // cutoff, oldest first, and says how many went. Small batches keep each
 // write short on the one SQLite writer.
 func (s *Store) PurgeNotifications(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
-	res := s.w.WithContext(ctx).Exec(
-		"DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE received_at < ? ORDER BY received_at LIMIT ?)",
-		cutoff.UTC(), limit)
-	return res.RowsAffected, res.Error
+	return writeValue(s, ctx, func(s *Store) (int64, error) {
+		res := s.w.WithContext(ctx).Exec(
+			"DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+			cutoff.UTC(), limit)
+		return res.RowsAffected, res.Error
+	})
 }
 
 // PurgeEvents deletes up to limit merchant events that are finished

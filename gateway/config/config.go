@@ -99,8 +99,11 @@ type Webhooks struct {
 // Notify bounds what one source (remote address) can make /notify do.
 // A negative rate is no limit.
 type Notify struct {
-	RatePerSource    float64 `yaml:"rate_per_source"`    // requests per second (default 100)
-	BurstPerSource   int     `yaml:"burst_per_source"`   // default 400
+	// A provider sends a busy merchant's callbacks from a few addresses:
+	// the limit must stay above its peak, while refusals (what junk
+	// costs in storage) are bounded on their own.
+	RatePerSource    float64 `yaml:"rate_per_source"`    // requests per second (default 1000)
+	BurstPerSource   int     `yaml:"burst_per_source"`   // default 2000
 	RefusedPerSource float64 `yaml:"refused_per_source"` // refused notifications recorded per second (default 1)
 	RefusedBurst     int     `yaml:"refused_burst"`      // default 30
 }
@@ -360,10 +363,10 @@ func (c *Config) applyDefaults() {
 		c.Webhooks.Workers = 8
 	}
 	if c.Notify.RatePerSource == 0 {
-		c.Notify.RatePerSource = 100
+		c.Notify.RatePerSource = 1000
 	}
 	if c.Notify.BurstPerSource == 0 {
-		c.Notify.BurstPerSource = 400
+		c.Notify.BurstPerSource = 2000
 	}
 	if c.Notify.RefusedPerSource == 0 {
 		c.Notify.RefusedPerSource = 1

@@ -45,7 +45,7 @@ func TestParseExpandsAndDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v %+v", cfg.Server, cfg.Database)
 	}
 	if cfg.Server.MetricsAddr != "127.0.0.1:9090" || cfg.Server.AllowHTTPWebhooks || cfg.Server.AllowPrivateWebhooks ||
-		cfg.Notify.RatePerSource != 100 || cfg.Notify.RefusedPerSource != 1 || cfg.Retention.Inbox.Hours() != 90*24 ||
+		cfg.Notify.RatePerSource != 1000 || cfg.Notify.BurstPerSource != 2000 || cfg.Notify.RefusedPerSource != 1 || cfg.Retention.Inbox.Hours() != 90*24 ||
 		cfg.Poller.RefundCallMargin.Seconds() != 30 {
 		t.Fatalf("edge defaults: %+v %+v %+v %+v", cfg.Server, cfg.Notify, cfg.Retention, cfg.Poller)
 	}

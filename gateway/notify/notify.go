@@ -181,7 +181,7 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 		// console) is recorded as an external refund.
 		_, _, err = h.svc.ApplyRefundReport(ctx, o, n.Refund, orders.Source{Name: "notify", Inbox: rec})
 	default:
-		_, _, err = h.svc.ApplyOrderState(ctx, o.ID, n.Order, orders.Source{Name: "notify", Inbox: rec})
+		_, _, err = h.svc.ApplyOrderReport(ctx, o, n.Order, orders.Source{Name: "notify", Inbox: rec})
 		if errors.Is(err, orders.ErrIncompleteReport) {
 			// Paid, it says, but not how much: ask the provider instead,
 			// whose answer must carry the amount to mark the order PAID.

@@ -32,70 +32,108 @@ var ErrIncompleteReport = errors.New("report says paid without amount and curren
 // status through NextOrderStatus. The change and its merchant event are
 // one compare-and-set transaction, so duplicate or racing reports change
 // the order once and emit one event.
+//
+// The order is read and the change decided outside the write, which then
+// only compare-and-sets the order's version: the one writer of SQLite's
+// group commit runs the statements, not the reads and decisions. A report
+// that changes nothing (a duplicate) writes only its inbox row: order
+// states only move forward, so what does not move the order as read does
+// not move it as it is now either.
 func (s *Service) ApplyOrderState(ctx context.Context, orderID string, rep providers.OrderState, src Source) (*store.Order, bool, error) {
+	return s.applyOrder(ctx, orderID, nil, rep, src)
+}
+
+// ApplyOrderReport is ApplyOrderState for an order the caller has just
+// read: its first attempt decides on that copy (one read fewer), and a
+// copy that changed meanwhile costs a retry on a fresh read, never a
+// wrong change.
+func (s *Service) ApplyOrderReport(ctx context.Context, read *store.Order, rep providers.OrderState, src Source) (*store.Order, bool, error) {
+	return s.applyOrder(ctx, read.ID, read, rep, src)
+}
+
+func (s *Service) applyOrder(ctx context.Context, orderID string, read *store.Order, rep providers.OrderState, src Source) (*store.Order, bool, error) {
 	var out *store.Order
-	moved, err := s.transact(ctx, "order", src, func(tx *store.Store) (step, error) {
-		o, err := tx.OrderByID(ctx, orderID)
+	moved, err := s.transactPlanned(ctx, "order", src, func() (func(tx *store.Store) (step, error), error) {
+		o := read
+		if o != nil {
+			cp := *read
+			o, read = &cp, nil
+		} else {
+			var err error
+			if o, err = s.st.OrderByID(ctx, orderID); err != nil {
+				return nil, err
+			}
+		}
+		fields, next, move, err := s.orderChange(o, rep, src)
 		if err != nil {
-			return step{}, err
+			return nil, err
 		}
-		if err := checkOrderReport(o, rep); err != nil {
-			return step{}, err
-		}
-		fields := map[string]any{}
-		if rep.ProviderTradeNo != "" && o.ProviderTradeNo == nil {
-			fields["provider_trade_no"] = rep.ProviderTradeNo
-		}
-		if rep.TransactionID != "" && o.TransactionID == nil {
-			fields["transaction_id"] = rep.TransactionID
-		}
-		if rep.ProviderStatus != "" && rep.ProviderStatus != o.ProviderStatus {
-			fields["provider_status"] = truncate(rep.ProviderStatus, 64)
-		}
-		if rep.Unknown() {
-			s.log.Warn("provider status word unknown to the adapter: no transition, asking again later",
-				"order", o.ID, "word", truncate(rep.ProviderStatus, 64), "source", src.Name)
-		}
-		next, move := NextOrderStatus(providers.OrderStatus(o.Status), rep.Status)
-		if move && next == providers.OrderPaid && (rep.Amount.Minor <= 0 || rep.Amount.Currency == "") {
-			return step{}, fmt.Errorf("%w (order %s)", ErrIncompleteReport, o.ID)
-		}
-		if move {
-			now := s.now().UTC()
-			fields["status"] = string(next)
-			switch next {
-			case providers.OrderPaid:
-				paidAt := rep.PaidAt.UTC()
-				if rep.PaidAt.IsZero() {
-					paidAt = now
+		was := o.Status
+		return func(tx *store.Store) (step, error) {
+			if len(fields) > 0 {
+				if err := tx.UpdateOrder(ctx, o, fields); err != nil {
+					return step{}, err
 				}
-				fields["paid_at"] = paidAt
-				fields["next_poll_ms"] = nil
-				if o.Status != string(providers.OrderPaying) {
-					s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", o.Status, "source", src.Name)
-					s.observe("late_payment", string(next), src.Name)
-				}
-			case providers.OrderClosed, providers.OrderFailed:
-				fields["closed_at"] = now
-				fields["next_poll_ms"] = nil
 			}
-		}
-		if len(fields) > 0 {
-			if err := tx.UpdateOrder(ctx, o, fields); err != nil {
-				return step{}, err
+			if move && next == providers.OrderPaid && was != string(providers.OrderPaying) {
+				s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", was, "source", src.Name)
+				s.observe("late_payment", string(next), src.Name)
 			}
-		}
-		out = o
-		st := step{orderID: o.ID, moved: move, status: o.Status}
-		if typ := orderEvent(next); move && typ != "" {
-			st.event = &event{merchantID: o.MerchantID, typ: typ, dedupe: o.ID, url: o.NotifyURL, orderID: o.ID, data: ViewOrder(o)}
-		}
-		return st, nil
+			out = o
+			st := step{orderID: o.ID, moved: move, status: o.Status}
+			if typ := orderEvent(next); move && typ != "" {
+				st.event = &event{merchantID: o.MerchantID, typ: typ, dedupe: o.ID, url: o.NotifyURL, orderID: o.ID, data: ViewOrder(o)}
+			}
+			return st, nil
+		}, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
 	return out, moved, nil
+}
+
+// orderChange decides what rep changes on o: the fields to set, the
+// status it moves to and whether it moves.
+func (s *Service) orderChange(o *store.Order, rep providers.OrderState, src Source) (map[string]any, providers.OrderStatus, bool, error) {
+	if err := checkOrderReport(o, rep); err != nil {
+		return nil, "", false, err
+	}
+	fields := map[string]any{}
+	if rep.ProviderTradeNo != "" && o.ProviderTradeNo == nil {
+		fields["provider_trade_no"] = rep.ProviderTradeNo
+	}
+	if rep.TransactionID != "" && o.TransactionID == nil {
+		fields["transaction_id"] = rep.TransactionID
+	}
+	if rep.ProviderStatus != "" && rep.ProviderStatus != o.ProviderStatus {
+		fields["provider_status"] = truncate(rep.ProviderStatus, 64)
+	}
+	if rep.Unknown() {
+		s.log.Warn("provider status word unknown to the adapter: no transition, asking again later",
+			"order", o.ID, "word", truncate(rep.ProviderStatus, 64), "source", src.Name)
+	}
+	next, move := NextOrderStatus(providers.OrderStatus(o.Status), rep.Status)
+	if move && next == providers.OrderPaid && (rep.Amount.Minor <= 0 || rep.Amount.Currency == "") {
+		return nil, "", false, fmt.Errorf("%w (order %s)", ErrIncompleteReport, o.ID)
+	}
+	if move {
+		now := s.now().UTC()
+		fields["status"] = string(next)
+		switch next {
+		case providers.OrderPaid:
+			paidAt := rep.PaidAt.UTC()
+			if rep.PaidAt.IsZero() {
+				paidAt = now
+			}
+			fields["paid_at"] = paidAt
+			fields["next_poll_ms"] = nil
+		case providers.OrderClosed, providers.OrderFailed:
+			fields["closed_at"] = now
+			fields["next_poll_ms"] = nil
+		}
+	}
+	return fields, next, move, nil
 }
 
 // step is what one attempt of a transition did.
@@ -115,9 +153,20 @@ type event struct {
 // the inbox row of src, retrying when a compare-and-set lost a race; it
 // reports whether the status moved.
 func (s *Service) transact(ctx context.Context, kind string, src Source, fn func(tx *store.Store) (step, error)) (bool, error) {
+	return s.transactPlanned(ctx, kind, src, func() (func(tx *store.Store) (step, error), error) { return fn, nil })
+}
+
+// transactPlanned is transact with a plan made before each attempt,
+// outside the transaction (reads, decisions); the plan's function runs
+// inside it. A compare-and-set that lost makes a new plan.
+func (s *Service) transactPlanned(ctx context.Context, kind string, src Source, plan func() (func(tx *store.Store) (step, error), error)) (bool, error) {
 	for attempt := 0; attempt < 8; attempt++ {
 		var st step
-		err := s.st.InTx(ctx, func(tx *store.Store) error {
+		fn, err := plan()
+		if err != nil {
+			return false, err
+		}
+		err = s.st.InTx(ctx, func(tx *store.Store) error {
 			var err error
 			if st, err = fn(tx); err != nil {
 				return err
@@ -297,7 +346,7 @@ func (s *Service) Refresh(ctx context.Context, o *store.Order) (*store.Order, er
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := s.ApplyOrderState(ctx, o.ID, rep, Source{Name: "query"})
+	out, _, err := s.ApplyOrderReport(ctx, o, rep, Source{Name: "query"})
 	if errors.Is(err, ErrIncompleteReport) {
 		// Never PAID without the amount: an answer to ask again about.
 		return nil, &providers.Error{Code: providers.ErrCodeBadResponse, Message: "the provider answered paid without the amount and currency", Err: err}

@@ -103,6 +103,13 @@ func New(st *store.Store, secrets map[string]string, log *slog.Logger, opts Opti
 		opts.Client = &http.Client{}
 	}
 	c := *opts.Client
+	if c.Transport == nil {
+		// Keep a connection per worker to each merchant: the default two
+		// idle connections per host make busy workers dial for every POST.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = max(opts.Workers, 2)
+		c.Transport = t
+	}
 	if opts.Timeout > 0 {
 		c.Timeout = opts.Timeout
 	}
@@ -211,7 +218,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *store.MerchantEvent, token 
 	status, err := d.post(ctx, e)
 	latency := d.now().Sub(start)
 	a := &store.EventAttempt{StatusCode: status, LatencyMS: latency.Milliseconds(), At: start.UTC()}
-	out := store.AttemptOutcome{At: d.now().UTC(), RetryIn: d.retryIn}
+	out := store.AttemptOutcome{At: d.now().UTC(), RetryIn: d.retryIn, Claimed: e}
 	if err == nil && status >= 200 && status < 300 {
 		out.Delivered = true
 	} else {

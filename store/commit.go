@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"gorm.io/gorm"
+)
+
+// ErrClosed: the store was closed before the write could run.
+var ErrClosed = errors.New("store closed")
+
+// groupCommit batches the write transactions of concurrent callers on
+// SQLite's one writer connection into one database transaction, so that
+// one COMMIT (one fsync with synchronous=FULL) covers them all. Members
+// run one after the other, each inside its own SAVEPOINT: a member that
+// fails is rolled back alone and the others still commit. Every caller is
+// answered only when the COMMIT that covers its change has returned, so
+// an acknowledgement sent after a write is as durable as with one COMMIT
+// per write.
+//
+// Nothing waits to fill a batch: the committer takes whatever is queued
+// when it is free. Alone, a write commits at once; under load, the writes
+// that arrive during one COMMIT's fsync share the next.
+//
+// The committer keeps one connection for good and begins and ends its
+// transactions with plain statements, so the statements it prepares stay
+// prepared from one transaction to the next (database/sql's transactions
+// would prepare every statement again).
+type groupCommit struct {
+	conn     *sql.Conn
+	db       *gorm.DB // on conn, with its prepared statements
+	queue    chan *commitMember
+	maxBatch int
+
+	mu     sync.RWMutex // guards closed against sends on a closed queue
+	closed bool
+	done   chan struct{}
+
+	commits atomic.Int64 // COMMITs issued
+	members atomic.Int64 // writes committed or rolled back through them
+}
+
+type commitMember struct {
+	ctx   context.Context
+	fn    func(db *gorm.DB) error
+	err   error
+	panic any
+	done  chan struct{}
+}
+
+func newGroupCommit(w *gorm.DB, maxBatch int) (*groupCommit, error) {
+	sdb, err := w.DB()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sdb.Conn(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("group commit connection: %w", err)
+	}
+	db := w.Session(&gorm.Session{NewDB: true, Context: context.Background()})
+	db.Statement.ConnPool = gorm.NewPreparedStmtDB(conn, stmtCacheSize, 0)
+	g := &groupCommit{conn: conn, db: db, queue: make(chan *commitMember, maxBatch), maxBatch: maxBatch, done: make(chan struct{})}
+	go g.run()
+	return g, nil
+}
+
+// do runs fn in the next group transaction and returns its error, or the
+// COMMIT's, once the transaction has ended. A panic in fn is raised again
+// here, in the caller's goroutine, after the rest of the group committed.
+// A caller whose ctx ends while its write waits in the queue gets
+// ctx.Err() and its write does not run; once the write has begun, the
+// caller waits for the COMMIT whatever its ctx says (its change may be
+// durable, and the caller must not act as if it were not).
+func (g *groupCommit) do(ctx context.Context, fn func(db *gorm.DB) error) error {
+	m := &commitMember{ctx: ctx, fn: fn, done: make(chan struct{})}
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return ErrClosed
+	}
+	g.queue <- m
+	g.mu.RUnlock()
+	<-m.done
+	if m.panic != nil {
+		panic(m.panic)
+	}
+	return m.err
+}
+
+// close stops taking writes and waits for those queued to finish.
+func (g *groupCommit) close() {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.queue)
+	}
+	g.mu.Unlock()
+	<-g.done
+	if p, ok := g.db.Statement.ConnPool.(*gorm.PreparedStmtDB); ok {
+		p.Close()
+	}
+	_ = g.conn.Close()
+}
+
+func (g *groupCommit) run() {
+	defer close(g.done)
+	batch := make([]*commitMember, 0, g.maxBatch)
+	for m := range g.queue {
+		batch = append(batch[:0], m)
+	fill:
+		for len(batch) < g.maxBatch {
+			select {
+			case m, ok := <-g.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		g.commit(batch)
+	}
+}
+
+// commit runs one group transaction and answers its members.
+func (g *groupCommit) commit(batch []*commitMember) {
+	defer func() {
+		for _, m := range batch {
+			close(m.done)
+		}
+	}()
+	live := batch[:0:0]
+	for _, m := range batch {
+		if err := m.ctx.Err(); err != nil {
+			m.err = err
+			continue
+		}
+		live = append(live, m)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The transaction is the store's, not any one caller's: a caller that
+	// goes away must not cut the others' COMMIT short.
+	if err := g.exec("BEGIN IMMEDIATE"); err != nil {
+		failAll(live, fmt.Errorf("begin: %w", err))
+		return
+	}
+	g.commits.Add(1)
+	g.members.Add(int64(len(live)))
+	if len(live) == 1 {
+		m := live[0]
+		run(m, g.db)
+		if m.err != nil || m.panic != nil {
+			g.rollback()
+			return
+		}
+		if err := g.exec("COMMIT"); err != nil {
+			g.rollback()
+			m.err = fmt.Errorf("commit: %w", err)
+		}
+		return
+	}
+	var ok []*commitMember
+	for i, m := range live {
+		sp := "m" + strconv.Itoa(i)
+		if err := g.exec("SAVEPOINT " + sp); err != nil {
+			// The transaction is unusable: nothing of it may commit.
+			g.rollback()
+			failAll(live, fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		run(m, g.db)
+		if m.err == nil && m.panic == nil {
+			if err := g.exec("RELEASE " + sp); err != nil {
+				g.rollback()
+				failAll(live, fmt.Errorf("release savepoint: %w", err))
+				return
+			}
+			ok = append(ok, m)
+			continue
+		}
+		// Undo this member alone. If SQLite already rolled the whole
+		// transaction back (an I/O error, a full disk), that fails too, and
+		// the members before it lost their writes with it.
+		if err := g.exec("ROLLBACK TO " + sp); err != nil {
+			g.rollback()
+			failAll(ok, fmt.Errorf("transaction aborted by another write in its group: %w", err))
+			failAll(live[i+1:], fmt.Errorf("transaction aborted by another write in its group: %w", err))
+			return
+		}
+		if err := g.exec("RELEASE " + sp); err != nil {
+			g.rollback()
+			failAll(live, fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if err := g.exec("COMMIT"); err != nil {
+		g.rollback()
+		failAll(ok, fmt.Errorf("commit: %w", err))
+	}
+}
+
+// exec runs one of the committer's own statements (BEGIN, SAVEPOINT,
+// COMMIT, ...) straight on its connection: they are fixed SQL, and gorm's
+// statement building would cost more than SQLite's work.
+func (g *groupCommit) exec(sql string) error {
+	_, err := g.db.Statement.ConnPool.ExecContext(context.Background(), sql)
+	return err
+}
+
+// rollback ends the transaction, if SQLite has not already.
+func (g *groupCommit) rollback() {
+	_ = g.exec("ROLLBACK")
+}
+
+// run calls the member's function, keeping a panic for its caller.
+func run(m *commitMember, tx *gorm.DB) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.panic = p
+		}
+	}()
+	// Statements run without the caller's cancellation: SQLite answers an
+	// interrupted INSERT, UPDATE or DELETE inside a transaction by rolling
+	// back the whole transaction, the other members' writes with it.
+	m.err = m.fn(tx.WithContext(context.WithoutCancel(m.ctx)))
+}
+
+func failAll(ms []*commitMember, err error) {
+	for _, m := range ms {
+		if m.err == nil && m.panic == nil {
+			m.err = err
+		}
+	}
+}
+
+// CommitStats are the group commit's counters: COMMITs issued and the
+// writes they carried (SQLite; zero on PostgreSQL, which groups its own
+// commits).
+type CommitStats struct{ Commits, Writes int64 }
+
+// CommitStats reads the group commit's counters.
+func (s *Store) CommitStats() CommitStats {
+	if s.gc == nil {
+		return CommitStats{}
+	}
+	return CommitStats{Commits: s.gc.commits.Load(), Writes: s.gc.members.Load()}
+}

@@ -1,0 +1,202 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+// holdWriter occupies the group commit with a write that waits until the
+// returned release is called, so that the writes queued meanwhile form
+// the next group together.
+func holdWriter(t *testing.T, st *store.Store) (release func(), done <-chan error) {
+	t.Helper()
+	started, unblock, finished := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		finished <- st.InTx(ctx, func(tx *store.Store) error {
+			close(started)
+			<-unblock
+			return nil
+		})
+	}()
+	<-started
+	return func() { close(unblock) }, finished
+}
+
+// waitQueued waits until n more writes than before are queued behind the
+// held one (the group commit counts them only when they run, so this
+// polls the test's own counter).
+func waitQueued(t *testing.T, queued *sync.WaitGroup) {
+	t.Helper()
+	ch := make(chan struct{})
+	go func() { queued.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writes were not queued")
+	}
+}
+
+func TestGroupCommitMemberFailureCommitsTheOthers(t *testing.T) {
+	st := storetest.Open(t, "sqlite", store.Options{})
+	seedConfig(t, st)
+	release, held := holdWriter(t, st)
+	before := st.CommitStats()
+
+	created := time.Now().UTC()
+	errBoom := errors.New("boom")
+	type result struct {
+		no  string
+		err error
+		pan any
+	}
+	const n = 12
+	results := make(chan result, n)
+	var queued, all sync.WaitGroup
+	for i := 0; i < n; i++ {
+		queued.Add(1)
+		all.Add(1)
+		go func(i int) {
+			defer all.Done()
+			no := fmt.Sprintf("GROUP%05d", i)
+			r := result{no: no}
+			defer func() {
+				r.pan = recover()
+				results <- r
+			}()
+			queued.Done() // about to queue; the writer is held, so it waits in line
+			r.err = st.InTx(ctx, func(tx *store.Store) error {
+				if err := tx.InsertOrder(ctx, newOrder(no, created)); err != nil {
+					return err
+				}
+				switch i {
+				case 3:
+					return errBoom // after writing: its row must be rolled back alone
+				case 5:
+					// A constraint failure inside the group.
+					return tx.InsertOrder(ctx, newOrder(no, created))
+				case 7:
+					panic("member panics")
+				}
+				return nil
+			})
+		}(i)
+	}
+	waitQueued(t, &queued)
+	time.Sleep(50 * time.Millisecond) // let every goroutine reach the queue
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	all.Wait()
+	close(results)
+
+	for r := range results {
+		_, getErr := st.OrderByOutTradeNo(ctx, "m1", r.no)
+		switch r.no {
+		case "GROUP00003":
+			if !errors.Is(r.err, errBoom) {
+				t.Errorf("%s: err %v, want its own error", r.no, r.err)
+			}
+		case "GROUP00005":
+			if !errors.Is(r.err, store.ErrDuplicate) {
+				t.Errorf("%s: err %v, want ErrDuplicate", r.no, r.err)
+			}
+		case "GROUP00007":
+			if r.pan == nil {
+				t.Errorf("%s: the member's panic did not reach its caller", r.no)
+			}
+		default:
+			if r.err != nil || r.pan != nil {
+				t.Errorf("%s: err %v panic %v", r.no, r.err, r.pan)
+			}
+			if getErr != nil {
+				t.Errorf("%s: committed member's row: %v", r.no, getErr)
+			}
+			continue
+		}
+		if !errors.Is(getErr, store.ErrNotFound) {
+			t.Errorf("%s: a failed member's write survived (%v)", r.no, getErr)
+		}
+	}
+	after := st.CommitStats()
+	// The held write was counted when it began; the queued writes went
+	// in one commit (two if the scheduler was slow to queue one of them).
+	if c := after.Commits - before.Commits; c < 1 || c > 2 {
+		t.Errorf("%d commits for %d queued writes, want 1 (or 2)", c, n)
+	}
+	if w := after.Writes - before.Writes; w != n {
+		t.Errorf("%d writes went through the group commit, want %d", w, n)
+	}
+}
+
+// Every caller is answered only after its change is durable: a reader on
+// another connection sees it the moment the write returns.
+func TestGroupCommitAnswersAfterCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		created := time.Now().UTC()
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				no := fmt.Sprintf("SEEN%06d", i)
+				if err := st.InsertOrder(ctx, newOrder(no, created)); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := st.OrderByOutTradeNo(ctx, "m1", no); err != nil {
+					t.Errorf("%s not visible to a reader after the write returned: %v", no, err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		if driver == "sqlite" {
+			s := st.CommitStats()
+			t.Logf("%d writes in %d commits", s.Writes, s.Commits)
+		}
+	})
+}
+
+func TestGroupCommitCancelledBeforeItRunsDoesNothing(t *testing.T) {
+	st := storetest.Open(t, "sqlite", store.Options{})
+	seedConfig(t, st)
+	release, held := holdWriter(t, st)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.InsertOrder(cctx, newOrder("CANCELLED1", time.Now().UTC())) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if _, err := st.OrderByOutTradeNo(ctx, "m1", "CANCELLED1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a write cancelled while queued ran: %v", err)
+	}
+}
+
+func TestGroupCommitClosed(t *testing.T) {
+	st, err := store.Open("sqlite", storetest.FreshDSN(t, "sqlite"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedConfig(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertOrder(ctx, newOrder("AFTERCLOSE", time.Now().UTC())); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("write after Close: %v, want ErrClosed", err)
+	}
+}

@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The write path every payment crosses runs a handful of fixed statements
+// per notification, inside the one group commit that serialises SQLite's
+// writes. gorm's statement building (callbacks, reflection, clause trees)
+// costs more than SQLite's own work on such a statement, and on the hot
+// path it is paid by that one serial section: these helpers run fixed SQL
+// straight on the connection's prepared statements. Everything else stays
+// on gorm.
+
+// rawExec runs one statement and returns the rows it changed.
+func (s *Store) rawExec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.w.Statement.ConnPool.ExecContext(ctx, s.bind(query), args...)
+	if err != nil {
+		return 0, s.driverError(err)
+	}
+	return res.RowsAffected()
+}
+
+// rawQuery runs one statement that returns rows (SELECT, RETURNING) and
+// scans them into dest (a pointer to a model or a slice of models, by
+// column name). For a single model it reports ErrNotFound when there is
+// no row.
+func (s *Store) rawQuery(ctx context.Context, dest any, query string, args ...any) error {
+	return s.queryOn(ctx, s.w, dest, query, args...)
+}
+
+// rawRead is rawQuery on the read connections.
+func (s *Store) rawRead(ctx context.Context, dest any, query string, args ...any) error {
+	return s.queryOn(ctx, s.r, dest, query, args...)
+}
+
+func (s *Store) queryOn(ctx context.Context, on *gorm.DB, dest any, query string, args ...any) error {
+	rows, err := on.Statement.ConnPool.QueryContext(ctx, s.bind(query), args...)
+	if err != nil {
+		return s.driverError(err)
+	}
+	defer rows.Close()
+	db := s.w.Session(&gorm.Session{NewDB: true})
+	if slice := reflect.ValueOf(dest).Elem(); slice.Kind() == reflect.Slice {
+		for rows.Next() {
+			row := reflect.New(slice.Type().Elem())
+			if err := db.ScanRows(rows, row.Interface()); err != nil {
+				return s.driverError(err)
+			}
+			slice.Set(reflect.Append(slice, row.Elem()))
+		}
+		return s.driverError(rows.Err())
+	}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return s.driverError(err)
+		}
+		return ErrNotFound
+	}
+	return s.driverError(db.ScanRows(rows, dest))
+}
+
+// driverError turns a driver's error into the store's (ErrDuplicate ...).
+func (s *Store) driverError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if t, ok := s.w.Dialector.(gorm.ErrorTranslator); ok {
+		err = t.Translate(err)
+	}
+	return translate(err)
+}
+
+// bind writes the driver's placeholders: PostgreSQL numbers them ($1, $2,
+// ...). The store's SQL has no '?' but its placeholders.
+func (s *Store) bind(query string) string {
+	if s.driver != "postgres" || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// value is one value of an INSERT or UPDATE: a placeholder and its
+// argument, or SQL of its own (a DBTime due in some time from the
+// database's now, an expression).
+func (s *Store) value(v any) (string, []any) {
+	switch x := v.(type) {
+	case nil:
+		return "NULL", nil
+	case DBTime:
+		if x.relative {
+			return "(" + s.dbNowMS() + " + ?)", []any{x.in.Milliseconds()}
+		}
+		if x.IsZero() {
+			return "NULL", nil
+		}
+		return "?", []any{x.UnixMilli()}
+	case *DBTime:
+		if x == nil {
+			return "NULL", nil
+		}
+		return s.value(*x)
+	case clause.Expr:
+		return x.SQL, x.Vars
+	case *string:
+		if x == nil {
+			return "NULL", nil
+		}
+		return "?", []any{*x}
+	}
+	return "?", []any{v}
+}
+
+// insertSQL is INSERT INTO table (cols) VALUES (...) for one row, with a
+// tail (ON CONFLICT ...) if given.
+func (s *Store) insertSQL(table string, cols []string, vals []any, tail string) (string, []any) {
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (")
+	b.WriteString(strings.Join(cols, ", "))
+	b.WriteString(") VALUES (")
+	args := make([]any, 0, len(vals))
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		frag, a := s.value(v)
+		b.WriteString(frag)
+		args = append(args, a...)
+	}
+	b.WriteString(")")
+	b.WriteString(tail)
+	return b.String(), args
+}
+
+// casSQL is the compare-and-set of a versioned row: UPDATE table SET
+// fields (in key order, so the statement's text repeats and stays
+// prepared), version + 1 and updated_at, WHERE id and version match,
+// RETURNING the row.
+func (s *Store) casSQL(table, id string, version int64, fields map[string]any) (string, []any) {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		if k != "version" && k != "updated_at" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("UPDATE ")
+	b.WriteString(table)
+	b.WriteString(" SET ")
+	args := make([]any, 0, len(keys)+3)
+	for _, k := range keys {
+		frag, a := s.value(fields[k])
+		b.WriteString(k)
+		b.WriteString(" = ")
+		b.WriteString(frag)
+		b.WriteString(", ")
+		args = append(args, a...)
+	}
+	b.WriteString("version = version + 1, updated_at = ? WHERE id = ? AND version = ? RETURNING *")
+	args = append(args, s.Now(), id, version)
+	return b.String(), args
+}
+
+// Columns of the rows the hot path inserts; TestRawColumnsCoverTheModels
+// keeps them whole.
+var (
+	notificationColumns = []string{"id", "channel_id", "provider", "provider_notify_id", "method", "path", "headers", "body",
+		"remote_addr", "verified", "kind", "order_id", "outcome", "detail", "received_at"}
+	eventColumns = []string{"id", "merchant_id", "dedupe_key", "type", "order_id", "sequence", "refund_id", "url", "payload",
+		"status", "attempts", "next_try_ms", "lease_until_ms", "lease_token", "last_error", "delivered_at", "created_at", "updated_at"}
+	attemptColumns = []string{"id", "event_id", "status_code", "error", "latency_ms", "at"}
+)
+
+func notificationValues(n *Notification) []any {
+	return []any{n.ID, n.ChannelID, n.Provider, n.ProviderNotifyID, n.Method, n.Path, n.Headers, nonNilBytes(n.Body),
+		n.RemoteAddr, n.Verified, n.Kind, n.OrderID, n.Outcome, n.Detail, n.ReceivedAt}
+}
+
+func eventValues(e *MerchantEvent) []any {
+	var delivered any
+	if e.DeliveredAt != nil {
+		delivered = *e.DeliveredAt
+	}
+	return []any{e.ID, e.MerchantID, e.DedupeKey, e.Type, e.OrderID, e.Sequence, e.RefundID, e.URL, nonNilBytes(e.Payload),
+		e.Status, e.Attempts, e.NextTryAt, e.LeaseUntil, e.LeaseToken, e.LastError, delivered, e.CreatedAt, e.UpdatedAt}
+}
+
+func attemptValues(a *EventAttempt) []any {
+	return []any{a.ID, a.EventID, a.StatusCode, a.Error, a.LatencyMS, a.At}
+}
+
+// nonNilBytes keeps an empty body a zero-length value, as gorm writes it
+// (a nil []byte would be NULL).
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
