@@ -171,9 +171,6 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	if err != nil {
 		return nil, err
 	}
-	if c.Provider == providers.KindWeChatV2 && c.BaseURL == "" && c.Params.String("cert_file") == "" {
-		a.log.Warn("channel on WeChat's real host has no merchant certificate: refunds (mutual TLS) will fail", "channel", c.ID)
-	}
 	return &orders.Channel{
 		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
 		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Timeout: c.Timeout, Provider: p, Caps: p.Capabilities(),

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -209,13 +210,6 @@ const SandboxBaseURL = "sandbox"
 
 var knownScopes = map[string]bool{ScopeOrdersWrite: true, ScopeOrdersRead: true, ScopeRefundsWrite: true}
 
-// defaultCurrency is a kind's currency when the channel sets none.
-var defaultCurrency = map[string]string{
-	providers.KindWeChatV2: "CNY", providers.KindWeChatV3: "CNY", providers.KindCloudPay: "CNY",
-	providers.KindYaband: "EUR", providers.KindTwoPayNow: "EUR", providers.KindVRPayment: "EUR",
-	providers.KindSupay: "AUD",
-}
-
 // Load reads, expands, decodes, defaults and validates a config file.
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
@@ -399,7 +393,7 @@ func (c *Config) applyDefaults() {
 		for j := range c.Merchants[i].Channels {
 			ch := &c.Merchants[i].Channels[j]
 			if ch.Currency == "" {
-				ch.Currency = defaultCurrency[ch.Provider]
+				ch.Currency = providers.DefaultCurrency(ch.Provider)
 			}
 			if ch.Poll == "" {
 				ch.Poll = "auto"
@@ -534,12 +528,7 @@ func (c *Config) Validate() error {
 				bad(cf+".id", "duplicate channel id %q (also %s); channel ids are global: they name the notify URL", ch.ID, other)
 			}
 			channelIDs[ch.ID] = cf
-			if ch.Provider == "" {
-				bad(cf+".provider", "is required")
-			}
-			if !providers.KnownCurrency(ch.Currency) {
-				bad(cf+".currency", "%q is not an ISO-4217 code", ch.Currency)
-			}
+			c.validateProvider(cf, ch, bad)
 			switch ch.Poll {
 			case "auto", "always", "never":
 			default:
@@ -565,6 +554,32 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateProvider checks a channel's provider, currency and params as
+// its adapter will read them: an unknown or misspelt param names the
+// channel and the key.
+func (c *Config) validateProvider(cf string, ch Channel, bad func(field, format string, args ...any)) {
+	if !slices.Contains(providers.Kinds(), ch.Provider) {
+		bad(cf+".provider", "%q is not a provider (known: %s)", ch.Provider, strings.Join(providers.Kinds(), ", "))
+		return
+	}
+	err := providers.CheckChannel(providers.Channel{ID: ch.ID, Kind: ch.Provider, Currency: ch.Currency, Params: ch.Params})
+	var params providers.ParamErrors
+	switch {
+	case err == nil:
+	case errors.As(err, &params):
+		for _, pe := range params {
+			bad(fmt.Sprintf("%s.params.%s", cf, pe.Key), "channel %s (%s): %s", ch.ID, ch.Provider, pe.Problem)
+		}
+	default: // the only other thing a channel's kind checks is its currency
+		bad(cf+".currency", "channel %s: %v", ch.ID, err)
+	}
+	for key := range ch.Params {
+		if strings.HasPrefix(key, providers.SandboxParamPrefix) && ch.BaseURL != SandboxBaseURL {
+			bad(fmt.Sprintf("%s.params.%s", cf, key), "is for the sandbox simulator: the channel's base_url is not %q", SandboxBaseURL)
+		}
+	}
 }
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)

@@ -50,7 +50,7 @@ func (a *Adapter) DownloadStatement(ctx context.Context, day providers.Day, _ *t
 	f["tar_type"] = "GZIP"
 	s, err := sign(f, a.cfg.apiKey, a.cfg.signType)
 	if err != nil {
-		return none, rejected("%v", err)
+		return none, providers.Rejected("%v", err)
 	}
 	f["sign"] = s
 	body := encodeXML(f)

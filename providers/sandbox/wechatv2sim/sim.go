@@ -18,12 +18,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
 )
 
 // Kind is the simulated provider kind.
-const Kind = providers.KindWeChatV2
+const Kind = "wechat_v2"
 
 // RefundDelay is how long an accepted refund stays PROCESSING before it
 // succeeds and its notification is sent.
