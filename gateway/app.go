@@ -76,17 +76,14 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		a.Sandbox = sandbox.New(sandbox.Env{Client: client})
 	}
 	var (
-		policies     []webhook.MerchantPolicy
-		merchants    []*orders.Merchant
-		channels     []*orders.Channel
-		rowMerchants []store.Merchant
-		rowChannels  []store.Channel
-		secrets      = map[string]string{}
+		policies  []webhook.MerchantPolicy
+		merchants []*orders.Merchant
+		channels  []*orders.Channel
+		secrets   = map[string]string{}
 	)
 	for _, m := range cfg.Merchants {
 		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
 		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
-		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
 		if m.WebhookSecret != "" {
 			secrets[m.ID] = m.WebhookSecret
 		}
@@ -96,7 +93,6 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 				return nil, err
 			}
 			channels = append(channels, ch)
-			rowChannels = append(rowChannels, store.Channel{ID: c.ID, MerchantID: m.ID, Provider: c.Provider, Currency: c.Currency})
 		}
 	}
 	keys, err := httpapi.KeysFromConfig(cfg.Merchants)
@@ -112,12 +108,11 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		}
 		a.Store, a.ownsDB = st, true
 	}
-	if err := a.Store.SyncConfig(context.Background(), rowMerchants, rowChannels); err != nil {
+	a.Orders = orders.New(a.Store, merchants, channels, log)
+	if err := a.Orders.SaveConfig(context.Background()); err != nil {
 		a.closeStore()
 		return nil, err
 	}
-
-	a.Orders = orders.New(a.Store, merchants, channels, log)
 	a.Orders.SetRefundCallMargin(cfg.Poller.RefundCallMargin)
 	a.Orders.Observe = a.Metrics.Transition
 	guard := webhook.NewGuard(cfg.Server.AllowHTTPWebhooks, cfg.Server.AllowPrivateWebhooks, policies)
@@ -163,7 +158,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	}
 	if c.BaseURL == config.SandboxBaseURL {
 		ch.BaseURL = sandbox.BaseURL(pub, c.Provider)
-		if err := a.Sandbox.AddChannel(sandbox.Channel{ID: c.ID, Kind: c.Provider, Currency: c.Currency, Params: c.Params, NotifyURL: ch.NotifyURL}); err != nil {
+		if err := a.Sandbox.AddChannel(ch); err != nil {
 			return nil, fmt.Errorf("channel %s: %w", c.ID, err)
 		}
 	}
@@ -171,10 +166,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	if err != nil {
 		return nil, err
 	}
-	return &orders.Channel{
-		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
-		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Timeout: c.Timeout, Provider: p, Caps: p.Capabilities(),
-	}, nil
+	return &orders.Channel{Channel: ch, Poll: c.Poll, Provider: p, Caps: p.Capabilities()}, nil
 }
 
 // Handler is the gateway's HTTP handler.

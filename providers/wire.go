@@ -7,8 +7,8 @@ import (
 )
 
 // ChinaTime is China Standard Time (Asia/Shanghai: UTC+8, no DST since
-// 1991), the zone of WeChat Pay's times and 2paynow's. A fixed zone needs
-// no tzdata on the host.
+// 1991), the zone of WeChat Pay's times and of acquirers who follow it. A
+// fixed zone needs no tzdata on the host.
 var ChinaTime = time.FixedZone("CST", 8*3600)
 
 // BadResponse is a provider answer that failed verification or could

@@ -117,7 +117,7 @@ func newHarness(t *testing.T, driver string) *harness {
 	st := storetest.Open(t, driver, store.Options{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	src := newFakeSource()
-	ch := &orders.Channel{ID: "fake", MerchantID: "m1", Kind: "recon_fake", Currency: "CNY", Poll: "auto", Provider: src, Caps: src.Capabilities()}
+	ch := &orders.Channel{Channel: providers.Channel{ID: "fake", MerchantID: "m1", Kind: "recon_fake", Currency: "CNY"}, Poll: "auto", Provider: src, Caps: src.Capabilities()}
 	if err := st.SyncConfig(context.Background(), []store.Merchant{{ID: "m1"}}, []store.Channel{{ID: "fake", MerchantID: "m1", Provider: "recon_fake", Currency: "CNY"}}); err != nil {
 		t.Fatal(err)
 	}

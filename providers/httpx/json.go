@@ -3,6 +3,8 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strconv"
 )
 
 // EncodeJSON marshals v as providers sign it: no HTML escaping (a
@@ -23,4 +25,34 @@ func DecodeJSON(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	return dec.Decode(v)
+}
+
+// PayParams turns the wx.requestPayment object of a provider's answer
+// (decoded with DecodeJSON) into string values: strings as they are,
+// numbers as written (timeStamp may come as a number), booleans as
+// true/false, anything nested as its JSON; nulls are left out. An object
+// with nothing in it is an error.
+func PayParams(m map[string]any) (map[string]string, error) {
+	out := make(map[string]string, len(m))
+	for k, val := range m {
+		switch x := val.(type) {
+		case nil:
+		case string:
+			out[k] = x
+		case json.Number:
+			out[k] = x.String()
+		case bool:
+			out[k] = strconv.FormatBool(x)
+		default:
+			b, err := json.Marshal(x)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = string(b)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty object")
+	}
+	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
-	"strconv"
 
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/httpx"
@@ -27,25 +26,7 @@ func ParsePayInfo(v any) (map[string]string, error) {
 	if err := httpx.DecodeJSON(raw, &m); err != nil || m == nil {
 		return nil, errors.New("not a JSON object")
 	}
-	out := make(map[string]string, len(m))
-	for k, val := range m {
-		switch x := val.(type) {
-		case nil:
-		case string:
-			out[k] = x
-		case json.Number:
-			out[k] = x.String()
-		case bool:
-			out[k] = strconv.FormatBool(x)
-		default:
-			b, _ := json.Marshal(x)
-			out[k] = string(b)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("empty object")
-	}
-	return out, nil
+	return httpx.PayParams(m)
 }
 
 // parseQueryAnswer reads query_trade's data. The shape is an assumption

@@ -192,7 +192,7 @@ func newCertWorld(t *testing.T, params providers.Params) *certWorld {
 	}))
 	t.Cleanup(recv.Close)
 	w.recvURL = recv.URL
-	if err := w.sb.AddChannel(sandbox.Channel{ID: simChannel, Kind: wechatv3sim.Kind, Currency: "CNY", Params: params}); err != nil {
+	if err := w.sb.AddChannel(providers.Channel{ID: simChannel, Kind: wechatv3sim.Kind, Currency: "CNY", Params: params}); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := w.sb.Simulator(wechatv3sim.Kind)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/httpx"
 )
 
 // payParams turns `parameters` (the wx.requestPayment object) into string
@@ -26,29 +27,7 @@ func payParams(v any) (map[string]string, error) {
 	default:
 		return nil, errors.New("missing or not an object")
 	}
-	out := make(map[string]string, len(m))
-	for k, val := range m {
-		switch x := val.(type) {
-		case nil:
-			continue
-		case string:
-			out[k] = x
-		case json.Number:
-			out[k] = x.String()
-		case bool:
-			out[k] = strconv.FormatBool(x)
-		default:
-			b, err := json.Marshal(x)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = string(b)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("empty")
-	}
-	return out, nil
+	return httpx.PayParams(m)
 }
 
 // orderState reads a payment record (transaction_info, or a payment

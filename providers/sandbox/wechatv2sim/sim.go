@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
 )
 
@@ -90,7 +91,7 @@ func New(env sandbox.Env) *Simulator {
 func (s *Simulator) Kind() string { return Kind }
 
 // AddChannel registers a channel's merchant account.
-func (s *Simulator) AddChannel(ch sandbox.Channel) error {
+func (s *Simulator) AddChannel(ch providers.Channel) error {
 	p := ch.Params
 	a := &account{
 		id: ch.ID, appID: p.String("appid"), mchID: p.String("mch_id"), apiKey: p.String("api_key"),
