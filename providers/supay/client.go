@@ -56,10 +56,7 @@ func (p *Adapter) call(ctx context.Context, service string, fields map[string]st
 		return nil, providers.BadResponse("supay %s: HTTP %d with an unparsable answer", service, resp.StatusCode())
 	}
 	if !strings.EqualFold(a.Status, statusOK) {
-		msg := strings.TrimSpace(a.Message)
-		if msg == "" {
-			msg = "status " + a.Status + " without a message"
-		}
+		msg := providers.FirstNonEmpty(strings.TrimSpace(a.Message), "status "+a.Status+" without a message")
 		code := a.Status
 		if c := scalar(a.Code); c != "" {
 			code = c
@@ -76,10 +73,7 @@ func (p *Adapter) call(ctx context.Context, service string, fields map[string]st
 	}
 	// data.result == false is a refusal even under status T.
 	if r, present := data["result"]; present && !truthy(r) {
-		msg := strings.TrimSpace(a.Message)
-		if msg == "" {
-			msg = "data.result is false"
-		}
+		msg := providers.FirstNonEmpty(strings.TrimSpace(a.Message), "data.result is false")
 		return nil, &providers.Error{Code: classifyFailure(service, msg), ProviderCode: a.Status, Message: "supay " + service + ": " + msg}
 	}
 	return data, nil

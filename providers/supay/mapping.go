@@ -52,10 +52,7 @@ func (p *Adapter) parseQueryAnswer(data map[string]any, ref providers.OrderRef) 
 		return providers.OrderState{}, providers.BadResponse("supay %s: answer names order %s, asked for %s", ServiceQuery, st.OutTradeNo, ref.OutTradeNo)
 	}
 	if amount := scalar(data["trade_amount"]); amount != "" {
-		currency := scalar(data["currency"])
-		if currency == "" {
-			currency = p.ch.Currency
-		}
+		currency := providers.FirstNonEmpty(scalar(data["currency"]), p.ch.Currency)
 		money, err := providers.ParseProviderAmount(amount, currency)
 		if err != nil {
 			return providers.OrderState{}, providers.BadResponse("supay %s: trade_amount: %v", ServiceQuery, err)

@@ -92,10 +92,7 @@ func (p *Adapter) ParseNotify(_ context.Context, _ *http.Request, body []byte) (
 			kind = NotifyTypeTrade
 		}
 	}
-	currency := fields["currency"]
-	if currency == "" {
-		currency = p.ch.Currency
-	}
+	currency := providers.FirstNonEmpty(fields["currency"], p.ch.Currency)
 	switch kind {
 	case NotifyTypeTrade:
 		word := fields["trade_status"]

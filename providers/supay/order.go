@@ -38,10 +38,7 @@ func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 	if req.Amount.Minor <= 0 {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "supay: amount must be positive")
 	}
-	payMethod := req.PayMethod
-	if payMethod == "" {
-		payMethod = providers.PayMethodWeChat
-	}
+	payMethod := providers.FirstNonEmpty(req.PayMethod, providers.PayMethodWeChat)
 	channel, ok := payChannels[payMethod]
 	if !ok {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
@@ -51,21 +48,12 @@ func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
 			"supay: payer openid (subOpenId) is required for WeChat mini-program payments")
 	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = p.ch.NotifyURL
-	}
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, p.ch.NotifyURL)
 	if notifyURL == "" {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "supay: call_back_url is required and the channel has no notify URL")
 	}
-	description := strings.TrimSpace(req.Description)
-	if description == "" {
-		description = req.OutTradeNo // goods_name is required by the SDK
-	}
-	clientIP := req.ClientIP
-	if clientIP == "" {
-		clientIP = p.ch.ServerIP
-	}
+	description := providers.FirstNonEmpty(strings.TrimSpace(req.Description), req.OutTradeNo) // goods_name is required by the SDK
+	clientIP := providers.FirstNonEmpty(req.ClientIP, p.ch.ServerIP)
 	amount := providers.FormatMinor(req.Amount.Minor, req.Amount.Currency)
 	data, err := p.call(ctx, ServiceCreate, map[string]string{
 		"call_back_url":   notifyURL,

@@ -20,14 +20,8 @@ func (p *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 		return providers.RefundState{}, providers.Errorf(providers.ErrCodeRejected, "",
 			"supay: a refund needs a positive amount, its own number and the order's number")
 	}
-	note := strings.TrimSpace(req.Reason)
-	if note == "" {
-		note = defaultRefundNote
-	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = p.ch.NotifyURL
-	}
+	note := providers.FirstNonEmpty(strings.TrimSpace(req.Reason), defaultRefundNote)
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, p.ch.NotifyURL)
 	data, err := p.call(ctx, ServiceRefund, map[string]string{
 		"mch_order_no":      req.OutRefundNo,
 		"orig_mch_order_no": req.Order.OutTradeNo,

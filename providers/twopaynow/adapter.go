@@ -143,13 +143,7 @@ func (p *Adapter) Kind() string { return Kind }
 // hint. There is no public refund query; the refund call's answer is final.
 func (p *Adapter) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
-		Notify:       false,
-		RefundNotify: false,
-		Query:        true,
-		Close:        true,
-		Refund:       true,
-		RefundQuery:  false,
-		Currencies:   []string{p.currency},
-		PayMethods:   []string{providers.PayMethodWeChat, PayMethodAlipay},
+		Notify: false, RefundNotify: false, Query: true, Close: true, Refund: true, RefundQuery: false,
+		Currencies: []string{p.currency}, PayMethods: []string{providers.PayMethodWeChat, PayMethodAlipay},
 	}
 }

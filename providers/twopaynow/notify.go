@@ -89,10 +89,7 @@ func (p *Adapter) ParseNotify(ctx context.Context, r *http.Request, body []byte)
 		ProviderTradeNo: tradeNo,
 	}
 	if f["amount"] != "" {
-		cur := strings.ToUpper(f["currency"])
-		if cur == "" {
-			cur = p.currency
-		}
+		cur := providers.FirstNonEmpty(strings.ToUpper(f["currency"]), p.currency)
 		m, err := providers.ParseProviderAmount(f["amount"], cur)
 		if err != nil {
 			return providers.Notification{}, fmt.Errorf("%w: amount: %v", providers.ErrMalformed, err)

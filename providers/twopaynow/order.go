@@ -27,14 +27,8 @@ func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 		return providers.CreateOrderResult{}, err
 	}
 	pb, _ := json.Marshal(passback{OutTradeNo: req.OutTradeNo})
-	subject := strings.TrimSpace(req.Description)
-	if subject == "" {
-		subject = req.OutTradeNo
-	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = p.ch.NotifyURL
-	}
+	subject := providers.FirstNonEmpty(strings.TrimSpace(req.Description), req.OutTradeNo)
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, p.ch.NotifyURL)
 	if p.flow == flowWAP {
 		return providers.CreateOrderResult{PayURL: p.wapURL(req, typ, subject, notifyURL, string(pb))}, nil
 	}
@@ -113,10 +107,7 @@ func (p *Adapter) QueryOrder(ctx context.Context, ref providers.OrderRef) (provi
 		st.ProviderTradeNo = ref.ProviderTradeNo
 	}
 	if amt := a.str("amount"); amt != "" {
-		cur := a.str("currency")
-		if cur == "" {
-			cur = p.currency
-		}
+		cur := providers.FirstNonEmpty(a.str("currency"), p.currency)
 		m, err := providers.ParseProviderAmount(amt, strings.ToUpper(cur))
 		if err != nil {
 			return providers.OrderState{}, providers.Errorf(providers.ErrCodeBadResponse, "", "query amount: %v", err)

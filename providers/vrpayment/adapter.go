@@ -114,13 +114,7 @@ func (p *Adapter) Kind() string { return Kind }
 // in the space's currencies and nothing public shows CNY there.
 func (p *Adapter) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
-		Notify:       false,
-		RefundNotify: false,
-		Query:        true,
-		Close:        true,
-		Refund:       true,
-		RefundQuery:  true,
-		Currencies:   []string{p.currency},
-		PayMethods:   append([]string(nil), payMethods...),
+		Notify: false, RefundNotify: false, Query: true, Close: true, Refund: true, RefundQuery: true,
+		Currencies: []string{p.currency}, PayMethods: append([]string(nil), payMethods...),
 	}
 }

@@ -85,10 +85,7 @@ func (p *Adapter) orderState(tx transaction, ref providers.OrderRef) (providers.
 	if st.OutTradeNo == "" {
 		st.OutTradeNo = ref.OutTradeNo
 	}
-	cur := tx.Currency
-	if cur == "" {
-		cur = p.currency
-	}
+	cur := providers.FirstNonEmpty(tx.Currency, p.currency)
 	amount := tx.AuthorizationAmount
 	if status == providers.OrderPaid && isPositive(tx.CompletedAmount) {
 		amount = tx.CompletedAmount

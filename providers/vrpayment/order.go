@@ -46,17 +46,11 @@ func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 	if req.Amount.Currency != p.currency {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "this VR Payment channel takes %s, not %s", p.currency, req.Amount.Currency)
 	}
-	method := req.PayMethod
-	if method == "" {
-		method = providers.PayMethodWeChat
-	}
+	method := providers.FirstNonEmpty(req.PayMethod, providers.PayMethodWeChat)
 	if !slices.Contains(payMethods, method) {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "VR Payment channel offers %v, not %q", payMethods, method)
 	}
-	name := strings.TrimSpace(req.Description)
-	if name == "" {
-		name = req.OutTradeNo
-	}
+	name := providers.FirstNonEmpty(strings.TrimSpace(req.Description), req.OutTradeNo)
 	body := transactionCreate{
 		Currency: req.Amount.Currency,
 		LineItems: []lineItemCreate{{

@@ -56,10 +56,7 @@ func (p *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 // QueryRefund reads the refund by id (GET /api/refund/read) or, without
 // it, searches by externalId (POST /api/refund/search).
 func (p *Adapter) QueryRefund(ctx context.Context, ref providers.RefundRef) (providers.RefundState, error) {
-	cur := ref.Amount.Currency
-	if cur == "" {
-		cur = p.currency
-	}
+	cur := providers.FirstNonEmpty(ref.Amount.Currency, p.currency)
 	if ref.ProviderRefundNo != "" {
 		if !idPattern.MatchString(ref.ProviderRefundNo) {
 			return providers.RefundState{}, providers.Errorf(providers.ErrCodeNotFound, "", "%q is not a VR Payment refund id", ref.ProviderRefundNo)

@@ -169,10 +169,7 @@ func (p *Adapter) paymentRow(tx statementTx) (providers.StatementRow, bool, erro
 	if status != providers.OrderPaid {
 		return providers.StatementRow{}, false, nil
 	}
-	cur := tx.Currency
-	if cur == "" {
-		cur = p.currency
-	}
+	cur := providers.FirstNonEmpty(tx.Currency, p.currency)
 	amount, err := providers.ParseStatementAmount(tx.CompletedAmount.String(), cur)
 	if err != nil {
 		return providers.StatementRow{}, false, providers.BadStatement("transaction %s: completedAmount: %v", tx.ID, err)
@@ -192,10 +189,7 @@ func (p *Adapter) paymentRow(tx statementTx) (providers.StatementRow, bool, erro
 }
 
 func (p *Adapter) refundRow(r statementRefund) (providers.StatementRow, error) {
-	cur := r.Transaction.Currency
-	if cur == "" {
-		cur = p.currency
-	}
+	cur := providers.FirstNonEmpty(r.Transaction.Currency, p.currency)
 	amount, err := providers.ParseStatementAmount(r.Amount.String(), cur)
 	if err != nil {
 		return providers.StatementRow{}, providers.BadStatement("refund %s: amount: %v", r.ID, err)

@@ -271,10 +271,7 @@ func readRow(h map[string]int, f []string) (providers.StatementRow, error) {
 	if err != nil {
 		return row, err
 	}
-	cur := field(h, f, "currency")
-	if cur == "" {
-		cur = "CNY"
-	}
+	cur := providers.FirstNonEmpty(field(h, f, "currency"), "CNY")
 	if !providers.KnownCurrency(cur) {
 		return row, fmt.Errorf("货币种类 %q is not an ISO-4217 code", cur)
 	}

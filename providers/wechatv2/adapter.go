@@ -144,14 +144,7 @@ func (a *Adapter) Kind() string { return Kind }
 // Capabilities implements providers.Provider.
 func (a *Adapter) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
-		Notify:         true,
-		RefundNotify:   true,
-		Query:          true,
-		Close:          true,
-		Refund:         true,
-		RefundQuery:    true,
-		Currencies:     []string{currencyCNY},
-		PayMethods:     []string{providers.PayMethodWeChat},
-		RequiresOpenID: true,
+		Notify: true, RefundNotify: true, Query: true, Close: true, Refund: true, RefundQuery: true,
+		Currencies: []string{currencyCNY}, PayMethods: []string{providers.PayMethodWeChat}, RequiresOpenID: true,
 	}
 }

@@ -44,17 +44,11 @@ func (a *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 	if req.PayerOpenID == "" {
 		return providers.CreateOrderResult{}, providers.Rejected("payer openid is required for a mini-program payment")
 	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = a.cfg.notifyURL
-	}
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, a.cfg.notifyURL)
 	if notifyURL == "" || strings.Contains(notifyURL, "?") {
 		return providers.CreateOrderResult{}, providers.Rejected("notify_url must be set and carry no query string")
 	}
-	ip := req.ClientIP
-	if ip == "" {
-		ip = a.cfg.serverIP
-	}
+	ip := providers.FirstNonEmpty(req.ClientIP, a.cfg.serverIP)
 	if ip == "" {
 		return providers.CreateOrderResult{}, providers.Rejected("spbill_create_ip: neither the client IP nor the server IP is known")
 	}
@@ -62,10 +56,7 @@ func (a *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 	if err != nil {
 		return providers.CreateOrderResult{}, err
 	}
-	body := truncateUTF8(strings.ToValidUTF8(req.Description, ""), maxBodyField)
-	if body == "" {
-		body = req.OutTradeNo // body is required by WeChat
-	}
+	body := providers.FirstNonEmpty(truncateUTF8(strings.ToValidUTF8(req.Description, ""), maxBodyField), req.OutTradeNo) // body is required by WeChat
 
 	f := a.baseFields()
 	if a.cfg.sp() && a.cfg.subAppID != "" {

@@ -42,10 +42,7 @@ func (a *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 	if d := truncateUTF8(strings.ToValidUTF8(req.Reason, ""), maxRefundDescField); d != "" {
 		f["refund_desc"] = d
 	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = a.cfg.notifyURL
-	}
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, a.cfg.notifyURL)
 	if strings.Contains(notifyURL, "?") {
 		return providers.RefundState{}, providers.Rejected("refund notify_url must carry no query string")
 	}

@@ -80,10 +80,7 @@ func (t transaction) money() (providers.Money, error) {
 	if t.Amount == nil || t.Amount.Total == nil {
 		return providers.Money{}, nil
 	}
-	cur := t.Amount.Currency
-	if cur == "" {
-		cur = Currency
-	}
+	cur := providers.FirstNonEmpty(t.Amount.Currency, Currency)
 	if !providers.KnownCurrency(cur) {
 		return providers.Money{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 	}
@@ -168,10 +165,7 @@ func (r refund) state() (providers.RefundState, error) {
 		if *r.Amount.Refund < 0 {
 			return providers.RefundState{}, fmt.Errorf("negative amount.refund %d", *r.Amount.Refund)
 		}
-		cur := r.Amount.Currency
-		if cur == "" {
-			cur = Currency
-		}
+		cur := providers.FirstNonEmpty(r.Amount.Currency, Currency)
 		if !providers.KnownCurrency(cur) {
 			return providers.RefundState{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 		}

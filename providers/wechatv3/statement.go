@@ -128,10 +128,7 @@ func (p *Adapter) checkDownloadURL(raw string) error {
 	if err != nil || u.User != nil {
 		return bad
 	}
-	base := strings.TrimRight(p.ch.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
+	base := providers.FirstNonEmpty(strings.TrimRight(p.ch.BaseURL, "/"), DefaultBaseURL)
 	b, err := url.Parse(base)
 	if err != nil {
 		return bad

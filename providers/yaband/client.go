@@ -97,10 +97,7 @@ func (p *Adapter) callAs(ctx context.Context, user, secret, method string, data 
 			Message: fmt.Sprintf("yaband %s: HTTP %d with an unparsable answer", method, resp.StatusCode())}
 	}
 	if !a.ok() {
-		msg := strings.TrimSpace(a.Message)
-		if msg == "" {
-			msg = "status false without a message"
-		}
+		msg := providers.FirstNonEmpty(strings.TrimSpace(a.Message), "status false without a message")
 		return nil, &providers.Error{Code: classifyFailure(method, msg), ProviderCode: a.code(),
 			Message: "yaband " + method + ": " + msg}
 	}

@@ -52,10 +52,7 @@ func (p *Adapter) orderState(method string, m map[string]any, ref providers.Orde
 		st.ProviderTradeNo = ref.ProviderTradeNo
 	}
 	if amount := str(m, "amount"); amount != "" {
-		currency := str(m, "currency")
-		if currency == "" {
-			currency = ref.Amount.Currency
-		}
+		currency := providers.FirstNonEmpty(str(m, "currency"), ref.Amount.Currency)
 		money, err := providers.ParseProviderAmount(amount, currency)
 		if err != nil {
 			return providers.OrderState{}, providers.BadResponse("yaband %s: amount: %v", method, err)

@@ -128,10 +128,7 @@ func (p *Adapter) ParseNotify(_ context.Context, _ *http.Request, body []byte) (
 		}
 		return providers.Notification{Kind: providers.NotifyPayment, Order: st}, nil
 	case "refund":
-		currency := fields["refund_currency"]
-		if currency == "" {
-			currency = fields["currency"]
-		}
+		currency := providers.FirstNonEmpty(fields["refund_currency"], fields["currency"])
 		rs, err := refundState("notify", m, "", currency)
 		if err != nil {
 			return providers.Notification{}, malformed("%v", err)

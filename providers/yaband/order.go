@@ -37,10 +37,7 @@ func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 	if req.Amount.Minor <= 0 {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "yaband: amount must be positive")
 	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = p.ch.NotifyURL
-	}
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, p.ch.NotifyURL)
 	if notifyURL == "" {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "yaband: notify_url is required and the channel has none")
 	}
@@ -59,10 +56,7 @@ func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 		"timeout":     timeoutMinutes(p.now(), req.ExpiresAt),
 		"notify_url":  notifyURL,
 	}
-	payMethod := req.PayMethod
-	if payMethod == "" {
-		payMethod = providers.PayMethodWeChat
-	}
+	payMethod := providers.FirstNonEmpty(req.PayMethod, providers.PayMethodWeChat)
 	if payMethod == providers.PayMethodWeChat {
 		if req.PayerAppID == "" {
 			req.PayerAppID = p.subAppID

@@ -32,14 +32,8 @@ func (p *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 	if req.Amount.Minor <= 0 {
 		return providers.RefundState{}, providers.Errorf(providers.ErrCodeRejected, "", "yaband: refund amount must be positive")
 	}
-	reason := strings.TrimSpace(req.Reason)
-	if reason == "" {
-		reason = defaultRefundDescription
-	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = p.ch.NotifyURL
-	}
+	reason := providers.FirstNonEmpty(strings.TrimSpace(req.Reason), defaultRefundDescription)
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, p.ch.NotifyURL)
 	raw, err := p.call(ctx, MethodCreateRefund, map[string]string{
 		"trade_id":           req.Order.ProviderTradeNo,
 		"m_refund_id":        req.OutRefundNo,

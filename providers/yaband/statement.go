@@ -134,10 +134,7 @@ func decodeInto(raw []byte, v any) error {
 
 func (p *Adapter) readItem(m map[string]any) (providers.StatementRow, error) {
 	var row providers.StatementRow
-	cur := strings.ToUpper(str(m, "currency"))
-	if cur == "" {
-		cur = p.ch.Currency
-	}
+	cur := providers.FirstNonEmpty(strings.ToUpper(str(m, "currency")), p.ch.Currency)
 	amount, err := providers.ParseStatementAmount(strings.TrimPrefix(str(m, "amount"), "-"), cur)
 	if err != nil {
 		return row, fmt.Errorf("amount: %v", err)
