@@ -123,7 +123,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
-	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
+	a.Poller = poller.New(a.Orders, a.Store, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
 	a.Poller.SetLease(cfg.Poller.Lease)
 	a.Poller.Observe = a.Metrics.Poll
 	a.Retention = retention.New(a.Store, log, cfg.Retention.Inbox, cfg.Retention.Events, cfg.Retention.Interval)

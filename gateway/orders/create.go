@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
 )
@@ -59,60 +57,60 @@ type createPlan struct {
 	in     CreateInput
 }
 
-func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan, *apierr.Error) {
+func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan, *Error) {
 	if in.Channel == "" {
-		return nil, apierr.Invalid("channel", "is required")
+		return nil, Invalid("channel", "is required")
 	}
 	ch, ok := s.channels[in.Channel]
 	if !ok || ch.MerchantID != merchantID {
-		return nil, apierr.Invalid("channel", "unknown channel %q", in.Channel)
+		return nil, Invalid("channel", "unknown channel %q", in.Channel)
 	}
 	if !NumberPattern.MatchString(in.OutTradeNo) {
-		return nil, apierr.Invalid("out_trade_no", "must match %s", NumberPattern)
+		return nil, Invalid("out_trade_no", "must match %s", NumberPattern)
 	}
 	if in.Currency == "" {
 		in.Currency = ch.Currency
 	}
 	if !providers.KnownCurrency(in.Currency) {
-		return nil, apierr.Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
+		return nil, Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
 	}
 	if in.Amount == "" {
-		return nil, apierr.Invalid("amount", "is required, as a decimal string such as \"12.34\"")
+		return nil, Invalid("amount", "is required, as a decimal string such as \"12.34\"")
 	}
 	amount, err := providers.ParseAmount(in.Amount, in.Currency)
 	if err != nil {
-		return nil, apierr.Invalid("amount", "%v", err)
+		return nil, Invalid("amount", "%v", err)
 	}
 	if !slices.Contains(ch.Caps.Currencies, in.Currency) {
-		return nil, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency", "channel %s accepts %v, not %s", ch.ID, ch.Caps.Currencies, in.Currency)
+		return nil, Refused(CodeCurrencyUnsupported, "currency", "channel %s accepts %v, not %s", ch.ID, ch.Caps.Currencies, in.Currency)
 	}
 	if in.Description == "" {
-		return nil, apierr.Invalid("description", "is required")
+		return nil, Invalid("description", "is required")
 	}
 	if utf8.RuneCountInString(in.Description) > maxDescription || !utf8.ValidString(in.Description) {
-		return nil, apierr.Invalid("description", "must be valid UTF-8 of at most %d characters", maxDescription)
+		return nil, Invalid("description", "must be valid UTF-8 of at most %d characters", maxDescription)
 	}
 	if hasControl(in.Description) {
-		return nil, apierr.Invalid("description", "must not contain control characters")
+		return nil, Invalid("description", "must not contain control characters")
 	}
 	if in.PayMethod == "" {
 		in.PayMethod = providers.PayMethodWeChat
 	}
 	if !slices.Contains(ch.Caps.PayMethods, in.PayMethod) {
-		return nil, apierr.Unprocessable(apierr.Unsupported, "pay_method", "channel %s offers %v, not %q", ch.ID, ch.Caps.PayMethods, in.PayMethod)
+		return nil, Refused(CodeUnsupported, "pay_method", "channel %s offers %v, not %q", ch.ID, ch.Caps.PayMethods, in.PayMethod)
 	}
 	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresOpenID && in.Payer.OpenID == "" {
-		return nil, apierr.Invalid("payer.openid", "is required for WeChat mini-program payments")
+		return nil, Invalid("payer.openid", "is required for WeChat mini-program payments")
 	}
 	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresAppID && in.Payer.AppID == "" {
-		return nil, apierr.Invalid("payer.appid", "is required on channel %s: the mini-program's appid", ch.ID)
+		return nil, Invalid("payer.appid", "is required on channel %s: the mini-program's appid", ch.ID)
 	}
 	if len(in.Payer.OpenID) > 128 || len(in.Payer.AppID) > 64 {
-		return nil, apierr.Invalid("payer", "openid or appid too long")
+		return nil, Invalid("payer", "openid or appid too long")
 	}
 	for field, v := range map[string]string{"payer.openid": in.Payer.OpenID, "payer.appid": in.Payer.AppID} {
 		if !utf8.ValidString(v) || hasControl(v) {
-			return nil, apierr.Invalid(field, "must be valid UTF-8 without control characters")
+			return nil, Invalid(field, "must be valid UTF-8 without control characters")
 		}
 	}
 	for _, u := range []struct{ field, raw string }{{"notify_url", in.NotifyURL}, {"return_url", in.ReturnURL}} {
@@ -121,11 +119,11 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 			continue
 		}
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 512 {
-			return nil, apierr.Invalid(field, "must be an http(s) URL of at most 512 characters")
+			return nil, Invalid(field, "must be an http(s) URL of at most 512 characters")
 		}
 		if field == "notify_url" && s.CheckNotifyURL != nil {
 			if err := s.CheckNotifyURL(merchantID, raw); err != nil {
-				return nil, apierr.Invalid(field, "%v", err)
+				return nil, Invalid(field, "%v", err)
 			}
 		}
 	}
@@ -133,16 +131,16 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 	if in.ExpireInSeconds != 0 {
 		expiry = time.Duration(in.ExpireInSeconds) * time.Second
 		if in.ExpireInSeconds < 0 || expiry < MinExpiry || expiry > MaxExpiry {
-			return nil, apierr.Invalid("expire_in_seconds", "must be between %d and %d", int(MinExpiry.Seconds()), int(MaxExpiry.Seconds()))
+			return nil, Invalid("expire_in_seconds", "must be between %d and %d", int(MinExpiry.Seconds()), int(MaxExpiry.Seconds()))
 		}
 	}
 	if in.ClientIP != "" && net.ParseIP(in.ClientIP) == nil {
-		return nil, apierr.Invalid("client_ip", "must be an IP address")
+		return nil, Invalid("client_ip", "must be an IP address")
 	}
 	if len(in.Metadata) > 0 {
 		var obj map[string]any
 		if len(in.Metadata) > maxMetadata || json.Unmarshal(in.Metadata, &obj) != nil || obj == nil {
-			return nil, apierr.Invalid("metadata", "must be a JSON object of at most %d bytes", maxMetadata)
+			return nil, Invalid("metadata", "must be a JSON object of at most %d bytes", maxMetadata)
 		}
 	}
 	// The idempotency hash covers the body after defaults, so leaving out a
@@ -230,7 +228,7 @@ func callLease(ch *Channel) time.Duration {
 // replay answers a repeated create.
 func (s *Service) replay(ctx context.Context, o *store.Order, plan *createPlan) (*store.Order, error) {
 	if o.RequestHash != plan.hash {
-		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "out_trade_no",
+		return nil, Refused(CodeConflict, "out_trade_no",
 			"out_trade_no %s was already used with a different request", o.OutTradeNo)
 	}
 	if o.Status == string(providers.OrderPaying) && o.PayParams == "" && o.PayURL == "" {
@@ -276,7 +274,7 @@ func (s *Service) resubmit(ctx context.Context, o *store.Order, ch *Channel) (*s
 			return cur, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, apierr.New(http.StatusConflict, apierr.InProgress, "out_trade_no",
+			return nil, Refused(CodeInProgress, "out_trade_no",
 				"order %s is waiting for the provider's answer to an earlier request; repeat this one shortly", o.OutTradeNo)
 		}
 	}
@@ -353,7 +351,7 @@ func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel,
 		// be read: the provider may have created the order. Keep it PAYING;
 		// the same request is sent again on a repeat.
 		s.log.Warn("create order: outcome unknown", "order", o.ID, "channel", ch.ID, "err", err)
-		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "",
+		e := Refused(CodeProviderUnavailable, "",
 			"the provider could not be reached or its answer could not be verified; repeat the same request to try again")
 		e.ProviderCode = providerCode
 		return nil, e
@@ -366,7 +364,7 @@ func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel,
 		if pe != nil && pe.Message != "" {
 			msg += ": " + pe.Message
 		}
-		e := apierr.Unprocessable(apierr.ProviderRejected, "", "%s", msg)
+		e := Refused(CodeProviderRejected, "", "%s", msg)
 		e.ProviderCode = providerCode
 		return nil, e
 	}
@@ -400,7 +398,7 @@ func (s *Service) updateOrderFields(ctx context.Context, o *store.Order, fields 
 func (s *Service) Get(ctx context.Context, merchantID, outTradeNo string) (*store.Order, error) {
 	o, err := s.st.OrderByOutTradeNo(ctx, merchantID, outTradeNo)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierr.NotFoundf("order %s not found", outTradeNo)
+		return nil, NotFound("order %s not found", outTradeNo)
 	}
 	return o, err
 }

@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"unicode/utf8"
 
-	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
 )
@@ -41,31 +39,31 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 		return nil, nil, false, err
 	}
 	if !NumberPattern.MatchString(in.OutRefundNo) {
-		return nil, nil, false, apierr.Invalid("out_refund_no", "must match %s", NumberPattern)
+		return nil, nil, false, Invalid("out_refund_no", "must match %s", NumberPattern)
 	}
 	if utf8.RuneCountInString(in.Reason) > maxReason || !utf8.ValidString(in.Reason) || hasControl(in.Reason) {
-		return nil, nil, false, apierr.Invalid("reason", "must be valid UTF-8 of at most %d characters, without control characters", maxReason)
+		return nil, nil, false, Invalid("reason", "must be valid UTF-8 of at most %d characters, without control characters", maxReason)
 	}
 	currency := o.Currency
 	if in.Currency != "" && !providers.KnownCurrency(in.Currency) {
-		return nil, nil, false, apierr.Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
+		return nil, nil, false, Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
 	}
 	if in.Amount == "" {
-		return nil, nil, false, apierr.Invalid("amount", "is required, as a decimal string such as \"1.00\"")
+		return nil, nil, false, Invalid("amount", "is required, as a decimal string such as \"1.00\"")
 	}
 	amount, err := providers.ParseAmount(in.Amount, currency)
 	if err != nil {
-		return nil, nil, false, apierr.Invalid("amount", "%v", err)
+		return nil, nil, false, Invalid("amount", "%v", err)
 	}
 	if !ch.Caps.Refund {
-		return nil, nil, false, apierr.Unprocessable(apierr.Unsupported, "", "channel %s (%s) cannot refund", ch.ID, ch.Kind)
+		return nil, nil, false, Refused(CodeUnsupported, "", "channel %s (%s) cannot refund", ch.ID, ch.Kind)
 	}
 	if rc := ch.Caps.RefundCurrency; rc != "" && rc != o.Currency {
-		return nil, nil, false, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency",
+		return nil, nil, false, Refused(CodeCurrencyUnsupported, "currency",
 			"refunds on channel %s must be in %s; the order is in %s", ch.ID, rc, o.Currency)
 	}
 	if in.Currency != "" && in.Currency != currency {
-		return nil, nil, false, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency",
+		return nil, nil, false, Refused(CodeCurrencyUnsupported, "currency",
 			"refunds of this order are in %s, not %s", currency, in.Currency)
 	}
 	b, _ := json.Marshal(struct {
@@ -105,10 +103,10 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 				return err
 			}
 			if cur.Status != string(providers.OrderPaid) {
-				reserveErr = apierr.Unprocessable(apierr.OrderState, "", "order %s is %s; only PAID orders can be refunded", o.OutTradeNo, cur.Status)
+				reserveErr = Refused(CodeOrderState, "", "order %s is %s; only PAID orders can be refunded", o.OutTradeNo, cur.Status)
 			} else {
 				rest := cur.AmountMinor - cur.RefundedMinor - cur.RefundPendingMinor
-				reserveErr = apierr.Unprocessable(apierr.RefundExceeds, "amount", "at most %s %s can still be refunded",
+				reserveErr = Refused(CodeRefundExceeds, "amount", "at most %s %s can still be refunded",
 					providers.FormatMinor(rest, cur.Currency), cur.Currency)
 			}
 			return reserveErr
@@ -143,7 +141,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 // request itself never calls the provider again.
 func (s *Service) replayRefund(ctx context.Context, r *store.Refund, hash string) (*store.Refund, error) {
 	if r.RequestHash != hash {
-		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "out_refund_no",
+		return nil, Refused(CodeConflict, "out_refund_no",
 			"out_refund_no %s was already used with a different request", r.OutRefundNo)
 	}
 	if r.Status == string(providers.RefundProcessing) {
@@ -197,7 +195,7 @@ func (s *Service) GetRefund(ctx context.Context, merchantID, outTradeNo, outRefu
 	}
 	r, err := s.st.RefundOfOrder(ctx, o.ID, outRefundNo, "")
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, apierr.NotFoundf("refund %s of order %s not found", outRefundNo, outTradeNo)
+		return nil, nil, NotFound("refund %s of order %s not found", outRefundNo, outTradeNo)
 	}
 	return r, o, err
 }
@@ -213,14 +211,14 @@ func (s *Service) Close(ctx context.Context, merchantID, outTradeNo string) (*st
 		return o, nil
 	case providers.OrderPaying:
 	default:
-		return nil, apierr.Unprocessable(apierr.OrderState, "", "order %s is %s; only PAYING orders can be closed", outTradeNo, o.Status)
+		return nil, Refused(CodeOrderState, "", "order %s is %s; only PAYING orders can be closed", outTradeNo, o.Status)
 	}
 	ch, err := s.channelOf(o)
 	if err != nil {
 		return nil, err
 	}
 	if !ch.Caps.Close {
-		return nil, apierr.Unprocessable(apierr.Unsupported, "", "channel %s (%s) cannot close orders; the order expires at %s",
+		return nil, Refused(CodeUnsupported, "", "channel %s (%s) cannot close orders; the order expires at %s",
 			ch.ID, ch.Kind, o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	o, err = s.CloseAtProvider(ctx, o, "close")
@@ -228,7 +226,7 @@ func (s *Service) Close(ctx context.Context, merchantID, outTradeNo string) (*st
 		return nil, err
 	}
 	if o.Status != string(providers.OrderClosed) {
-		return nil, apierr.Unprocessable(apierr.OrderState, "", "order %s is %s at the provider", outTradeNo, o.Status)
+		return nil, Refused(CodeOrderState, "", "order %s is %s at the provider", outTradeNo, o.Status)
 	}
 	return o, nil
 }
@@ -251,9 +249,9 @@ func (s *Service) CloseAtProvider(ctx context.Context, o *store.Order, source st
 	case providers.ErrCodeOrderPaid:
 		return s.Refresh(ctx, o)
 	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse, providers.ErrCodeInProgress:
-		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
+		e := Refused(CodeProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
 		e.Err = err // the poller tells an open breaker from a failed call
 		return nil, e
 	}
-	return nil, apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused to close the order: %v", err)
+	return nil, Refused(CodeProviderRejected, "", "the provider refused to close the order: %v", err)
 }

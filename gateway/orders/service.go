@@ -92,12 +92,6 @@ func (s *Service) SaveConfig(ctx context.Context) error {
 	return s.st.SyncConfig(ctx, merchants, channels)
 }
 
-// SetClock replaces the clock (tests).
-func (s *Service) SetClock(now func() time.Time) { s.now = now }
-
-// Store is the service's store.
-func (s *Service) Store() *store.Store { return s.st }
-
 // Channel returns a channel by id.
 func (s *Service) Channel(id string) (*Channel, bool) {
 	c, ok := s.channels[id]
