@@ -71,35 +71,17 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	a := &App{Config: cfg, log: log, Metrics: metrics.New()}
-
 	if cfg.Sandbox {
 		a.Sandbox = sandbox.New(sandbox.Env{Client: client})
 	}
-	var (
-		policies  []webhook.MerchantPolicy
-		merchants []*orders.Merchant
-		channels  []*orders.Channel
-		secrets   = map[string]string{}
-	)
-	for _, m := range cfg.Merchants {
-		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
-		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
-		if m.WebhookSecret != "" {
-			secrets[m.ID] = m.WebhookSecret
-		}
-		for _, c := range m.Channels {
-			ch, err := a.buildChannel(m.ID, c, client)
-			if err != nil {
-				return nil, err
-			}
-			channels = append(channels, ch)
-		}
+	merchants, channels, err := a.buildMerchants(client)
+	if err != nil {
+		return nil, err
 	}
 	keys, err := httpapi.KeysFromConfig(cfg.Merchants)
 	if err != nil {
 		return nil, err
 	}
-
 	a.Store = opts.Store
 	if a.Store == nil {
 		st, err := store.Open(cfg.Database.Driver, cfg.Database.DSN, store.Options{})
@@ -112,6 +94,54 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	if err := a.Orders.SaveConfig(context.Background()); err != nil {
 		a.closeStore()
 		return nil, err
+	}
+	a.wireBackground(client)
+	a.Metrics.WatchVerification(a.verification, time.Now)
+	if a.Recon, err = a.buildRecon(); err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	api := httpapi.New(a.Orders, keys, log)
+	api.Kick = a.Dispatcher.Kick
+	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
+	api.Recon = a.Recon
+	a.handler = a.router(api)
+	return a, nil
+}
+
+// buildMerchants builds the configured merchants and every channel's
+// adapter (registering sandbox channels with their simulators).
+func (a *App) buildMerchants(client *http.Client) ([]*orders.Merchant, []*orders.Channel, error) {
+	var (
+		merchants []*orders.Merchant
+		channels  []*orders.Channel
+	)
+	for _, m := range a.Config.Merchants {
+		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
+		for _, c := range m.Channels {
+			ch, err := a.buildChannel(m.ID, c, client)
+			if err != nil {
+				return nil, nil, err
+			}
+			channels = append(channels, ch)
+		}
+	}
+	return merchants, channels, nil
+}
+
+// wireBackground builds what works beside the API: the merchant-webhook
+// dispatcher (with its guard, which also vets per-order notify URLs), the
+// poller, retention and the notification ingress, and connects their
+// metrics.
+func (a *App) wireBackground(client *http.Client) {
+	cfg, log := a.Config, a.log
+	var policies []webhook.MerchantPolicy
+	secrets := map[string]string{}
+	for _, m := range cfg.Merchants {
+		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
+		if m.WebhookSecret != "" {
+			secrets[m.ID] = m.WebhookSecret
+		}
 	}
 	a.Orders.SetRefundCallMargin(cfg.Poller.RefundCallMargin)
 	a.Orders.Observe = a.Metrics.Transition
@@ -134,19 +164,6 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		Refused: rateOf(cfg.Notify.RefusedPerSource), RefusedBurst: cfg.Notify.RefusedBurst,
 	})
 	a.Notify.Observe = a.Metrics.Notification
-
-	a.Metrics.WatchVerification(a.verification, time.Now)
-	if a.Recon, err = a.buildRecon(); err != nil {
-		a.closeStore()
-		return nil, err
-	}
-
-	api := httpapi.New(a.Orders, keys, log)
-	api.Kick = a.Dispatcher.Kick
-	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
-	api.Recon = a.Recon
-	a.handler = a.router(api)
-	return a, nil
 }
 
 // buildChannel resolves a configured channel's URLs and builds its adapter.

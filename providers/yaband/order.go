@@ -58,39 +58,48 @@ func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 	}
 	payMethod := providers.FirstNonEmpty(req.PayMethod, providers.PayMethodWeChat)
 	if payMethod == providers.PayMethodWeChat {
-		if req.PayerAppID == "" {
-			req.PayerAppID = p.subAppID
-		}
-		if req.PayerAppID == "" {
-			return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
-				"yaband: payer appid (sub_app_id, the mini-program's appid) is required for WeChat mini-program payments")
-		}
-		if req.PayerOpenID == "" {
-			return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
-				"yaband: payer openid (sub_open_id) is required for WeChat mini-program payments")
-		}
-		data["sub_pay_method"] = subPayMethodWeChat
-		data["sub_app_id"] = req.PayerAppID
-		data["sub_open_id"] = req.PayerOpenID
-		raw, err := p.call(ctx, MethodCreateMiniPay, data)
-		if err != nil {
-			return providers.CreateOrderResult{}, err
-		}
-		m, err := decodeObject(raw)
-		if err != nil {
-			return providers.CreateOrderResult{}, providers.BadResponse("yaband %s: data: %v", MethodCreateMiniPay, err)
-		}
-		tradeID := str(m, "trade_id")
-		if tradeID == "" {
-			return providers.CreateOrderResult{}, providers.BadResponse("yaband %s: no trade_id in the answer", MethodCreateMiniPay)
-		}
-		params, err := payParams(m["parameters"])
-		if err != nil {
-			return providers.CreateOrderResult{}, providers.BadResponse("yaband %s: parameters: %v", MethodCreateMiniPay, err)
-		}
-		return providers.CreateOrderResult{ProviderTradeNo: tradeID, PayParams: params}, nil
+		return p.createMiniPay(ctx, req, data)
 	}
+	return p.createHosted(ctx, req, payMethod, data)
+}
 
+// createMiniPay places a WeChat mini-program payment
+// (v3.CreatePaymentsWechatMiniPay -> trade_id + parameters).
+func (p *Adapter) createMiniPay(ctx context.Context, req providers.CreateOrderRequest, data map[string]string) (providers.CreateOrderResult, error) {
+	appID := providers.FirstNonEmpty(req.PayerAppID, p.subAppID)
+	if appID == "" {
+		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
+			"yaband: payer appid (sub_app_id, the mini-program's appid) is required for WeChat mini-program payments")
+	}
+	if req.PayerOpenID == "" {
+		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
+			"yaband: payer openid (sub_open_id) is required for WeChat mini-program payments")
+	}
+	data["sub_pay_method"] = subPayMethodWeChat
+	data["sub_app_id"] = appID
+	data["sub_open_id"] = req.PayerOpenID
+	raw, err := p.call(ctx, MethodCreateMiniPay, data)
+	if err != nil {
+		return providers.CreateOrderResult{}, err
+	}
+	m, err := decodeObject(raw)
+	if err != nil {
+		return providers.CreateOrderResult{}, providers.BadResponse("yaband %s: data: %v", MethodCreateMiniPay, err)
+	}
+	tradeID := str(m, "trade_id")
+	if tradeID == "" {
+		return providers.CreateOrderResult{}, providers.BadResponse("yaband %s: no trade_id in the answer", MethodCreateMiniPay)
+	}
+	params, err := payParams(m["parameters"])
+	if err != nil {
+		return providers.CreateOrderResult{}, providers.BadResponse("yaband %s: parameters: %v", MethodCreateMiniPay, err)
+	}
+	return providers.CreateOrderResult{ProviderTradeNo: tradeID, PayParams: params}, nil
+}
+
+// createHosted places a payment of another method (v3.CreatePayments ->
+// the url of Yaband's hosted page).
+func (p *Adapter) createHosted(ctx context.Context, req providers.CreateOrderRequest, payMethod string, data map[string]string) (providers.CreateOrderResult, error) {
 	word, ok := SubPayMethods[payMethod]
 	if !ok {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "",
