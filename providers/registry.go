@@ -15,8 +15,8 @@ type Factory func(ch Channel, deps Deps) (Provider, error)
 
 // Spec is what an adapter package declares about its provider kind, and
 // registers from init: its params struct P, the channel defaults the
-// gateway applies, and how one channel's adapter is built.
-type Spec[P any] struct {
+// gateway applies, and how one channel's adapter A is built.
+type Spec[P any, A Provider] struct {
 	// Kind is the channel's `provider` word (wechat_v2, yaband, ...).
 	Kind string
 	// DefaultCurrency is a channel's currency when its config names none.
@@ -29,21 +29,25 @@ type Spec[P any] struct {
 	// Build makes one channel's adapter. The channel's currency and base
 	// URL are resolved (defaults applied, checked, no trailing slash) and
 	// its params decoded strictly into P (DecodeParams).
-	Build func(ch Channel, params P, deps Deps) (Provider, error)
+	Build func(ch Channel, params P, deps Deps) (A, error)
 }
 
 // New resolves ch, decodes its params and builds its adapter: the
 // Factory of the kind.
-func (s Spec[P]) New(ch Channel, deps Deps) (Provider, error) {
+func (s Spec[P, A]) New(ch Channel, deps Deps) (Provider, error) {
 	ch, params, err := s.resolve(ch)
 	if err != nil {
 		return nil, err
 	}
-	return s.Build(ch, params, deps)
+	a, err := s.Build(ch, params, deps)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // resolve applies the kind's defaults to ch and decodes its params.
-func (s Spec[P]) resolve(ch Channel) (Channel, P, error) {
+func (s Spec[P, A]) resolve(ch Channel) (Channel, P, error) {
 	var params P
 	if ch.Currency == "" {
 		ch.Currency = s.DefaultCurrency
@@ -83,7 +87,7 @@ var (
 
 // Register makes a provider kind available. Adapter packages call it from
 // init; providers/all imports every adapter.
-func Register[P any](s Spec[P]) {
+func Register[P any, A Provider](s Spec[P, A]) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if _, dup := registry[s.Kind]; dup {

@@ -35,8 +35,8 @@ type FakeParams struct {
 }
 
 func init() {
-	providers.Register(providers.Spec[FakeParams]{Kind: FakeKind, DefaultCurrency: "CNY", BaseURL: "https://fake.invalid",
-		Build: func(ch providers.Channel, p FakeParams, _ providers.Deps) (providers.Provider, error) {
+	providers.Register(providers.Spec[FakeParams, *fake]{Kind: FakeKind, DefaultCurrency: "CNY", BaseURL: "https://fake.invalid",
+		Build: func(ch providers.Channel, p FakeParams, _ providers.Deps) (*fake, error) {
 			fakeMu.Lock()
 			defer fakeMu.Unlock()
 			b := sharedBooks[p.Book]

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/httpx"
+	"github.com/paygate/paygate/providers/wechatbill"
 )
 
 // DefaultBaseURL is the open-interface root inside Cloud Run.
@@ -50,11 +51,8 @@ var beijing = providers.ChinaTime
 // Kind is the channel's provider word.
 const Kind = "wechat_cloudpay"
 
-var spec = providers.Spec[Params]{
-	Kind: Kind, DefaultCurrency: Currency, Currencies: []string{Currency}, BaseURL: DefaultBaseURL,
-	Build: func(ch providers.Channel, p Params, deps providers.Deps) (providers.Provider, error) {
-		return build(ch, p, deps)
-	},
+var spec = providers.Spec[Params, *Adapter]{
+	Kind: Kind, DefaultCurrency: Currency, Currencies: []string{Currency}, BaseURL: DefaultBaseURL, Build: build,
 }
 
 func init() { providers.Register(spec) }
@@ -74,13 +72,14 @@ type Params struct {
 
 // Adapter is one wechat_cloudpay channel.
 type Adapter struct {
-	ch       providers.Channel
-	subMchID string
-	subAppID string
-	envID    string
-	callback callbackFields
-	http     *httpx.Client
-	now      func() time.Time
+	wechatbill.Format // statements: the trade bill
+	ch                providers.Channel
+	subMchID          string
+	subAppID          string
+	envID             string
+	callback          callbackFields
+	http              *httpx.Client
+	now               func() time.Time
 }
 
 // callbackFields say where WeChat's cloud sends payment/refund callbacks.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,18 +20,6 @@ import (
 const PathDownloadBill = "/_/pay/downloadbill"
 
 var _ providers.StatementSource = (*Adapter)(nil)
-
-// StatementLocation implements providers.StatementFormat (Beijing time).
-func (p *Adapter) StatementLocation() *time.Location { return wechatbill.Location }
-
-// ParseStatement implements providers.StatementFormat: the v2 trade bill.
-func (p *Adapter) ParseStatement(r io.Reader, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
-	zr, err := wechatbill.Decompress(r)
-	if err != nil {
-		return providers.StatementSummary{}, err
-	}
-	return wechatbill.Parse(zr, fn)
-}
 
 // DownloadStatement implements providers.StatementSource: POST
 // {bill_date, bill_type ALL, sub_mch_id}. respdata is the bill text as a

@@ -65,7 +65,7 @@ var payChannels = map[string]string{
 // Kind is the channel's provider word.
 const Kind = "supay"
 
-var spec = providers.Spec[Params]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
+var spec = providers.Spec[Params, *Adapter]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
 
 func init() { providers.Register(spec) }
 
@@ -97,7 +97,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 	return spec.New(ch, deps)
 }
 
-func build(ch providers.Channel, p Params, deps providers.Deps) (providers.Provider, error) {
+func build(ch providers.Channel, p Params, deps providers.Deps) (*Adapter, error) {
 	client, err := httpx.New(ch, deps)
 	if err != nil {
 		return nil, err

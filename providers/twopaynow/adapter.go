@@ -90,7 +90,7 @@ const (
 // Kind is the channel's provider word.
 const Kind = "2paynow"
 
-var spec = providers.Spec[Params]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
+var spec = providers.Spec[Params, *Adapter]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
 
 func init() { providers.Register(spec) }
 
@@ -122,7 +122,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 	return spec.New(ch, deps)
 }
 
-func build(ch providers.Channel, p Params, deps providers.Deps) (providers.Provider, error) {
+func build(ch providers.Channel, p Params, deps providers.Deps) (*Adapter, error) {
 	if !digits.MatchString(p.MID) {
 		return nil, fmt.Errorf("params.mid must be 2paynow's numeric merchant id")
 	}

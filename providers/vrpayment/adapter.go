@@ -55,7 +55,7 @@ var payMethods = []string{providers.PayMethodWeChat, PayMethodCard}
 // Kind is the channel's provider word.
 const Kind = "vr_payment"
 
-var spec = providers.Spec[Params]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
+var spec = providers.Spec[Params, *Adapter]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
 
 func init() { providers.Register(spec) }
 
@@ -87,7 +87,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 	return spec.New(ch, deps)
 }
 
-func build(ch providers.Channel, p Params, deps providers.Deps) (providers.Provider, error) {
+func build(ch providers.Channel, p Params, deps providers.Deps) (*Adapter, error) {
 	if !idPattern.MatchString(p.UserID) {
 		return nil, fmt.Errorf("params.user_id must be the numeric id of the application user")
 	}

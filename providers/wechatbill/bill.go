@@ -369,3 +369,20 @@ func Decompress(r io.Reader) (io.Reader, error) {
 	}
 	return br, nil
 }
+
+// Format is the trade bill as a providers.StatementFormat: a bill file as
+// downloaded from the merchant platform (plain or gzip), its days in
+// Beijing time. The WeChat adapters embed it.
+type Format struct{}
+
+// StatementLocation implements providers.StatementFormat.
+func (Format) StatementLocation() *time.Location { return Location }
+
+// ParseStatement implements providers.StatementFormat.
+func (Format) ParseStatement(r io.Reader, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+	zr, err := Decompress(r)
+	if err != nil {
+		return providers.StatementSummary{}, err
+	}
+	return Parse(zr, fn)
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/httpx"
+	"github.com/paygate/paygate/providers/wechatbill"
 )
 
 // ProductionBaseURL is the real API host (backup: https://api2.mch.weixin.qq.com).
@@ -47,7 +48,7 @@ var cst = providers.ChinaTime
 // Kind is the channel's provider word.
 const Kind = "wechat_v2"
 
-var spec = providers.Spec[Params]{
+var spec = providers.Spec[Params, *Adapter]{
 	Kind: Kind, DefaultCurrency: currencyCNY, Currencies: []string{currencyCNY}, BaseURL: ProductionBaseURL,
 	Build: build,
 }
@@ -83,10 +84,11 @@ func (c config) sp() bool { return c.subMchID != "" }
 
 // Adapter is one wechat_v2 channel.
 type Adapter struct {
-	ch   providers.Channel
-	cfg  config
-	http *httpx.Client
-	now  func() time.Time
+	wechatbill.Format // statements: the trade bill
+	ch                providers.Channel
+	cfg               config
+	http              *httpx.Client
+	now               func() time.Time
 }
 
 var _ providers.Provider = (*Adapter)(nil)
@@ -97,7 +99,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 	return spec.New(ch, deps)
 }
 
-func build(ch providers.Channel, p Params, deps providers.Deps) (providers.Provider, error) {
+func build(ch providers.Channel, p Params, deps providers.Deps) (*Adapter, error) {
 	cfg := config{
 		appID: p.AppID, mchID: p.MchID, apiKey: p.APIKey.Reveal(), signType: strings.ToUpper(p.SignType),
 		subMchID: p.SubMchID, subAppID: p.SubAppID, notifyURL: ch.NotifyURL, serverIP: ch.ServerIP,

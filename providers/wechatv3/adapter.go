@@ -12,6 +12,7 @@ import (
 
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/httpx"
+	"github.com/paygate/paygate/providers/wechatbill"
 )
 
 // DefaultBaseURL is WeChat Pay's production host (backup: api2.mch.weixin.qq.com).
@@ -43,11 +44,8 @@ var beijing = providers.ChinaTime
 // Kind is the channel's provider word.
 const Kind = "wechat_v3"
 
-var spec = providers.Spec[Params]{
-	Kind: Kind, DefaultCurrency: Currency, Currencies: []string{Currency}, BaseURL: DefaultBaseURL,
-	Build: func(ch providers.Channel, p Params, deps providers.Deps) (providers.Provider, error) {
-		return build(ch, p, deps)
-	},
+var spec = providers.Spec[Params, *Adapter]{
+	Kind: Kind, DefaultCurrency: Currency, Currencies: []string{Currency}, BaseURL: DefaultBaseURL, Build: build,
 }
 
 func init() { providers.Register(spec) }
@@ -56,13 +54,14 @@ var _ providers.Provider = (*Adapter)(nil)
 
 // Adapter is one wechat_v3 channel.
 type Adapter struct {
-	ch       providers.Channel
-	cfg      *config
-	verifier *verifier
-	certs    *certKeeper // nil: no platform certificate to keep (public-key only)
-	http     *httpx.Client
-	now      func() time.Time
-	nonce    func() string
+	wechatbill.Format // statements: the trade bill
+	ch                providers.Channel
+	cfg               *config
+	verifier          *verifier
+	certs             *certKeeper // nil: no platform certificate to keep (public-key only)
+	http              *httpx.Client
+	now               func() time.Time
+	nonce             func() string
 }
 
 // New is the wechat_v3 Factory.

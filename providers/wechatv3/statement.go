@@ -33,19 +33,6 @@ var billHosts = map[string]bool{"api.mch.weixin.qq.com": true, "api2.mch.weixin.
 
 var sha1Hex = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
 
-// StatementLocation implements providers.StatementFormat (Beijing time).
-func (p *Adapter) StatementLocation() *time.Location { return wechatbill.Location }
-
-// ParseStatement implements providers.StatementFormat: the v3 bill file is
-// the same trade bill as v2's (plain or gzip).
-func (p *Adapter) ParseStatement(r io.Reader, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
-	zr, err := wechatbill.Decompress(r)
-	if err != nil {
-		return providers.StatementSummary{}, err
-	}
-	return wechatbill.Parse(zr, fn)
-}
-
 type billAnswer struct {
 	HashType    string `json:"hash_type"`
 	HashValue   string `json:"hash_value"`

@@ -60,7 +60,7 @@ var payMethods = []string{providers.PayMethodWeChat, "alipay", "paypal", "ideal"
 // Kind is the channel's provider word.
 const Kind = "yaband"
 
-var spec = providers.Spec[Params]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
+var spec = providers.Spec[Params, *Adapter]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
 
 func init() { providers.Register(spec) }
 
@@ -99,7 +99,7 @@ func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) 
 	return spec.New(ch, deps)
 }
 
-func build(ch providers.Channel, p Params, deps providers.Deps) (providers.Provider, error) {
+func build(ch providers.Channel, p Params, deps providers.Deps) (*Adapter, error) {
 	if p.RefundCurrency != "" && !providers.KnownCurrency(p.RefundCurrency) {
 		return nil, fmt.Errorf("params.refund_currency %q is not an ISO-4217 code", providers.Clip(p.RefundCurrency, 8))
 	}
