@@ -2,9 +2,13 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
+
+	"github.com/go-resty/resty/v2"
 )
 
 // EncodeJSON marshals v as providers sign it: no HTML escaping (a
@@ -55,4 +59,17 @@ func PayParams(m map[string]any) (map[string]string, error) {
 		return nil, errors.New("empty object")
 	}
 	return out, nil
+}
+
+// PostJSON sends v, encoded by EncodeJSON, to path through the breaker
+// (Do) and returns the answer.
+func (c *Client) PostJSON(ctx context.Context, path string, v any) (*resty.Response, error) {
+	body, err := EncodeJSON(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s request: %w", path, err)
+	}
+	return c.Do(func() (*resty.Response, error) {
+		return c.R(ctx).SetHeader("Content-Type", "application/json").SetHeader("Accept", "application/json").
+			SetBody(body).Post(path)
+	})
 }

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/go-resty/resty/v2"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/httpx"
 )
@@ -37,17 +35,7 @@ func (p *Adapter) call(ctx context.Context, service string, fields map[string]st
 		}
 	}
 	params["sign"] = Sign(params, p.key)
-	body, err := httpx.EncodeJSON(params)
-	if err != nil {
-		return nil, fmt.Errorf("supay: encode %s: %w", service, err)
-	}
-	resp, err := p.http.Do(func() (*resty.Response, error) {
-		return p.http.R(ctx).
-			SetHeader("Content-Type", "application/json").
-			SetHeader("Accept", "application/json").
-			SetBody(body).
-			Post(GatewayPath)
-	})
+	resp, err := p.http.PostJSON(ctx, GatewayPath, params)
 	if err != nil {
 		return nil, err
 	}

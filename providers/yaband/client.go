@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-resty/resty/v2"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/httpx"
 )
@@ -77,17 +76,7 @@ func (p *Adapter) callAs(ctx context.Context, user, secret, method string, data 
 		Data:   clean,
 		Sign:   Sign(secret, requestSignFields(user, method, unix, clean)),
 	}
-	body, err := httpx.EncodeJSON(env)
-	if err != nil {
-		return nil, fmt.Errorf("yaband: encode %s: %w", method, err)
-	}
-	resp, err := p.http.Do(func() (*resty.Response, error) {
-		return p.http.R(ctx).
-			SetHeader("Content-Type", "application/json").
-			SetHeader("Accept", "application/json").
-			SetBody(body).
-			Post(PaymentsPath)
-	})
+	resp, err := p.http.PostJSON(ctx, PaymentsPath, env)
 	if err != nil {
 		return nil, err
 	}
