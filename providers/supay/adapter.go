@@ -78,8 +78,6 @@ type Params struct {
 	StoreName string           `param:"store_name,required"`
 }
 
-var _ providers.Provider = (*Adapter)(nil)
-
 // Adapter is one Supay merchant (for mini-programs: the mini-program's
 // sub-merchant, whose mch_id and key sign the calls).
 type Adapter struct {
@@ -118,5 +116,3 @@ func (p *Adapter) Capabilities() providers.Capabilities {
 		Currencies: []string{p.ch.Currency}, PayMethods: []string{providers.PayMethodWeChat, "alipay"}, RequiresOpenID: true,
 	}
 }
-
-var _ providers.Provider = (*Adapter)(nil)

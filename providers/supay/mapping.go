@@ -39,13 +39,8 @@ func (p *Adapter) parseQueryAnswer(data map[string]any, ref providers.OrderRef) 
 		return providers.OrderState{}, providers.BadResponse("supay %s: no trade_status", ServiceQuery)
 	}
 	status := QueryTradeStatus(word)
-	st := providers.OrderState{
-		Status:          status,
-		ProviderStatus:  word,
-		OutTradeNo:      scalar(data["outer_trade_no"]),
-		ProviderTradeNo: scalar(data["inner_trade_no"]),
-		TransactionID:   scalar(data["transaction_id"]),
-	}
+	st := providers.OrderState{Status: status, ProviderStatus: word, OutTradeNo: scalar(data["outer_trade_no"]),
+		ProviderTradeNo: scalar(data["inner_trade_no"]), TransactionID: scalar(data["transaction_id"])}
 	if st.OutTradeNo == "" {
 		st.OutTradeNo = ref.OutTradeNo
 	} else if st.OutTradeNo != ref.OutTradeNo {

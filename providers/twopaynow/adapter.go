@@ -101,8 +101,6 @@ type Params struct {
 	Key providers.Secret `param:"key,required"`
 }
 
-var _ providers.Provider = (*Adapter)(nil)
-
 // Adapter is one 2paynow channel.
 type Adapter struct {
 	ch       providers.Channel

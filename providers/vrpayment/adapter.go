@@ -67,8 +67,6 @@ type Params struct {
 	SpaceID string           `param:"space_id,required"`
 }
 
-var _ providers.Provider = (*Adapter)(nil)
-
 // Adapter is one VR Payment channel (one application user and one space).
 type Adapter struct {
 	ch       providers.Channel

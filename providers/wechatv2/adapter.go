@@ -91,8 +91,6 @@ type Adapter struct {
 	now               func() time.Time
 }
 
-var _ providers.Provider = (*Adapter)(nil)
-
 // New is the wechat_v2 Factory: it validates params and loads the client
 // certificate so a bad channel fails at start-up.
 func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) {

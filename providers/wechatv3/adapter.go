@@ -50,8 +50,6 @@ var spec = providers.Spec[Params, *Adapter]{
 
 func init() { providers.Register(spec) }
 
-var _ providers.Provider = (*Adapter)(nil)
-
 // Adapter is one wechat_v3 channel.
 type Adapter struct {
 	wechatbill.Format // statements: the trade bill

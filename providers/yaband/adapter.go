@@ -78,8 +78,6 @@ type Params struct {
 	ReportSecretKey providers.Secret `param:"report_secret_key"`
 }
 
-var _ providers.Provider = (*Adapter)(nil)
-
 // Adapter is one Yaband cashier account (a channel).
 type Adapter struct {
 	ch             providers.Channel

@@ -38,13 +38,8 @@ func (p *Adapter) orderState(method string, m map[string]any, ref providers.Orde
 		return providers.OrderState{}, providers.BadResponse("yaband %s: no state", method)
 	}
 	status := PaymentStatus(state)
-	st := providers.OrderState{
-		Status:          status,
-		ProviderStatus:  state,
-		OutTradeNo:      str(m, "order_id"),
-		ProviderTradeNo: str(m, "trade_id"),
-		TransactionID:   str(m, "transaction_id"),
-	}
+	st := providers.OrderState{Status: status, ProviderStatus: state, OutTradeNo: str(m, "order_id"),
+		ProviderTradeNo: str(m, "trade_id"), TransactionID: str(m, "transaction_id")}
 	if st.OutTradeNo == "" {
 		st.OutTradeNo = ref.OutTradeNo
 	}
