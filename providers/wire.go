@@ -9,7 +9,7 @@ import (
 // ChinaTime is China Standard Time (Asia/Shanghai: UTC+8, no DST since
 // 1991), the zone of WeChat Pay's times and of acquirers who follow it. A
 // fixed zone needs no tzdata on the host.
-var ChinaTime = time.FixedZone("CST", 8*3600)
+var ChinaTime = time.FixedZone("Asia/Shanghai", 8*3600)
 
 // BadResponse is a provider answer that failed verification or could
 // not be read: an unknown outcome, asked again later.

@@ -24,9 +24,8 @@ import (
 	"github.com/paygate/paygate/providers"
 )
 
-// Location is the bill's zone: China Standard Time (no DST since 1991;
-// a fixed zone needs no tzdata on the host).
-var Location = time.FixedZone("Asia/Shanghai", 8*3600)
+// Location is the bill's zone: China Standard Time.
+var Location = providers.ChinaTime
 
 // Column names, current and legacy (by meaning).
 var columns = map[string][]string{
