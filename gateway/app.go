@@ -77,39 +77,17 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		client = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	a := &App{Config: cfg, log: log, Metrics: metrics.New()}
-
 	if cfg.Sandbox {
 		a.Sandbox = sandbox.New(sandbox.Env{Client: client})
 	}
-	var (
-		policies     []webhook.MerchantPolicy
-		merchants    []*orders.Merchant
-		channels     []*orders.Channel
-		rowMerchants []store.Merchant
-		rowChannels  []store.Channel
-		secrets      = map[string]string{}
-	)
-	for _, m := range cfg.Merchants {
-		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
-		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
-		rowMerchants = append(rowMerchants, store.Merchant{ID: m.ID})
-		if m.WebhookSecret != "" {
-			secrets[m.ID] = m.WebhookSecret
-		}
-		for _, c := range m.Channels {
-			ch, err := a.buildChannel(m.ID, c, client)
-			if err != nil {
-				return nil, err
-			}
-			channels = append(channels, ch)
-			rowChannels = append(rowChannels, store.Channel{ID: c.ID, MerchantID: m.ID, Provider: c.Provider, Currency: c.Currency})
-		}
+	merchants, channels, err := a.buildMerchants(client)
+	if err != nil {
+		return nil, err
 	}
 	keys, err := httpapi.KeysFromConfig(cfg.Merchants)
 	if err != nil {
 		return nil, err
 	}
-
 	a.Store = opts.Store
 	if a.Store == nil {
 		st, err := store.Open(cfg.Database.Driver, cfg.Database.DSN, store.Options{})
@@ -118,12 +96,59 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		}
 		a.Store, a.ownsDB = st, true
 	}
-	if err := a.Store.SyncConfig(context.Background(), rowMerchants, rowChannels); err != nil {
+	a.Orders = orders.New(a.Store, merchants, channels, log)
+	if err := a.Orders.SaveConfig(context.Background()); err != nil {
 		a.closeStore()
 		return nil, err
 	}
+	a.wireBackground(client)
+	a.Metrics.WatchVerification(a.verification, time.Now)
+	if a.Recon, err = a.buildRecon(); err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	api := httpapi.New(a.Orders, keys, log)
+	api.Kick = a.Dispatcher.Kick
+	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
+	api.Recon = a.Recon
+	a.handler = a.router(api)
+	return a, nil
+}
 
-	a.Orders = orders.New(a.Store, merchants, channels, log)
+// buildMerchants builds the configured merchants and every channel's
+// adapter (registering sandbox channels with their simulators).
+func (a *App) buildMerchants(client *http.Client) ([]*orders.Merchant, []*orders.Channel, error) {
+	var (
+		merchants []*orders.Merchant
+		channels  []*orders.Channel
+	)
+	for _, m := range a.Config.Merchants {
+		merchants = append(merchants, &orders.Merchant{ID: m.ID, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret, Location: m.Location()})
+		for _, c := range m.Channels {
+			ch, err := a.buildChannel(m.ID, c, client)
+			if err != nil {
+				return nil, nil, err
+			}
+			channels = append(channels, ch)
+		}
+	}
+	return merchants, channels, nil
+}
+
+// wireBackground builds what works beside the API: the merchant-webhook
+// dispatcher (with its guard, which also vets per-order notify URLs), the
+// poller, retention and the notification ingress, and connects their
+// metrics.
+func (a *App) wireBackground(client *http.Client) {
+	cfg, log := a.Config, a.log
+	var policies []webhook.MerchantPolicy
+	secrets := map[string]string{}
+	for _, m := range cfg.Merchants {
+		policies = append(policies, webhook.MerchantPolicy{ID: m.ID, WebhookURL: m.WebhookURL, Hosts: m.WebhookHosts})
+		if m.WebhookSecret != "" {
+			secrets[m.ID] = m.WebhookSecret
+		}
+	}
 	a.Orders.SetRefundCallMargin(cfg.Poller.RefundCallMargin)
 	a.Orders.Observe = a.Metrics.Transition
 	guard := webhook.NewGuard(cfg.Server.AllowHTTPWebhooks, cfg.Server.AllowPrivateWebhooks, policies)
@@ -134,7 +159,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	})
 	a.Dispatcher.Observe = a.Metrics.Webhook
 	a.Orders.EventWritten = a.Dispatcher.Kick
-	a.Poller = poller.New(a.Orders, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
+	a.Poller = poller.New(a.Orders, a.Store, log, cfg.Poller.Interval, cfg.Poller.Batch, cfg.Poller.Concurrency)
 	a.Poller.SetLease(cfg.Poller.Lease)
 	a.Poller.Observe = a.Metrics.Poll
 	a.Retention = retention.New(a.Store, log, cfg.Retention.Inbox, cfg.Retention.Events, cfg.Retention.Interval)
@@ -145,19 +170,6 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 		Refused: rateOf(cfg.Notify.RefusedPerSource), RefusedBurst: cfg.Notify.RefusedBurst,
 	})
 	a.Notify.Observe = a.Metrics.Notification
-
-	a.Metrics.WatchVerification(a.verification, time.Now)
-	if a.Recon, err = a.buildRecon(); err != nil {
-		a.closeStore()
-		return nil, err
-	}
-
-	api := httpapi.New(a.Orders, keys, log)
-	api.Kick = a.Dispatcher.Kick
-	api.ExportTimeLimit = cfg.Server.ExportTimeLimit
-	api.Recon = a.Recon
-	a.handler = a.router(api)
-	return a, nil
 }
 
 // buildChannel resolves a configured channel's URLs and builds its adapter.
@@ -169,7 +181,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	}
 	if c.BaseURL == config.SandboxBaseURL {
 		ch.BaseURL = sandbox.BaseURL(pub, c.Provider)
-		if err := a.Sandbox.AddChannel(sandbox.Channel{ID: c.ID, Kind: c.Provider, Currency: c.Currency, Params: c.Params, NotifyURL: ch.NotifyURL}); err != nil {
+		if err := a.Sandbox.AddChannel(ch); err != nil {
 			return nil, fmt.Errorf("channel %s: %w", c.ID, err)
 		}
 	}
@@ -177,13 +189,7 @@ func (a *App) buildChannel(merchantID string, c config.Channel, client *http.Cli
 	if err != nil {
 		return nil, err
 	}
-	if c.Provider == providers.KindWeChatV2 && c.BaseURL == "" && c.Params.String("cert_file") == "" {
-		a.log.Warn("channel on WeChat's real host has no merchant certificate: refunds (mutual TLS) will fail", "channel", c.ID)
-	}
-	return &orders.Channel{
-		ID: c.ID, MerchantID: merchantID, Kind: c.Provider, Currency: c.Currency, Poll: c.Poll,
-		NotifyURL: ch.NotifyURL, ServerIP: ch.ServerIP, Timeout: c.Timeout, Provider: p, Caps: p.Capabilities(),
-	}, nil
+	return &orders.Channel{Channel: ch, Poll: c.Poll, Provider: p, Caps: p.Capabilities()}, nil
 }
 
 // Handler is the gateway's HTTP handler.

@@ -73,7 +73,7 @@ func certSim(t *testing.T, mchid string, extra providers.Params) (*sandbox.Sandb
 			params[k] = v
 		}
 	}
-	if err := sb.AddChannel(sandbox.Channel{ID: "wxv3-cert", Kind: wechatv3sim.Kind, Currency: "CNY", Params: params}); err != nil {
+	if err := sb.AddChannel(providers.Channel{ID: "wxv3-cert", Kind: wechatv3sim.Kind, Currency: "CNY", Params: params}); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := sb.Simulator(wechatv3sim.Kind)

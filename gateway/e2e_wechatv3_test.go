@@ -629,7 +629,7 @@ func newV3World(t *testing.T, mode wechatv3sim.KeyMode) *v3World {
 	w := &v3World{t: t, sb: sandbox.New(sandbox.Env{})}
 	srv := httptest.NewServer(w.sb)
 	t.Cleanup(srv.Close)
-	err := w.sb.AddChannel(sandbox.Channel{ID: "wxv3-mis", Kind: wechatv3sim.Kind, Currency: "CNY", Params: providers.Params{
+	err := w.sb.AddChannel(providers.Channel{ID: "wxv3-mis", Kind: wechatv3sim.Kind, Currency: "CNY", Params: providers.Params{
 		"appid": v3AppID, "mchid": "1900000309", "api_v3_key": v3APIv3Key,
 		"private_key_file": v3Dir + "apiclient_key.pem", "cert_serial_no": "5D1A2B3C4D5E6F708192A3B4C5D6E7F801234567",
 		"wechatpay_public_key_file": v3Dir + "wechatpay_public_key.pem", "wechatpay_public_key_id": v3PubKeyID,

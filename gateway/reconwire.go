@@ -43,7 +43,7 @@ func (a *App) buildRecon() (*recon.Engine, error) {
 		}
 	}
 	rc := a.Config.Reconciliation
-	e := recon.New(a.Orders, a.log, settings, recon.Options{Tick: rc.Interval, RetryEvery: rc.Retry})
+	e := recon.New(a.Orders, a.Store, a.log, settings, recon.Options{Tick: rc.Interval, RetryEvery: rc.Retry})
 	rm := a.Metrics.NewRecon()
 	e.Observe, e.ObserveRun = rm.Difference, rm.Run
 	return e, nil

@@ -12,17 +12,9 @@ import (
 	"time"
 )
 
-// Provider kinds, as written in a channel's `provider` field.
-const (
-	KindWeChatV2    = "wechat_v2"
-	KindWeChatV3    = "wechat_v3"
-	KindCloudPay    = "wechat_cloudpay"
-	KindYaband      = "yaband"
-	KindTwoPayNow   = "2paynow"
-	KindSupay       = "supay"
-	KindVRPayment   = "vr_payment"
-	PayMethodWeChat = "wechat"
-)
+// PayMethodWeChat is the pay method of WeChat mini-program payments, the
+// default of every order.
+const PayMethodWeChat = "wechat"
 
 // OrderStatus is the gateway's order state; the API shows these words.
 type OrderStatus string

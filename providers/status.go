@@ -1,5 +1,7 @@
 package providers
 
+import "strings"
+
 // The one policy for a provider status word an adapter does not know: it
 // is never guessed into a state. The adapter reports StatusUnknown with the
 // word in ProviderStatus; no transition accepts it, so the order or refund
@@ -23,6 +25,43 @@ func MapStatus[S OrderStatus | RefundStatus](table map[string]S, word string) S 
 	}
 	return S(StatusUnknown)
 }
+
+// Statuses is an adapter's table of its provider's status words, the
+// one way adapters map them: through MapStatus, so a word the table
+// lacks is StatusUnknown.
+type Statuses[S OrderStatus | RefundStatus] struct {
+	table map[string]S
+	fold  func(string) string
+}
+
+// NewStatuses builds a table from the words that mean each status. fold,
+// when set, normalises a word before it is looked up (and the table's
+// words when built): FoldLower, FoldUpper. A word listed twice panics.
+func NewStatuses[S OrderStatus | RefundStatus](fold func(string) string, words map[S][]string) Statuses[S] {
+	if fold == nil {
+		fold = func(s string) string { return s }
+	}
+	t := Statuses[S]{table: map[string]S{}, fold: fold}
+	for status, list := range words {
+		for _, w := range list {
+			if _, dup := t.table[fold(w)]; dup {
+				panic("providers: status word " + w + " listed twice")
+			}
+			t.table[fold(w)] = status
+		}
+	}
+	return t
+}
+
+// Of maps a provider's word; an unknown word is StatusUnknown.
+func (t Statuses[S]) Of(word string) S { return MapStatus(t.table, t.fold(word)) }
+
+// FoldLower and FoldUpper normalise words for providers that vary their
+// case or pad them with spaces.
+func FoldLower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// FoldUpper: see FoldLower.
+func FoldUpper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
 // Unknown reports whether the state carries a status word the adapter
 // does not know.

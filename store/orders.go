@@ -53,23 +53,6 @@ func (s *Store) OrderOfChannel(ctx context.Context, merchantID, channelID string
 	return nil, ErrNotFound
 }
 
-// FindOrders finds a merchant's orders by the acquirer's number or WeChat's.
-func (s *Store) FindOrders(ctx context.Context, merchantID string, ref OrderRef) ([]Order, error) {
-	q := s.r.WithContext(ctx).Where("merchant_id = ?", merchantID)
-	if ref.ProviderTradeNo != "" {
-		q = q.Where("provider_trade_no = ?", ref.ProviderTradeNo)
-	}
-	if ref.TransactionID != "" {
-		q = q.Where("transaction_id = ?", ref.TransactionID)
-	}
-	if ref.OutTradeNo != "" {
-		q = q.Where("out_trade_no = ?", ref.OutTradeNo)
-	}
-	var out []Order
-	err := q.Order("created_at, id").Limit(500).Find(&out).Error
-	return out, translate(err)
-}
-
 // UpdateOrder sets fields on the order if its version is still o.Version
 // (compare-and-set) and bumps the version; ErrConflict otherwise. On
 // success o holds the row as updated (UPDATE ... RETURNING: one statement).

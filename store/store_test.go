@@ -95,8 +95,8 @@ func TestOrderRepository(t *testing.T) {
 		if err := st.UpdateOrder(ctx, &stale, map[string]any{"status": "CLOSED"}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("stale update: %v, want ErrConflict", err)
 		}
-		if found, err := st.FindOrders(ctx, "m1", store.OrderRef{TransactionID: "4200000001"}); err != nil || len(found) != 1 {
-			t.Fatalf("find by transaction id: %d %v", len(found), err)
+		if found, err := st.OrderOfChannel(ctx, "m1", "ch-a", store.OrderRef{TransactionID: "4200000001"}); err != nil || found.ID != got.ID {
+			t.Fatalf("find by transaction id: %v %v", found, err)
 		}
 
 		// Refund reservations cannot overdraw.

@@ -24,20 +24,23 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(args []string) error {
 	def := os.Getenv("GATEWAY_CONFIG")
 	if def == "" {
 		def = "configs/gateway.yaml"
 	}
-	path := flag.String("config", def, "config file (env GATEWAY_CONFIG)")
-	check := flag.Bool("healthcheck", false, "ask the gateway running with this config for /healthz and exit 0 if it answers 200")
-	flag.Parse()
+	flags := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	path := flags.String("config", def, "config file (env GATEWAY_CONFIG)")
+	check := flags.Bool("healthcheck", false, "ask the gateway running with this config for /healthz and exit 0 if it answers 200")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
 
 	cfg, err := config.Load(*path)
 	if err != nil {

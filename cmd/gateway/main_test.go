@@ -4,6 +4,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +41,33 @@ func TestHealthcheck(t *testing.T) {
 	srv.Close()
 	if err := healthcheck(&config.Config{Server: config.Server{Addr: "127.0.0.1:" + port}}, client); err == nil {
 		t.Error("nothing listening passed")
+	}
+}
+
+// A channel param the adapter does not declare stops start-up, naming the
+// channel and the key: here the shipped config with Yaband's sub_app_id
+// written the way the WeChat adapters spell it.
+func TestMisspeltChannelParamStopsStartUp(t *testing.T) {
+	raw, err := os.ReadFile("../../configs/gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const right = `secret_key: "demo-yaband-secret-0001", sub_app_id:`
+	if !strings.Contains(string(raw), right) {
+		t.Fatalf("configs/gateway.yaml no longer has %s", right)
+	}
+	misspelt := strings.Replace(string(raw), right, `secret_key: "demo-yaband-secret-0001", sub_appid:`, 1)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(misspelt), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run([]string{"-config", path})
+	if err == nil {
+		t.Fatal("the gateway started with a misspelt channel param")
+	}
+	for _, want := range []string{".params.sub_appid", "channel demo-yaband (yaband)", "did you mean sub_app_id?"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("start-up error %q does not say %q", err, want)
+		}
 	}
 }

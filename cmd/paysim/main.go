@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/gateway/config"
+	"github.com/paygate/paygate/providers"
 	_ "github.com/paygate/paygate/providers/all"
 	"github.com/paygate/paygate/providers/sandbox"
 )
@@ -41,7 +42,7 @@ func main() {
 			if _, ok := sb.Simulator(c.Provider); !ok {
 				continue
 			}
-			err := sb.AddChannel(sandbox.Channel{ID: c.ID, Kind: c.Provider, Currency: c.Currency, Params: c.Params,
+			err := sb.AddChannel(providers.Channel{ID: c.ID, Kind: c.Provider, Currency: c.Currency, Params: c.Params,
 				NotifyURL: cfg.Server.PublicURL + "/notify/" + c.ID})
 			if err != nil {
 				log.Fatal(err)

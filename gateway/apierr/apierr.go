@@ -1,4 +1,4 @@
-// Package apierr is the API's error shape:
+// Package apierr is the API's error shape, the HTTP edge's:
 // {"error":{"code":"INVALID_ARGUMENT","message":"...","field":"amount"}}.
 package apierr
 
@@ -7,19 +7,13 @@ import (
 	"net/http"
 )
 
-// Codes the API answers with.
+// Codes the HTTP edge answers with itself; the use cases' refusals carry
+// theirs (orders.Code*), which httpapi maps to a status.
 const (
-	InvalidArgument     = "INVALID_ARGUMENT"       // 400
-	Unauthenticated     = "UNAUTHENTICATED"        // 401
-	PermissionDenied    = "PERMISSION_DENIED"      // 403
-	NotFound            = "NOT_FOUND"              // 404
-	Conflict            = "IDEMPOTENCY_CONFLICT"   // 409: same number, other body
-	InProgress          = "IN_PROGRESS"            // 409: the same work is under way right now; repeat shortly
-	PayloadTooLarge     = "PAYLOAD_TOO_LARGE"      // 413
-	Unsupported         = "UNSUPPORTED"            // 422: the channel cannot do it
-	CurrencyUnsupported = "CURRENCY_NOT_SUPPORTED" // 422
-	OrderState          = "ORDER_STATE"            // 422: not possible in the order's state
-	RefundExceeds       = "REFUND_EXCEEDS_REFUNDABLE"
+	InvalidArgument     = "INVALID_ARGUMENT"     // 400
+	Unauthenticated     = "UNAUTHENTICATED"      // 401
+	PermissionDenied    = "PERMISSION_DENIED"    // 403
+	PayloadTooLarge     = "PAYLOAD_TOO_LARGE"    // 413
 	ProviderRejected    = "PROVIDER_REJECTED"    // 422: the provider refused for good
 	ProviderUnavailable = "PROVIDER_UNAVAILABLE" // 502: try again with the same body
 	Unavailable         = "UNAVAILABLE"          // 503
@@ -65,9 +59,4 @@ func Invalid(field, format string, args ...any) *Error {
 // Unprocessable is a 422: well-formed but not possible.
 func Unprocessable(code, field, format string, args ...any) *Error {
 	return New(http.StatusUnprocessableEntity, code, field, format, args...)
-}
-
-// NotFoundf is a 404.
-func NotFoundf(format string, args ...any) *Error {
-	return New(http.StatusNotFound, NotFound, "", format, args...)
 }

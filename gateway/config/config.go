@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,13 +213,6 @@ const SandboxBaseURL = "sandbox"
 
 var knownScopes = map[string]bool{ScopeOrdersWrite: true, ScopeOrdersRead: true, ScopeRefundsWrite: true}
 
-// defaultCurrency is a kind's currency when the channel sets none.
-var defaultCurrency = map[string]string{
-	providers.KindWeChatV2: "CNY", providers.KindWeChatV3: "CNY", providers.KindCloudPay: "CNY",
-	providers.KindYaband: "EUR", providers.KindTwoPayNow: "EUR", providers.KindVRPayment: "EUR",
-	providers.KindSupay: "AUD",
-}
-
 // Load reads, expands, decodes, defaults and validates a config file.
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
@@ -312,108 +306,70 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) e
 	return nil
 }
 
+// applyDefaults fills what the config leaves out.
 func (c *Config) applyDefaults() {
-	if c.Server.Addr == "" {
-		c.Server.Addr = "127.0.0.1:8080"
-	}
-	if c.Server.PublicURL == "" {
-		c.Server.PublicURL = "http://" + c.Server.Addr
-	}
-	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
-	if c.Server.ServerIP == "" {
-		c.Server.ServerIP = "127.0.0.1"
-	}
-	if c.Server.ShutdownTimeout == 0 {
-		c.Server.ShutdownTimeout = 15 * time.Second
-	}
-	if c.Server.MetricsAddr == "" {
-		c.Server.MetricsAddr = DefaultMetricsAddr
-	}
-	if c.Server.ExportTimeLimit == 0 {
-		c.Server.ExportTimeLimit = 10 * time.Minute
-	}
-	if c.Database.Driver == "" {
-		c.Database.Driver = "sqlite"
-	}
-	if c.Database.DSN == "" && c.Database.Driver == "sqlite" {
-		c.Database.DSN = "data/gateway.db"
-	}
-	if c.Poller.Interval == 0 {
-		c.Poller.Interval = time.Second
-	}
-	if c.Poller.Batch == 0 {
-		c.Poller.Batch = 50
-	}
-	if c.Poller.Concurrency == 0 {
-		c.Poller.Concurrency = 4
-	}
-	if c.Poller.RefundCallMargin == 0 {
-		c.Poller.RefundCallMargin = 30 * time.Second
-	}
-	if c.Poller.Lease == 0 {
-		c.Poller.Lease = 30 * time.Second
-	}
-	if c.Webhooks.Timeout == 0 {
-		c.Webhooks.Timeout = 10 * time.Second
-	}
-	if c.Webhooks.Interval == 0 {
-		c.Webhooks.Interval = time.Second
-	}
-	if c.Webhooks.Workers == 0 {
-		c.Webhooks.Workers = 8
-	}
-	if c.Notify.RatePerSource == 0 {
-		c.Notify.RatePerSource = 1000
-	}
-	if c.Notify.BurstPerSource == 0 {
-		c.Notify.BurstPerSource = 2000
-	}
-	if c.Notify.RefusedPerSource == 0 {
-		c.Notify.RefusedPerSource = 1
-	}
-	if c.Notify.RefusedBurst == 0 {
-		c.Notify.RefusedBurst = 30
-	}
-	if c.Retention.Inbox == 0 {
-		c.Retention.Inbox = 90 * 24 * time.Hour
-	}
-	if c.Retention.Events == 0 {
-		c.Retention.Events = 90 * 24 * time.Hour
-	}
-	if c.Retention.Interval == 0 {
-		c.Retention.Interval = time.Hour
-	}
-	if c.Webhooks.Lease == 0 {
-		c.Webhooks.Lease = 30 * time.Second
-	}
-	if c.Reconciliation.Interval == 0 {
-		c.Reconciliation.Interval = 30 * time.Second
-	}
-	if c.Reconciliation.Retry == 0 {
-		c.Reconciliation.Retry = 30 * time.Minute
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = "text"
-	}
+	c.serverDefaults()
+	c.backgroundDefaults()
 	for i := range c.Merchants {
 		for j := range c.Merchants[i].Channels {
-			ch := &c.Merchants[i].Channels[j]
-			if ch.Currency == "" {
-				ch.Currency = defaultCurrency[ch.Provider]
-			}
-			if ch.Poll == "" {
-				ch.Poll = "auto"
-			}
-			if ch.Timeout == 0 {
-				ch.Timeout = 10 * time.Second
-			}
-			if ch.Params == nil {
-				ch.Params = providers.Params{}
-			}
+			c.Merchants[i].Channels[j].applyDefaults()
 		}
+	}
+}
+
+// orDefault sets *v to def when the config left it zero.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (c *Config) serverDefaults() {
+	orDefault(&c.Server.Addr, "127.0.0.1:8080")
+	orDefault(&c.Server.PublicURL, "http://"+c.Server.Addr)
+	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
+	orDefault(&c.Server.ServerIP, "127.0.0.1")
+	orDefault(&c.Server.ShutdownTimeout, 15*time.Second)
+	orDefault(&c.Server.MetricsAddr, DefaultMetricsAddr)
+	orDefault(&c.Server.ExportTimeLimit, 10*time.Minute)
+	orDefault(&c.Database.Driver, "sqlite")
+	if c.Database.Driver == "sqlite" {
+		orDefault(&c.Database.DSN, "data/gateway.db")
+	}
+	orDefault(&c.Log.Level, "info")
+	orDefault(&c.Log.Format, "text")
+}
+
+func (c *Config) backgroundDefaults() {
+	orDefault(&c.Poller.Interval, time.Second)
+	orDefault(&c.Poller.Batch, 50)
+	orDefault(&c.Poller.Concurrency, 4)
+	orDefault(&c.Poller.RefundCallMargin, 30*time.Second)
+	orDefault(&c.Poller.Lease, 30*time.Second)
+	orDefault(&c.Webhooks.Timeout, 10*time.Second)
+	orDefault(&c.Webhooks.Interval, time.Second)
+	orDefault(&c.Webhooks.Workers, 8)
+	orDefault(&c.Webhooks.Lease, 30*time.Second)
+	orDefault(&c.Notify.RatePerSource, 1000)
+	orDefault(&c.Notify.BurstPerSource, 2000)
+	orDefault(&c.Notify.RefusedPerSource, 1)
+	orDefault(&c.Notify.RefusedBurst, 30)
+	orDefault(&c.Retention.Inbox, 90*24*time.Hour)
+	orDefault(&c.Retention.Events, 90*24*time.Hour)
+	orDefault(&c.Retention.Interval, time.Hour)
+	orDefault(&c.Reconciliation.Interval, 30*time.Second)
+	orDefault(&c.Reconciliation.Retry, 30*time.Minute)
+}
+
+// applyDefaults fills a channel's defaults; its currency is its
+// provider's (the adapter's Spec).
+func (ch *Channel) applyDefaults() {
+	orDefault(&ch.Currency, providers.DefaultCurrency(ch.Provider))
+	orDefault(&ch.Poll, "auto")
+	orDefault(&ch.Timeout, 10*time.Second)
+	if ch.Params == nil {
+		ch.Params = providers.Params{}
 	}
 }
 
@@ -425,6 +381,16 @@ func (c *Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
+	c.validateServer(bad)
+	c.validateBackground(bad)
+	c.validateMerchants(bad)
+	return errors.Join(errs...)
+}
+
+// badFunc records one error naming its field.
+type badFunc func(field, format string, args ...any)
+
+func (c *Config) validateServer(bad badFunc) {
 	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
 		bad("server.addr", "must be host:port (%v)", err)
 	}
@@ -449,6 +415,21 @@ func (c *Config) Validate() error {
 	if c.Database.DSN == "" {
 		bad("database.dsn", "is required")
 	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json")
+	}
+}
+
+// validateBackground checks the inbox limits, retention, reconciliation
+// and the dispatcher's lease.
+func (c *Config) validateBackground(bad badFunc) {
 	if c.Notify.BurstPerSource < 0 || c.Notify.RefusedBurst < 0 {
 		bad("notify", "bursts must not be negative")
 	}
@@ -461,20 +442,15 @@ func (c *Config) Validate() error {
 	if c.Reconciliation.Retry < time.Second || c.Reconciliation.Retry > 24*time.Hour {
 		bad("reconciliation.retry_every", "must be between 1s and 24h")
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "must be debug, info, warn or error")
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format", "must be text or json")
-	}
 	if c.Webhooks.Lease <= c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout) {
 		bad("webhooks.lease", "%s must be longer than webhooks.timeout (%s) plus a quarter of it (%s): a delivery must end before its lease does",
 			c.Webhooks.Lease, c.Webhooks.Timeout, c.Webhooks.Timeout+LeaseMargin(c.Webhooks.Timeout))
 	}
+}
+
+// validateMerchants checks each merchant and its channels, and that ids
+// and API keys are unique across all of them.
+func (c *Config) validateMerchants(bad badFunc) {
 	if len(c.Merchants) == 0 {
 		bad("merchants", "at least one merchant is required")
 	}
@@ -489,46 +465,8 @@ func (c *Config) Validate() error {
 			bad(mf+".id", "duplicate merchant id %q", m.ID)
 		}
 		merchantIDs[m.ID] = true
-		if len(m.APIKeys) == 0 {
-			bad(mf+".api_keys", "at least one key is required")
-		}
-		for k, key := range m.APIKeys {
-			kf := fmt.Sprintf("%s.api_keys[%d]", mf, k)
-			h, err := key.Hash()
-			if err != nil {
-				bad(kf, "%v", err)
-			} else if other, dup := keyHashes[h]; dup {
-				bad(kf, "the same key is already configured at %s", other)
-			} else {
-				keyHashes[h] = kf
-			}
-			if len(key.Scopes) == 0 {
-				bad(kf+".scopes", "at least one scope is required")
-			}
-			for _, s := range key.Scopes {
-				if !knownScopes[s] {
-					bad(kf+".scopes", "unknown scope %q (known: orders:write, orders:read, refunds:write)", s)
-				}
-			}
-		}
-		if m.Timezone != "" {
-			if _, err := LoadZone(m.Timezone); err != nil {
-				bad(mf+".timezone", "must be an IANA time zone such as Asia/Shanghai (%v)", err)
-			}
-		}
-		if m.WebhookURL != "" {
-			if u, err := url.Parse(m.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad(mf+".webhook_url", "must be an http(s) URL")
-			}
-			if len(m.WebhookSecret) < 16 {
-				bad(mf+".webhook_secret", "must be at least 16 characters when webhook_url is set")
-			}
-		}
-		for k, h := range m.WebhookHosts {
-			if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
-				bad(fmt.Sprintf("%s.webhook_hosts[%d]", mf, k), "must be a host name or IP address, without scheme or port")
-			}
-		}
+		validateKeys(mf, m.APIKeys, keyHashes, bad)
+		validateMerchantWebhook(mf, m, bad)
 		for j, ch := range m.Channels {
 			cf := fmt.Sprintf("%s.channels[%d]", mf, j)
 			if !idPattern.MatchString(ch.ID) {
@@ -537,37 +475,112 @@ func (c *Config) Validate() error {
 				bad(cf+".id", "duplicate channel id %q (also %s); channel ids are global: they name the notify URL", ch.ID, other)
 			}
 			channelIDs[ch.ID] = cf
-			if ch.Provider == "" {
-				bad(cf+".provider", "is required")
-			}
-			if !providers.KnownCurrency(ch.Currency) {
-				bad(cf+".currency", "%q is not an ISO-4217 code", ch.Currency)
-			}
-			switch ch.Poll {
-			case "auto", "always", "never":
-			default:
-				bad(cf+".poll", "must be auto, always or never")
-			}
-			if ch.BaseURL != "" && ch.BaseURL != SandboxBaseURL {
-				if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					bad(cf+".base_url", "must be %q or an http(s) URL", SandboxBaseURL)
-				}
-			}
-			if ch.BaseURL == SandboxBaseURL && !c.Sandbox {
-				bad(cf+".base_url", "is %q but sandbox is off", SandboxBaseURL)
-			}
-			if ch.Timeout < 0 || ch.Timeout > 2*time.Minute {
-				bad(cf+".timeout", "must be between 0 and 2m")
-			} else if c.Poller.Lease <= ch.Timeout+LeaseMargin(ch.Timeout) {
-				bad("poller.lease", "%s must be longer than %s.timeout (%s) plus a quarter of it (%s): a provider call must end before its lease does",
-					c.Poller.Lease, cf, ch.Timeout, ch.Timeout+LeaseMargin(ch.Timeout))
-			}
-			if ch.Statement != nil {
-				ch.Statement.validate(cf+".statement", bad)
+			c.validateChannel(cf, ch, bad)
+		}
+	}
+}
+
+// validateKeys checks a merchant's API keys; keyHashes holds every key
+// seen so far, to refuse one configured twice.
+func validateKeys(mf string, keys []APIKey, keyHashes map[string]string, bad badFunc) {
+	if len(keys) == 0 {
+		bad(mf+".api_keys", "at least one key is required")
+	}
+	for k, key := range keys {
+		kf := fmt.Sprintf("%s.api_keys[%d]", mf, k)
+		h, err := key.Hash()
+		if err != nil {
+			bad(kf, "%v", err)
+		} else if other, dup := keyHashes[h]; dup {
+			bad(kf, "the same key is already configured at %s", other)
+		} else {
+			keyHashes[h] = kf
+		}
+		if len(key.Scopes) == 0 {
+			bad(kf+".scopes", "at least one scope is required")
+		}
+		for _, s := range key.Scopes {
+			if !knownScopes[s] {
+				bad(kf+".scopes", "unknown scope %q (known: orders:write, orders:read, refunds:write)", s)
 			}
 		}
 	}
-	return errors.Join(errs...)
+}
+
+// validateMerchantWebhook checks a merchant's time zone and webhook.
+func validateMerchantWebhook(mf string, m Merchant, bad badFunc) {
+	if m.Timezone != "" {
+		if _, err := LoadZone(m.Timezone); err != nil {
+			bad(mf+".timezone", "must be an IANA time zone such as Asia/Shanghai (%v)", err)
+		}
+	}
+	if m.WebhookURL != "" {
+		if u, err := url.Parse(m.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(mf+".webhook_url", "must be an http(s) URL")
+		}
+		if len(m.WebhookSecret) < 16 {
+			bad(mf+".webhook_secret", "must be at least 16 characters when webhook_url is set")
+		}
+	}
+	for k, h := range m.WebhookHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+			bad(fmt.Sprintf("%s.webhook_hosts[%d]", mf, k), "must be a host name or IP address, without scheme or port")
+		}
+	}
+}
+
+// validateChannel checks one channel: its provider and params, poll
+// mode, base URL, timeout (against the poller's lease) and statement.
+func (c *Config) validateChannel(cf string, ch Channel, bad badFunc) {
+	c.validateProvider(cf, ch, bad)
+	switch ch.Poll {
+	case "auto", "always", "never":
+	default:
+		bad(cf+".poll", "must be auto, always or never")
+	}
+	if ch.BaseURL != "" && ch.BaseURL != SandboxBaseURL {
+		if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(cf+".base_url", "must be %q or an http(s) URL", SandboxBaseURL)
+		}
+	}
+	if ch.BaseURL == SandboxBaseURL && !c.Sandbox {
+		bad(cf+".base_url", "is %q but sandbox is off", SandboxBaseURL)
+	}
+	if ch.Timeout < 0 || ch.Timeout > 2*time.Minute {
+		bad(cf+".timeout", "must be between 0 and 2m")
+	} else if c.Poller.Lease <= ch.Timeout+LeaseMargin(ch.Timeout) {
+		bad("poller.lease", "%s must be longer than %s.timeout (%s) plus a quarter of it (%s): a provider call must end before its lease does",
+			c.Poller.Lease, cf, ch.Timeout, ch.Timeout+LeaseMargin(ch.Timeout))
+	}
+	if ch.Statement != nil {
+		ch.Statement.validate(cf+".statement", bad)
+	}
+}
+
+// validateProvider checks a channel's provider, currency and params as
+// its adapter will read them: an unknown or misspelt param names the
+// channel and the key.
+func (c *Config) validateProvider(cf string, ch Channel, bad badFunc) {
+	if !slices.Contains(providers.Kinds(), ch.Provider) {
+		bad(cf+".provider", "%q is not a provider (known: %s)", ch.Provider, strings.Join(providers.Kinds(), ", "))
+		return
+	}
+	err := providers.CheckChannel(providers.Channel{ID: ch.ID, Kind: ch.Provider, Currency: ch.Currency, Params: ch.Params})
+	var params providers.ParamErrors
+	switch {
+	case err == nil:
+	case errors.As(err, &params):
+		for _, pe := range params {
+			bad(fmt.Sprintf("%s.params.%s", cf, pe.Key), "channel %s (%s): %s", ch.ID, ch.Provider, pe.Problem)
+		}
+	default: // the only other thing a channel's kind checks is its currency
+		bad(cf+".currency", "channel %s: %v", ch.ID, err)
+	}
+	for key := range ch.Params {
+		if strings.HasPrefix(key, providers.SandboxParamPrefix) && ch.BaseURL != SandboxBaseURL {
+			bad(fmt.Sprintf("%s.params.%s", cf, key), "is for the sandbox simulator: the channel's base_url is not %q", SandboxBaseURL)
+		}
+	}
 }
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	_ "github.com/paygate/paygate/providers/all"
 )
 
 const minimal = `
@@ -64,6 +66,20 @@ func TestParseErrorsNameTheField(t *testing.T) {
 			[]string{"sandbx"}},
 		{"bad currency", strings.Replace(minimal, "base_url: sandbox", "base_url: sandbox\n        currency: EURO", 1), vars,
 			[]string{"merchants[0].channels[0].currency"}},
+		// A channel's params are its adapter's, decoded strictly: a
+		// misspelt key stops start-up naming the channel and the key.
+		{"misspelt channel param", strings.Replace(minimal, `api_key: "${WX_KEY}"}`, `api_key: "${WX_KEY}", sub_mch_id: "1900000110", sub_app_id: "wx456"}`, 1), vars,
+			[]string{"merchants[0].channels[0].params.sub_app_id", "channel wx (wechat_v2)", "unknown param (did you mean sub_appid?)"}},
+		{"unknown channel param", strings.Replace(minimal, `api_key: "${WX_KEY}"}`, `api_key: "${WX_KEY}", colour: blue}`, 1), vars,
+			[]string{"merchants[0].channels[0].params.colour", "known: api_key, appid, cert_file"}},
+		{"missing channel param", strings.Replace(minimal, `mch_id: 10000100, `, ``, 1), vars,
+			[]string{"merchants[0].channels[0].params.mch_id", "is required"}},
+		{"simulator param off the sandbox", strings.Replace(strings.Replace(minimal, `api_key: "${WX_KEY}"}`, `api_key: "${WX_KEY}", sandbox_sign_with: x}`, 1), "base_url: sandbox", "base_url: https://api.mch.weixin.qq.com", 1), vars,
+			[]string{"merchants[0].channels[0].params.sandbox_sign_with", "sandbox simulator"}},
+		{"unknown provider", strings.Replace(minimal, "provider: wechat_v2", "provider: wechat_v9", 1), vars,
+			[]string{"merchants[0].channels[0].provider", `"wechat_v9" is not a provider`}},
+		{"currency the provider does not take", strings.Replace(minimal, "base_url: sandbox", "base_url: sandbox\n        currency: EUR", 1), vars,
+			[]string{"merchants[0].channels[0].currency", "wechat_v2 takes CNY only"}},
 		{"bad poll", strings.Replace(minimal, "base_url: sandbox", "base_url: sandbox\n        poll: sometimes", 1), vars,
 			[]string{"merchants[0].channels[0].poll"}},
 		{"sandbox off", strings.Replace(minimal, "sandbox: true", "sandbox: false", 1), vars,

@@ -92,7 +92,7 @@ func (s *Statement) Mapping() *csvstatement.Mapping {
 	return m
 }
 
-func (s *Statement) validate(field string, bad func(field, format string, args ...any)) {
+func (s *Statement) validate(field string, bad badFunc) {
 	if _, err := s.Location(); err != nil {
 		bad(field+".timezone", "%q is not an IANA time zone such as Asia/Shanghai or Europe/Amsterdam", s.Timezone)
 	}

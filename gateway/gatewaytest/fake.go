@@ -25,24 +25,30 @@ import (
 // each channel built gets a fresh book.
 const FakeKind = "test_fake"
 
+// FakeParams are a fake channel's params.
+type FakeParams struct {
+	Key            providers.Secret `param:"key,required"`
+	Account        string           `param:"account,required"`
+	Notify         string           `param:"notify"`
+	RefundCurrency string           `param:"refund_currency"`
+	Book           string           `param:"book"`
+}
+
 func init() {
-	providers.Register(FakeKind, func(ch providers.Channel, _ providers.Deps) (providers.Provider, error) {
-		if err := ch.Params.Require("key", "account"); err != nil {
-			return nil, err
-		}
-		fakeMu.Lock()
-		defer fakeMu.Unlock()
-		name := ch.Params.String("book")
-		b := sharedBooks[name]
-		if b == nil || name == "" {
-			b = newFakeBook()
-			if name != "" {
-				sharedBooks[name] = b
+	providers.Register(providers.Spec[FakeParams, *fake]{Kind: FakeKind, DefaultCurrency: "CNY", BaseURL: "https://fake.invalid",
+		Build: func(ch providers.Channel, p FakeParams, _ providers.Deps) (*fake, error) {
+			fakeMu.Lock()
+			defer fakeMu.Unlock()
+			b := sharedBooks[p.Book]
+			if b == nil || p.Book == "" {
+				b = newFakeBook()
+				if p.Book != "" {
+					sharedBooks[p.Book] = b
+				}
 			}
-		}
-		fakeBooks[ch.ID] = b
-		return &fake{ch: ch, book: b}, nil
-	})
+			fakeBooks[ch.ID] = b
+			return &fake{ch: ch, params: p, book: b}, nil
+		}})
 }
 
 var (
@@ -216,18 +222,19 @@ func (b *FakeBook) MarkPaid(outTradeNo string) string {
 }
 
 type fake struct {
-	ch   providers.Channel
-	book *FakeBook
+	ch     providers.Channel
+	params FakeParams
+	book   *FakeBook
 }
 
 func (f *fake) Kind() string { return FakeKind }
 
 func (f *fake) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
-		Notify: f.ch.Params.String("notify") != "false", RefundNotify: false,
+		Notify: f.params.Notify != "false", RefundNotify: false,
 		Query: true, Close: true, Refund: true, RefundQuery: true,
 		Currencies: []string{f.ch.Currency}, PayMethods: []string{"wechat", "alipay"}, RequiresOpenID: true,
-		RefundCurrency: f.ch.Params.String("refund_currency"),
+		RefundCurrency: f.params.RefundCurrency,
 	}
 }
 
@@ -420,11 +427,11 @@ func (f *fake) ParseNotify(_ context.Context, _ *http.Request, body []byte) (pro
 	if err := json.Unmarshal(body, &n); err != nil || n.OutTradeNo == "" {
 		return providers.Notification{}, fmt.Errorf("%w: %v", providers.ErrMalformed, err)
 	}
-	if !hmac.Equal([]byte(n.Sig), []byte(fakeSig(f.ch.Params.String("key"), &n))) {
+	if !hmac.Equal([]byte(n.Sig), []byte(fakeSig(f.params.Key.Reveal(), &n))) {
 		return providers.Notification{Kind: providers.NotifyPayment, Order: providers.OrderState{OutTradeNo: n.OutTradeNo}, Hint: true},
 			fmt.Errorf("%w: bad sig", providers.ErrVerification)
 	}
-	if n.Account != f.ch.Params.String("account") {
+	if n.Account != f.params.Account {
 		return providers.Notification{}, fmt.Errorf("%w: account %s", providers.ErrChannelMismatch, n.Account)
 	}
 	if n.OutRefundNo != "" && n.Hint {

@@ -153,7 +153,7 @@ func (a *API) listRefunds(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	rs, err := a.svc.Store().RefundsOfOrder(ctx, o.ID)
+	rs, err := a.svc.Refunds(ctx, o)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -244,12 +244,42 @@ func abort(c *gin.Context, e *apierr.Error) {
 	c.AbortWithStatusJSON(e.Status, e.Body())
 }
 
-// fail answers err in the error shape; errors that are not API errors are
-// provider or internal failures, logged and never echoed.
+// statusOf is the HTTP status of each refusal the use cases answer.
+var statusOf = map[string]int{
+	orders.CodeInvalid:             http.StatusBadRequest,
+	orders.CodeNotFound:            http.StatusNotFound,
+	orders.CodeConflict:            http.StatusConflict,
+	orders.CodeInProgress:          http.StatusConflict,
+	orders.CodeTooLarge:            http.StatusRequestEntityTooLarge,
+	orders.CodeUnsupported:         http.StatusUnprocessableEntity,
+	orders.CodeCurrencyUnsupported: http.StatusUnprocessableEntity,
+	orders.CodeOrderState:          http.StatusUnprocessableEntity,
+	orders.CodeRefundExceeds:       http.StatusUnprocessableEntity,
+	orders.CodeProviderRejected:    http.StatusUnprocessableEntity,
+	orders.CodeProviderUnavailable: http.StatusBadGateway,
+}
+
+// fromDomain is a use case's refusal in the API's error shape.
+func fromDomain(e *orders.Error) *apierr.Error {
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	return &apierr.Error{Status: status, Code: e.Code, Message: e.Message, Field: e.Field, ProviderCode: e.ProviderCode, Err: e.Err}
+}
+
+// fail answers err in the error shape; errors that are neither API errors
+// nor use-case refusals are provider or internal failures, logged and
+// never echoed.
 func (a *API) fail(c *gin.Context, err error) {
 	var ae *apierr.Error
 	if errors.As(err, &ae) {
 		abort(c, ae)
+		return
+	}
+	var oe *orders.Error
+	if errors.As(err, &oe) {
+		abort(c, fromDomain(oe))
 		return
 	}
 	var pe *providers.Error

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -77,7 +76,7 @@ func (a *API) listEvents(c *gin.Context) {
 		}
 		orderID = o.ID
 	}
-	events, err := a.svc.Store().EventsOf(ctx, keyOf(c).MerchantID, orderID, status, limit)
+	events, err := a.svc.Events(ctx, keyOf(c).MerchantID, orderID, status, limit)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -90,17 +89,7 @@ func (a *API) listEvents(c *gin.Context) {
 }
 
 func (a *API) getEvent(c *gin.Context) {
-	ctx := c.Request.Context()
-	e, err := a.svc.Store().EventByID(ctx, c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && e.MerchantID != keyOf(c).MerchantID) {
-		a.fail(c, apierr.NotFoundf("event %s not found", c.Param("id")))
-		return
-	}
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	attempts, err := a.svc.Store().AttemptsOf(ctx, e.ID)
+	e, attempts, err := a.svc.Event(c.Request.Context(), keyOf(c).MerchantID, c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -109,15 +98,7 @@ func (a *API) getEvent(c *gin.Context) {
 }
 
 func (a *API) redeliverEvent(c *gin.Context) {
-	e, err := a.svc.Store().Redeliver(c.Request.Context(), keyOf(c).MerchantID, c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		a.fail(c, apierr.NotFoundf("event %s not found", c.Param("id")))
-		return
-	}
-	if errors.Is(err, store.ErrConflict) {
-		a.fail(c, apierr.New(http.StatusConflict, apierr.InProgress, "", "event %s is being delivered right now; ask again once this attempt is recorded", c.Param("id")))
-		return
-	}
+	e, err := a.svc.Redeliver(c.Request.Context(), keyOf(c).MerchantID, c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -192,7 +192,7 @@ func (a *API) listOrders(c *gin.Context) {
 		}
 	}
 	// One row more than the page tells whether another page follows.
-	found, err := a.svc.Store().ListOrders(c.Request.Context(), f, from, limit+1)
+	found, err := a.svc.ListOrders(c.Request.Context(), f, from, limit+1)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -233,7 +233,7 @@ func (a *API) exportCSV(c *gin.Context, f store.OrderFilter) {
 	_ = cw.Write(CSVHeader)
 	rec := make([]string, len(CSVHeader))
 	n := 0
-	err := a.svc.Store().ExportOrders(ctx, f, ExportBatch, func(o *store.Order) error {
+	err := a.svc.ExportOrders(ctx, f, ExportBatch, func(o *store.Order) error {
 		CSVRecord(rec, o)
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -375,7 +375,7 @@ func (a *API) summary(c *gin.Context) {
 		abort(c, aerr)
 		return
 	}
-	rows, err := a.svc.Store().SummarizeOrders(c.Request.Context(), f, group, loc)
+	rows, err := a.svc.SummarizeOrders(c.Request.Context(), f, group, loc)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/base64"
 	"encoding/csv"
-	"errors"
 	"mime"
 	"net/http"
 	"strconv"
@@ -163,7 +162,7 @@ func (a *API) listReconciliations(c *gin.Context) {
 		}
 		after = &store.RunKey{CreatedAt: k.CreatedAt, ID: k.ID}
 	}
-	runs, err := a.svc.Store().ListReconRuns(c.Request.Context(), f, after, limit+1)
+	runs, err := a.Recon.Runs(c.Request.Context(), f, after, limit+1)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -195,11 +194,7 @@ func limitParam(c *gin.Context, q map[string]string) (int, bool) {
 }
 
 func (a *API) runOf(c *gin.Context) (*store.ReconRun, bool) {
-	run, err := a.svc.Store().ReconRunByID(c.Request.Context(), keyOf(c).MerchantID, c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		abort(c, apierr.NotFoundf("no reconciliation %s", c.Param("id")))
-		return nil, false
-	}
+	run, err := a.Recon.RunOf(c.Request.Context(), keyOf(c).MerchantID, c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return nil, false
@@ -304,7 +299,7 @@ func (a *API) listDifferences(c *gin.Context) {
 			return
 		}
 	}
-	diffs, err := a.svc.Store().ReconDifferences(c.Request.Context(), run.ID, kind, after, limit+1)
+	diffs, err := a.Recon.Differences(c.Request.Context(), run.ID, kind, after, limit+1)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -334,7 +329,7 @@ func (a *API) exportDifferences(c *gin.Context, run *store.ReconRun, kind string
 	rec := make([]string, len(DifferencesCSVHeader))
 	var after int64
 	for {
-		diffs, err := a.svc.Store().ReconDifferences(c.Request.Context(), run.ID, kind, after, ExportBatch)
+		diffs, err := a.Recon.Differences(c.Request.Context(), run.ID, kind, after, ExportBatch)
 		if err != nil {
 			if !w.Written() {
 				a.fail(c, err)

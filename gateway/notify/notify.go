@@ -56,7 +56,8 @@ func (h *Handler) SetLimits(l Limits) {
 // redactedHeaders are never stored.
 var redactedHeaders = map[string]bool{"Authorization": true, "Cookie": true, "Proxy-Authorization": true, "X-Api-Key": true}
 
-// Handle processes one notification for channelID.
+// Handle processes one notification for channelID: rate limit, read,
+// verify and parse (refuse), apply, acknowledge.
 func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID string) {
 	ctx := r.Context()
 	now := time.Now()
@@ -82,214 +83,158 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	rec.Body = body
 	rec.Provider = ch.Kind
-	p := ch.Provider
 	if readErr != nil {
 		h.recordRefused(ctx, rec, r.Header, src, store.OutcomeMalformed, "body: "+readErr.Error())
-		h.ack(w, p, false, "body too large or unreadable")
+		h.ack(w, ch.Provider, false, "body too large or unreadable")
 		return
 	}
-
-	n, err := p.ParseNotify(ctx, r, body)
+	n, err := ch.Provider.ParseNotify(ctx, r, body)
 	if err != nil {
-		outcome := store.OutcomeMalformed
-		switch {
-		case errors.Is(err, providers.ErrVerification):
-			outcome = store.OutcomeBadSignature
-		case errors.Is(err, providers.ErrChannelMismatch):
-			outcome = store.OutcomeChannelMismatch
-		}
-		rec.Kind = string(n.Kind)
-		if outcome == store.OutcomeChannelMismatch {
-			// Verified, for another account: kept whole.
-			h.record(ctx, rec, outcome, err.Error())
-		} else if h.refused.allow(src, now) {
-			var poll func()
-			if n.Hint && outcome == store.OutcomeBadSignature {
-				// Not trusted, but it names an order: record which, and ask
-				// the provider soon.
-				poll = h.pollSoon(ctx, ch, n, rec)
-			}
-			h.keepPrefix(rec, r.Header)
-			h.record(ctx, rec, outcome, err.Error())
-			if poll != nil {
-				poll()
-			}
-		} else {
-			h.count(ch.Kind, store.OutcomeRateLimited)
-		}
-		h.log.Warn("notification refused", "channel", ch.ID, "outcome", outcome, "err", err)
-		h.ack(w, p, false, "refused")
+		h.refuse(ctx, ch, n, rec, r.Header, src, err)
+		h.ack(w, ch.Provider, false, "refused")
 		return
 	}
+	applied, reason := h.apply(ctx, ch, n, rec)
+	h.ack(w, ch.Provider, applied, reason)
+}
+
+// outcomeOf names what an error did to a notification in the inbox;
+// fallback is the outcome of an error that names none of these.
+func outcomeOf(err error, fallback string) string {
+	switch {
+	case errors.Is(err, providers.ErrVerification):
+		return store.OutcomeBadSignature
+	case errors.Is(err, providers.ErrChannelMismatch):
+		return store.OutcomeChannelMismatch
+	case errors.Is(err, providers.ErrMalformed):
+		return store.OutcomeMalformed
+	case errors.Is(err, orders.ErrMismatch), errors.Is(err, store.ErrOverRefund):
+		return store.OutcomeAmountMismatch
+	case errors.Is(err, store.ErrNotFound):
+		return store.OutcomeUnknownOrder
+	default:
+		return fallback
+	}
+}
+
+// refuse records a notification the adapter refused. One verified for
+// another account is kept whole; the others keep a prefix, within the
+// source's refusal rate. An untrusted one that names an order makes the
+// provider be asked about it soon.
+func (h *Handler) refuse(ctx context.Context, ch *orders.Channel, n providers.Notification, rec *store.Notification, hdr http.Header, src string, err error) {
+	outcome := outcomeOf(err, store.OutcomeMalformed)
+	rec.Kind = string(n.Kind)
+	switch {
+	case outcome == store.OutcomeChannelMismatch:
+		h.record(ctx, rec, outcome, err.Error())
+	case h.refused.allow(src, time.Now()):
+		var poll func() error
+		if n.Hint && outcome == store.OutcomeBadSignature {
+			// Not trusted, but it names an order: record which, and ask
+			// the provider soon.
+			rec.OrderID, poll = h.svc.PollSoon(ctx, ch, n)
+		}
+		h.keepPrefix(rec, hdr)
+		h.record(ctx, rec, outcome, err.Error())
+		h.pollNow(poll, rec)
+	default:
+		h.count(ch.Kind, store.OutcomeRateLimited)
+	}
+	h.log.Warn("notification refused", "channel", ch.ID, "outcome", outcome, "err", err)
+}
+
+// apply applies a verified (or hint) notification and says whether to
+// acknowledge it, with the reason when not.
+func (h *Handler) apply(ctx context.Context, ch *orders.Channel, n providers.Notification, rec *store.Notification) (bool, string) {
 	rec.Kind = string(n.Kind)
 	rec.Verified = !n.Hint
 	if rec.Verified {
 		// An id from an unverified body proves nothing: kept, it would make
 		// the genuine notification with that id look like a duplicate.
 		rec.ProviderNotifyID = truncate(n.ID, 128)
-		if done, err := h.svc.Store().NotificationApplied(ctx, ch.ID, n.ID); err == nil && done {
+		if seen, err := h.svc.NotificationSeen(ctx, ch.ID, n.ID); err == nil && seen {
 			h.record(ctx, rec, store.OutcomeDuplicate, "notification id seen before")
-			h.ack(w, p, true, "")
-			return
+			return true, ""
 		}
 	}
-
-	o, err := h.findOrder(ctx, ch, n.Order)
-	if errors.Is(err, store.ErrNotFound) && n.Kind == providers.NotifyRefund {
-		// A refund notification may name only the refund (Supay's may
-		// lack the original order's number): find the order through it.
-		o, err = h.orderOfRefund(ctx, ch, n.Refund)
-	}
+	o, err := h.svc.OrderReported(ctx, ch, n)
 	if err != nil {
-		outcome, detail := store.OutcomeError, err.Error()
-		if errors.Is(err, store.ErrNotFound) {
+		outcome, detail := outcomeOf(err, store.OutcomeError), err.Error()
+		if outcome == store.OutcomeUnknownOrder {
 			// It may race the create; the provider will retry.
-			outcome, detail = store.OutcomeUnknownOrder, "no such order on this channel"
+			detail = "no such order on this channel"
 		}
 		h.record(ctx, rec, outcome, detail)
-		h.ack(w, p, false, "unknown order")
-		return
+		return false, "unknown order"
 	}
 	rec.OrderID = o.ID
-
 	if !n.Hint && (n.Kind == providers.NotifyRefund && n.Refund.Unknown() || n.Kind != providers.NotifyRefund && n.Order.Unknown()) {
-		// A status word the adapter does not know: no transition. The word
-		// is recorded, the provider asked again soon, and the notification
-		// not acknowledged (nothing was committed from it).
-		word := n.Order.ProviderStatus
-		if n.Kind == providers.NotifyRefund {
-			word = n.Refund.ProviderStatus
-		}
-		poll := h.pollSoon(ctx, ch, n, rec)
-		h.record(ctx, rec, store.OutcomeUnknownStatus, "provider status word unknown to the adapter: "+truncate(word, 64))
-		if poll != nil {
-			poll()
-		}
-		h.log.Warn("notification with an unknown status word", "channel", ch.ID, "order", o.ID, "word", truncate(word, 64))
-		h.ack(w, p, false, "not applied")
-		return
+		h.unknownWord(ctx, ch, o, n, rec)
+		return false, "not applied"
 	}
+	queried, err := h.transition(ctx, o, n, rec)
+	switch {
+	case errors.Is(err, orders.ErrNothingToRecord):
+		h.record(ctx, rec, store.OutcomeIgnored, err.Error())
+		return true, ""
+	case err != nil:
+		outcome := outcomeOf(err, store.OutcomeError)
+		h.record(ctx, rec, outcome, err.Error())
+		h.log.Warn("notification not applied", "channel", ch.ID, "order", o.ID, "outcome", outcome, "err", err)
+		return false, "not applied"
+	case queried != "":
+		h.record(ctx, rec, store.OutcomeQueried, queried)
+	default:
+		h.count(ch.Kind, rec.Outcome) // recorded inside the transaction
+	}
+	return true, ""
+}
 
+// transition applies what the notification says, or, for a hint or a
+// payment without its amount, the provider's answer to a query (queried
+// then says so for the inbox row).
+func (h *Handler) transition(ctx context.Context, o *store.Order, n providers.Notification, rec *store.Notification) (queried string, err error) {
+	src := orders.Source{Name: "notify", Inbox: rec}
 	switch {
 	case n.Hint:
-		err = h.settleByQuery(ctx, o, n)
-		if err == nil {
-			h.record(ctx, rec, store.OutcomeQueried, "applied the provider's answer to a query")
-		}
+		return "applied the provider's answer to a query", h.svc.SettleByQuery(ctx, o, n)
 	case n.Kind == providers.NotifyRefund:
 		// A refund the gateway does not know (made in the provider's
 		// console) is recorded as an external refund.
-		_, _, err = h.svc.ApplyRefundReport(ctx, o, n.Refund, orders.Source{Name: "notify", Inbox: rec})
-	default:
-		_, _, err = h.svc.ApplyOrderReport(ctx, o, n.Order, orders.Source{Name: "notify", Inbox: rec})
-		if errors.Is(err, orders.ErrIncompleteReport) {
-			// Paid, it says, but not how much: ask the provider instead,
-			// whose answer must carry the amount to mark the order PAID.
-			if err = h.settleByQuery(ctx, o, n); err == nil {
-				h.record(ctx, rec, store.OutcomeQueried, "paid without amount and currency: applied the provider's answer to a query")
-				h.ack(w, p, true, "")
-				return
-			}
-		}
+		_, _, err = h.svc.ApplyRefundReport(ctx, o, n.Refund, src)
+		return "", err
 	}
-	if errors.Is(err, orders.ErrNothingToRecord) {
-		h.record(ctx, rec, store.OutcomeIgnored, err.Error())
-		h.ack(w, p, true, "")
+	_, _, err = h.svc.ApplyOrderReport(ctx, o, n.Order, src)
+	if errors.Is(err, orders.ErrIncompleteReport) {
+		// Paid, it says, but not how much: ask the provider instead,
+		// whose answer must carry the amount to mark the order PAID.
+		return "paid without amount and currency: applied the provider's answer to a query", h.svc.SettleByQuery(ctx, o, n)
+	}
+	return "", err
+}
+
+// unknownWord records a notification whose status word the adapter does
+// not know: no transition; the word is recorded, the provider asked again
+// soon, and the notification not acknowledged (nothing was committed).
+func (h *Handler) unknownWord(ctx context.Context, ch *orders.Channel, o *store.Order, n providers.Notification, rec *store.Notification) {
+	word := n.Order.ProviderStatus
+	if n.Kind == providers.NotifyRefund {
+		word = n.Refund.ProviderStatus
+	}
+	_, poll := h.svc.PollSoon(ctx, ch, n)
+	h.record(ctx, rec, store.OutcomeUnknownStatus, "provider status word unknown to the adapter: "+truncate(word, 64))
+	h.pollNow(poll, rec)
+	h.log.Warn("notification with an unknown status word", "channel", ch.ID, "order", o.ID, "word", truncate(word, 64))
+}
+
+// pollNow makes the poller ask about the notification's order now (after
+// its inbox row is written); poll may be nil.
+func (h *Handler) pollNow(poll func() error, rec *store.Notification) {
+	if poll == nil {
 		return
 	}
-	if err != nil {
-		outcome := store.OutcomeError
-		switch {
-		case errors.Is(err, orders.ErrMismatch), errors.Is(err, store.ErrOverRefund):
-			outcome = store.OutcomeAmountMismatch
-		case errors.Is(err, store.ErrNotFound):
-			outcome = store.OutcomeUnknownOrder
-		}
-		h.record(ctx, rec, outcome, err.Error())
-		h.log.Warn("notification not applied", "channel", ch.ID, "order", o.ID, "outcome", outcome, "err", err)
-		h.ack(w, p, false, "not applied")
-		return
-	}
-	if !n.Hint {
-		h.count(ch.Kind, rec.Outcome) // recorded inside the transaction
-	}
-	h.ack(w, p, true, "")
-}
-
-// findOrder looks the order up by each number the notification gives.
-func (h *Handler) findOrder(ctx context.Context, ch *orders.Channel, rep providers.OrderState) (*store.Order, error) {
-	refs := []store.OrderRef{{OutTradeNo: rep.OutTradeNo}, {ProviderTradeNo: rep.ProviderTradeNo}, {TransactionID: rep.TransactionID}}
-	for _, ref := range refs {
-		if ref == (store.OrderRef{}) {
-			continue
-		}
-		o, err := h.svc.Store().OrderOfChannel(ctx, ch.MerchantID, ch.ID, ref)
-		if !errors.Is(err, store.ErrNotFound) {
-			return o, err
-		}
-	}
-	return nil, store.ErrNotFound
-}
-
-// orderOfRefund finds the channel's order through a refund the
-// notification names by the merchant's refund number or the provider's.
-func (h *Handler) orderOfRefund(ctx context.Context, ch *orders.Channel, rep providers.RefundState) (*store.Order, error) {
-	rf, err := h.svc.Store().RefundOfChannel(ctx, ch.MerchantID, ch.ID, rep.OutRefundNo, rep.ProviderRefundNo)
-	if err != nil {
-		return nil, err
-	}
-	return h.svc.Store().OrderByID(ctx, rf.OrderID)
-}
-
-// settleByQuery applies the provider's answer to a query instead of an
-// untrusted notification body.
-func (h *Handler) settleByQuery(ctx context.Context, o *store.Order, n providers.Notification) error {
-	if n.Kind == providers.NotifyRefund {
-		rf, err := h.svc.Store().RefundOfOrder(ctx, o.ID, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
-		if errors.Is(err, store.ErrNotFound) {
-			// Perhaps made in the provider's console: what the provider
-			// confirms is recorded as an external refund.
-			_, err = h.svc.QueryUnknownRefund(ctx, o, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		_, err = h.svc.RefreshRefund(ctx, rf)
-		return err
-	}
-	_, err := h.svc.Refresh(ctx, o)
-	return err
-}
-
-// pollSoon finds the order (or refund) an untrusted notification names,
-// notes it on the inbox row, and returns what makes the poller ask the
-// provider about it at once (nil when there is nothing to ask).
-func (h *Handler) pollSoon(ctx context.Context, ch *orders.Channel, n providers.Notification, rec *store.Notification) func() {
-	o, err := h.findOrder(ctx, ch, n.Order)
-	if err != nil {
-		return nil
-	}
-	rec.OrderID = o.ID
-	st := h.svc.Store()
-	if n.Kind == providers.NotifyRefund {
-		rf, err := st.RefundOfOrder(ctx, o.ID, n.Refund.OutRefundNo, n.Refund.ProviderRefundNo)
-		if err != nil || rf.Status != string(providers.RefundProcessing) {
-			return nil
-		}
-		return func() {
-			if err := st.PollRefundNow(context.WithoutCancel(ctx), rf.ID); err != nil {
-				h.log.Warn("schedule refund poll after refused notification", "refund", rf.ID, "err", err)
-			}
-		}
-	}
-	if o.Status != string(providers.OrderPaying) {
-		return nil
-	}
-	return func() {
-		if err := st.PollNow(context.WithoutCancel(ctx), o.ID); err != nil {
-			h.log.Warn("schedule poll after refused notification", "order", o.ID, "err", err)
-		}
+	if err := poll(); err != nil {
+		h.log.Warn("schedule a poll after a notification not applied", "order", rec.OrderID, "err", err)
 	}
 }
 
@@ -316,7 +261,7 @@ func (h *Handler) record(ctx context.Context, rec *store.Notification, outcome, 
 	rec.Outcome = outcome
 	rec.Detail = truncate(detail, 500)
 	// The request may be cancelled by now; the record must still land.
-	if err := h.svc.Store().InsertNotification(context.WithoutCancel(ctx), rec); err != nil {
+	if err := h.svc.RecordNotification(context.WithoutCancel(ctx), rec); err != nil {
 		h.log.Error("record notification", "channel", rec.ChannelID, "err", err)
 	}
 	h.count(rec.Provider, outcome)

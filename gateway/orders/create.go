@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
 )
@@ -59,91 +57,23 @@ type createPlan struct {
 	in     CreateInput
 }
 
-func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan, *apierr.Error) {
-	if in.Channel == "" {
-		return nil, apierr.Invalid("channel", "is required")
-	}
-	ch, ok := s.channels[in.Channel]
-	if !ok || ch.MerchantID != merchantID {
-		return nil, apierr.Invalid("channel", "unknown channel %q", in.Channel)
-	}
-	if !NumberPattern.MatchString(in.OutTradeNo) {
-		return nil, apierr.Invalid("out_trade_no", "must match %s", NumberPattern)
-	}
-	if in.Currency == "" {
-		in.Currency = ch.Currency
-	}
-	if !providers.KnownCurrency(in.Currency) {
-		return nil, apierr.Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
-	}
-	if in.Amount == "" {
-		return nil, apierr.Invalid("amount", "is required, as a decimal string such as \"12.34\"")
-	}
-	amount, err := providers.ParseAmount(in.Amount, in.Currency)
+// validateCreate checks a create request completely before anything is
+// written, in the order the API documents its errors: channel, numbers
+// and money; description, pay method and payer; URLs; expiry and extras.
+func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan, *Error) {
+	ch, amount, err := s.validateMoney(merchantID, &in)
 	if err != nil {
-		return nil, apierr.Invalid("amount", "%v", err)
+		return nil, err
 	}
-	if !slices.Contains(ch.Caps.Currencies, in.Currency) {
-		return nil, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency", "channel %s accepts %v, not %s", ch.ID, ch.Caps.Currencies, in.Currency)
+	if err := validatePayer(ch, &in); err != nil {
+		return nil, err
 	}
-	if in.Description == "" {
-		return nil, apierr.Invalid("description", "is required")
+	if err := s.validateURLs(merchantID, in); err != nil {
+		return nil, err
 	}
-	if utf8.RuneCountInString(in.Description) > maxDescription || !utf8.ValidString(in.Description) {
-		return nil, apierr.Invalid("description", "must be valid UTF-8 of at most %d characters", maxDescription)
-	}
-	if hasControl(in.Description) {
-		return nil, apierr.Invalid("description", "must not contain control characters")
-	}
-	if in.PayMethod == "" {
-		in.PayMethod = providers.PayMethodWeChat
-	}
-	if !slices.Contains(ch.Caps.PayMethods, in.PayMethod) {
-		return nil, apierr.Unprocessable(apierr.Unsupported, "pay_method", "channel %s offers %v, not %q", ch.ID, ch.Caps.PayMethods, in.PayMethod)
-	}
-	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresOpenID && in.Payer.OpenID == "" {
-		return nil, apierr.Invalid("payer.openid", "is required for WeChat mini-program payments")
-	}
-	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresAppID && in.Payer.AppID == "" {
-		return nil, apierr.Invalid("payer.appid", "is required on channel %s: the mini-program's appid", ch.ID)
-	}
-	if len(in.Payer.OpenID) > 128 || len(in.Payer.AppID) > 64 {
-		return nil, apierr.Invalid("payer", "openid or appid too long")
-	}
-	for field, v := range map[string]string{"payer.openid": in.Payer.OpenID, "payer.appid": in.Payer.AppID} {
-		if !utf8.ValidString(v) || hasControl(v) {
-			return nil, apierr.Invalid(field, "must be valid UTF-8 without control characters")
-		}
-	}
-	for _, u := range []struct{ field, raw string }{{"notify_url", in.NotifyURL}, {"return_url", in.ReturnURL}} {
-		field, raw := u.field, u.raw
-		if raw == "" {
-			continue
-		}
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 512 {
-			return nil, apierr.Invalid(field, "must be an http(s) URL of at most 512 characters")
-		}
-		if field == "notify_url" && s.CheckNotifyURL != nil {
-			if err := s.CheckNotifyURL(merchantID, raw); err != nil {
-				return nil, apierr.Invalid(field, "%v", err)
-			}
-		}
-	}
-	expiry := DefaultExpiry
-	if in.ExpireInSeconds != 0 {
-		expiry = time.Duration(in.ExpireInSeconds) * time.Second
-		if in.ExpireInSeconds < 0 || expiry < MinExpiry || expiry > MaxExpiry {
-			return nil, apierr.Invalid("expire_in_seconds", "must be between %d and %d", int(MinExpiry.Seconds()), int(MaxExpiry.Seconds()))
-		}
-	}
-	if in.ClientIP != "" && net.ParseIP(in.ClientIP) == nil {
-		return nil, apierr.Invalid("client_ip", "must be an IP address")
-	}
-	if len(in.Metadata) > 0 {
-		var obj map[string]any
-		if len(in.Metadata) > maxMetadata || json.Unmarshal(in.Metadata, &obj) != nil || obj == nil {
-			return nil, apierr.Invalid("metadata", "must be a JSON object of at most %d bytes", maxMetadata)
-		}
+	expiry, err := validateExtras(in)
+	if err != nil {
+		return nil, err
 	}
 	// The idempotency hash covers the body after defaults, so leaving out a
 	// field and sending its default are the same request.
@@ -154,6 +84,116 @@ func (s *Service) validateCreate(merchantID string, in CreateInput) (*createPlan
 	b, _ := json.Marshal(norm)
 	sum := sha256.Sum256(b)
 	return &createPlan{ch: ch, amount: amount, expiry: expiry, hash: hex.EncodeToString(sum[:]), in: norm}, nil
+}
+
+// validateMoney checks the channel (the merchant's), the order number and
+// the amount in a currency the channel takes (its own by default).
+func (s *Service) validateMoney(merchantID string, in *CreateInput) (*Channel, providers.Money, *Error) {
+	var none providers.Money
+	if in.Channel == "" {
+		return nil, none, Invalid("channel", "is required")
+	}
+	ch, ok := s.channels[in.Channel]
+	if !ok || ch.MerchantID != merchantID {
+		return nil, none, Invalid("channel", "unknown channel %q", in.Channel)
+	}
+	if !NumberPattern.MatchString(in.OutTradeNo) {
+		return nil, none, Invalid("out_trade_no", "must match %s", NumberPattern)
+	}
+	if in.Currency == "" {
+		in.Currency = ch.Currency
+	}
+	if !providers.KnownCurrency(in.Currency) {
+		return nil, none, Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
+	}
+	if in.Amount == "" {
+		return nil, none, Invalid("amount", "is required, as a decimal string such as \"12.34\"")
+	}
+	amount, err := providers.ParseAmount(in.Amount, in.Currency)
+	if err != nil {
+		return nil, none, Invalid("amount", "%v", err)
+	}
+	if !slices.Contains(ch.Caps.Currencies, in.Currency) {
+		return nil, none, Refused(CodeCurrencyUnsupported, "currency", "channel %s accepts %v, not %s", ch.ID, ch.Caps.Currencies, in.Currency)
+	}
+	return ch, amount, nil
+}
+
+// validatePayer checks the description, the pay method (wechat by
+// default) and what the channel needs of the payer.
+func validatePayer(ch *Channel, in *CreateInput) *Error {
+	if in.Description == "" {
+		return Invalid("description", "is required")
+	}
+	if utf8.RuneCountInString(in.Description) > maxDescription || !utf8.ValidString(in.Description) {
+		return Invalid("description", "must be valid UTF-8 of at most %d characters", maxDescription)
+	}
+	if hasControl(in.Description) {
+		return Invalid("description", "must not contain control characters")
+	}
+	if in.PayMethod == "" {
+		in.PayMethod = providers.PayMethodWeChat
+	}
+	if !slices.Contains(ch.Caps.PayMethods, in.PayMethod) {
+		return Refused(CodeUnsupported, "pay_method", "channel %s offers %v, not %q", ch.ID, ch.Caps.PayMethods, in.PayMethod)
+	}
+	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresOpenID && in.Payer.OpenID == "" {
+		return Invalid("payer.openid", "is required for WeChat mini-program payments")
+	}
+	if in.PayMethod == providers.PayMethodWeChat && ch.Caps.RequiresAppID && in.Payer.AppID == "" {
+		return Invalid("payer.appid", "is required on channel %s: the mini-program's appid", ch.ID)
+	}
+	if len(in.Payer.OpenID) > 128 || len(in.Payer.AppID) > 64 {
+		return Invalid("payer", "openid or appid too long")
+	}
+	for field, v := range map[string]string{"payer.openid": in.Payer.OpenID, "payer.appid": in.Payer.AppID} {
+		if !utf8.ValidString(v) || hasControl(v) {
+			return Invalid(field, "must be valid UTF-8 without control characters")
+		}
+	}
+	return nil
+}
+
+// validateURLs checks notify_url (also against the merchant's webhook
+// policy) and return_url.
+func (s *Service) validateURLs(merchantID string, in CreateInput) *Error {
+	for _, u := range []struct{ field, raw string }{{"notify_url", in.NotifyURL}, {"return_url", in.ReturnURL}} {
+		field, raw := u.field, u.raw
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 512 {
+			return Invalid(field, "must be an http(s) URL of at most 512 characters")
+		}
+		if field == "notify_url" && s.CheckNotifyURL != nil {
+			if err := s.CheckNotifyURL(merchantID, raw); err != nil {
+				return Invalid(field, "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// validateExtras checks the expiry (DefaultExpiry when none), the client
+// IP and the metadata, and returns the expiry.
+func validateExtras(in CreateInput) (time.Duration, *Error) {
+	expiry := DefaultExpiry
+	if in.ExpireInSeconds != 0 {
+		expiry = time.Duration(in.ExpireInSeconds) * time.Second
+		if in.ExpireInSeconds < 0 || expiry < MinExpiry || expiry > MaxExpiry {
+			return 0, Invalid("expire_in_seconds", "must be between %d and %d", int(MinExpiry.Seconds()), int(MaxExpiry.Seconds()))
+		}
+	}
+	if in.ClientIP != "" && net.ParseIP(in.ClientIP) == nil {
+		return 0, Invalid("client_ip", "must be an IP address")
+	}
+	if len(in.Metadata) > 0 {
+		var obj map[string]any
+		if len(in.Metadata) > maxMetadata || json.Unmarshal(in.Metadata, &obj) != nil || obj == nil {
+			return 0, Invalid("metadata", "must be a JSON object of at most %d bytes", maxMetadata)
+		}
+	}
+	return expiry, nil
 }
 
 func compactJSON(raw json.RawMessage) json.RawMessage {
@@ -230,7 +270,7 @@ func callLease(ch *Channel) time.Duration {
 // replay answers a repeated create.
 func (s *Service) replay(ctx context.Context, o *store.Order, plan *createPlan) (*store.Order, error) {
 	if o.RequestHash != plan.hash {
-		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "out_trade_no",
+		return nil, Refused(CodeConflict, "out_trade_no",
 			"out_trade_no %s was already used with a different request", o.OutTradeNo)
 	}
 	if o.Status == string(providers.OrderPaying) && o.PayParams == "" && o.PayURL == "" {
@@ -276,7 +316,7 @@ func (s *Service) resubmit(ctx context.Context, o *store.Order, ch *Channel) (*s
 			return cur, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, apierr.New(http.StatusConflict, apierr.InProgress, "out_trade_no",
+			return nil, Refused(CodeInProgress, "out_trade_no",
 				"order %s is waiting for the provider's answer to an earlier request; repeat this one shortly", o.OutTradeNo)
 		}
 	}
@@ -353,7 +393,7 @@ func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel,
 		// be read: the provider may have created the order. Keep it PAYING;
 		// the same request is sent again on a repeat.
 		s.log.Warn("create order: outcome unknown", "order", o.ID, "channel", ch.ID, "err", err)
-		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "",
+		e := Refused(CodeProviderUnavailable, "",
 			"the provider could not be reached or its answer could not be verified; repeat the same request to try again")
 		e.ProviderCode = providerCode
 		return nil, e
@@ -366,7 +406,7 @@ func (s *Service) submitFailed(ctx context.Context, o *store.Order, ch *Channel,
 		if pe != nil && pe.Message != "" {
 			msg += ": " + pe.Message
 		}
-		e := apierr.Unprocessable(apierr.ProviderRejected, "", "%s", msg)
+		e := Refused(CodeProviderRejected, "", "%s", msg)
 		e.ProviderCode = providerCode
 		return nil, e
 	}
@@ -400,7 +440,7 @@ func (s *Service) updateOrderFields(ctx context.Context, o *store.Order, fields 
 func (s *Service) Get(ctx context.Context, merchantID, outTradeNo string) (*store.Order, error) {
 	o, err := s.st.OrderByOutTradeNo(ctx, merchantID, outTradeNo)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierr.NotFoundf("order %s not found", outTradeNo)
+		return nil, NotFound("order %s not found", outTradeNo)
 	}
 	return o, err
 }

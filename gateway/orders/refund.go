@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"unicode/utf8"
 
-	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
 )
@@ -40,101 +38,133 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 	if err != nil {
 		return nil, nil, false, err
 	}
+	plan, err := validateRefund(o, ch, in)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if existing, err := s.st.RefundByOutRefundNo(ctx, merchantID, in.OutRefundNo); err == nil {
+		r, err := s.replayRefund(ctx, existing, plan.hash)
+		return r, o, false, err
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, false, err
+	}
+	r, err := s.reserveRefund(ctx, o, ch, plan)
+	if errors.Is(err, store.ErrDuplicate) {
+		// A concurrent request with the same number won the insert.
+		existing, gerr := s.st.RefundByOutRefundNo(ctx, merchantID, in.OutRefundNo)
+		if gerr != nil {
+			return nil, nil, false, gerr
+		}
+		r, err := s.replayRefund(ctx, existing, plan.hash)
+		return r, o, false, err
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if r, err = s.submitRefund(ctx, r, o, ch); err != nil {
+		return nil, nil, false, err
+	}
+	o, err = s.st.OrderByID(ctx, o.ID)
+	return r, o, true, err
+}
+
+// refundPlan is a refund request validated against its order and channel.
+type refundPlan struct {
+	in       RefundInput
+	amount   providers.Money
+	currency string
+	hash     string // of the normalised request: a repeat must match it
+}
+
+// validateRefund checks a refund request completely before anything is
+// written: numbers, reason, amount in the order's currency, and what the
+// channel can refund.
+func validateRefund(o *store.Order, ch *Channel, in RefundInput) (*refundPlan, error) {
 	if !NumberPattern.MatchString(in.OutRefundNo) {
-		return nil, nil, false, apierr.Invalid("out_refund_no", "must match %s", NumberPattern)
+		return nil, Invalid("out_refund_no", "must match %s", NumberPattern)
 	}
 	if utf8.RuneCountInString(in.Reason) > maxReason || !utf8.ValidString(in.Reason) || hasControl(in.Reason) {
-		return nil, nil, false, apierr.Invalid("reason", "must be valid UTF-8 of at most %d characters, without control characters", maxReason)
+		return nil, Invalid("reason", "must be valid UTF-8 of at most %d characters, without control characters", maxReason)
 	}
 	currency := o.Currency
 	if in.Currency != "" && !providers.KnownCurrency(in.Currency) {
-		return nil, nil, false, apierr.Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
+		return nil, Invalid("currency", "%q is not an ISO-4217 currency code", in.Currency)
 	}
 	if in.Amount == "" {
-		return nil, nil, false, apierr.Invalid("amount", "is required, as a decimal string such as \"1.00\"")
+		return nil, Invalid("amount", "is required, as a decimal string such as \"1.00\"")
 	}
 	amount, err := providers.ParseAmount(in.Amount, currency)
 	if err != nil {
-		return nil, nil, false, apierr.Invalid("amount", "%v", err)
+		return nil, Invalid("amount", "%v", err)
 	}
 	if !ch.Caps.Refund {
-		return nil, nil, false, apierr.Unprocessable(apierr.Unsupported, "", "channel %s (%s) cannot refund", ch.ID, ch.Kind)
+		return nil, Refused(CodeUnsupported, "", "channel %s (%s) cannot refund", ch.ID, ch.Kind)
 	}
 	if rc := ch.Caps.RefundCurrency; rc != "" && rc != o.Currency {
-		return nil, nil, false, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency",
+		return nil, Refused(CodeCurrencyUnsupported, "currency",
 			"refunds on channel %s must be in %s; the order is in %s", ch.ID, rc, o.Currency)
 	}
 	if in.Currency != "" && in.Currency != currency {
-		return nil, nil, false, apierr.Unprocessable(apierr.CurrencyUnsupported, "currency",
+		return nil, Refused(CodeCurrencyUnsupported, "currency",
 			"refunds of this order are in %s, not %s", currency, in.Currency)
 	}
 	b, _ := json.Marshal(struct {
 		Order, No, Amount, Currency, Reason string
 	}{o.ID, in.OutRefundNo, amount.String(), currency, in.Reason})
 	sum := sha256.Sum256(b)
-	hash := hex.EncodeToString(sum[:])
+	return &refundPlan{in: in, amount: amount, currency: currency, hash: hex.EncodeToString(sum[:])}, nil
+}
 
-	if existing, err := s.st.RefundByOutRefundNo(ctx, merchantID, in.OutRefundNo); err == nil {
-		r, err := s.replayRefund(ctx, existing, hash)
-		return r, o, false, err
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, false, err
-	}
-
+// reserveRefund inserts the refund PROCESSING with its amount reserved
+// on the order, in one transaction: a refund the order's rest cannot
+// cover, or of an order not PAID, is refused and nothing is written. The
+// provider call is claimed in the row it creates: until its call window
+// ends (on the database's clock) nothing queries-then-resubmits or
+// re-sends this refund. store.ErrDuplicate when the number is taken.
+func (s *Service) reserveRefund(ctx context.Context, o *store.Order, ch *Channel, plan *refundPlan) (*store.Refund, error) {
 	now := s.now().UTC()
 	next := store.DueIn(s.NextRefundPoll(ch, 0, now).Sub(now))
-	// The provider call is claimed in the row it creates: until callUntil
-	// (on the database's clock) nothing queries-then-resubmits or re-sends
-	// this refund.
 	callUntil := store.DueIn(s.refundCallWindow(ch))
 	r := &store.Refund{
-		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: merchantID, ChannelID: o.ChannelID,
-		OutRefundNo: in.OutRefundNo, AmountMinor: amount.Minor, Currency: currency, Reason: in.Reason,
-		Status: string(providers.RefundProcessing), RequestHash: hash, NextPollAt: &next, CallUntil: &callUntil,
+		ID: store.NewID("rfd"), OrderID: o.ID, MerchantID: o.MerchantID, ChannelID: o.ChannelID,
+		OutRefundNo: plan.in.OutRefundNo, AmountMinor: plan.amount.Minor, Currency: plan.currency, Reason: plan.in.Reason,
+		Status: string(providers.RefundProcessing), RequestHash: plan.hash, NextPollAt: &next, CallUntil: &callUntil,
 		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	var reserveErr error
-	err = s.st.InTx(ctx, func(tx *store.Store) error {
-		ok, err := tx.ReserveRefund(ctx, o.ID, amount.Minor, refundable)
+	var refused error
+	err := s.st.InTx(ctx, func(tx *store.Store) error {
+		ok, err := tx.ReserveRefund(ctx, o.ID, plan.amount.Minor, refundable)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			cur, err := tx.OrderByID(ctx, o.ID)
+			why, err := refusedReservation(ctx, tx, o)
 			if err != nil {
 				return err
 			}
-			if cur.Status != string(providers.OrderPaid) {
-				reserveErr = apierr.Unprocessable(apierr.OrderState, "", "order %s is %s; only PAID orders can be refunded", o.OutTradeNo, cur.Status)
-			} else {
-				rest := cur.AmountMinor - cur.RefundedMinor - cur.RefundPendingMinor
-				reserveErr = apierr.Unprocessable(apierr.RefundExceeds, "amount", "at most %s %s can still be refunded",
-					providers.FormatMinor(rest, cur.Currency), cur.Currency)
-			}
-			return reserveErr
+			refused = why
+			return refused
 		}
 		return tx.InsertRefund(ctx, r)
 	})
-	if reserveErr != nil {
-		return nil, nil, false, reserveErr
+	if refused != nil {
+		return nil, refused
 	}
-	if errors.Is(err, store.ErrDuplicate) {
-		existing, gerr := s.st.RefundByOutRefundNo(ctx, merchantID, in.OutRefundNo)
-		if gerr != nil {
-			return nil, nil, false, gerr
-		}
-		r, err := s.replayRefund(ctx, existing, hash)
-		return r, o, false, err
-	}
+	return r, err
+}
+
+// refusedReservation says why an order's rest could not cover a refund.
+func refusedReservation(ctx context.Context, tx *store.Store, o *store.Order) (*Error, error) {
+	cur, err := tx.OrderByID(ctx, o.ID)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, err
 	}
-	r, err = s.submitRefund(ctx, r, o, ch)
-	if err != nil {
-		return nil, nil, false, err
+	if cur.Status != string(providers.OrderPaid) {
+		return Refused(CodeOrderState, "", "order %s is %s; only PAID orders can be refunded", o.OutTradeNo, cur.Status), nil
 	}
-	o, err = s.st.OrderByID(ctx, o.ID)
-	return r, o, true, err
+	rest := cur.AmountMinor - cur.RefundedMinor - cur.RefundPendingMinor
+	return Refused(CodeRefundExceeds, "amount", "at most %s %s can still be refunded",
+		providers.FormatMinor(rest, cur.Currency), cur.Currency), nil
 }
 
 // replayRefund answers a repeated refund request. A repeat of a refund
@@ -143,7 +173,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID, outTradeNo strin
 // request itself never calls the provider again.
 func (s *Service) replayRefund(ctx context.Context, r *store.Refund, hash string) (*store.Refund, error) {
 	if r.RequestHash != hash {
-		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "out_refund_no",
+		return nil, Refused(CodeConflict, "out_refund_no",
 			"out_refund_no %s was already used with a different request", r.OutRefundNo)
 	}
 	if r.Status == string(providers.RefundProcessing) {
@@ -197,7 +227,7 @@ func (s *Service) GetRefund(ctx context.Context, merchantID, outTradeNo, outRefu
 	}
 	r, err := s.st.RefundOfOrder(ctx, o.ID, outRefundNo, "")
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, apierr.NotFoundf("refund %s of order %s not found", outRefundNo, outTradeNo)
+		return nil, nil, NotFound("refund %s of order %s not found", outRefundNo, outTradeNo)
 	}
 	return r, o, err
 }
@@ -213,14 +243,14 @@ func (s *Service) Close(ctx context.Context, merchantID, outTradeNo string) (*st
 		return o, nil
 	case providers.OrderPaying:
 	default:
-		return nil, apierr.Unprocessable(apierr.OrderState, "", "order %s is %s; only PAYING orders can be closed", outTradeNo, o.Status)
+		return nil, Refused(CodeOrderState, "", "order %s is %s; only PAYING orders can be closed", outTradeNo, o.Status)
 	}
 	ch, err := s.channelOf(o)
 	if err != nil {
 		return nil, err
 	}
 	if !ch.Caps.Close {
-		return nil, apierr.Unprocessable(apierr.Unsupported, "", "channel %s (%s) cannot close orders; the order expires at %s",
+		return nil, Refused(CodeUnsupported, "", "channel %s (%s) cannot close orders; the order expires at %s",
 			ch.ID, ch.Kind, o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	o, err = s.CloseAtProvider(ctx, o, "close")
@@ -228,7 +258,7 @@ func (s *Service) Close(ctx context.Context, merchantID, outTradeNo string) (*st
 		return nil, err
 	}
 	if o.Status != string(providers.OrderClosed) {
-		return nil, apierr.Unprocessable(apierr.OrderState, "", "order %s is %s at the provider", outTradeNo, o.Status)
+		return nil, Refused(CodeOrderState, "", "order %s is %s at the provider", outTradeNo, o.Status)
 	}
 	return o, nil
 }
@@ -251,9 +281,9 @@ func (s *Service) CloseAtProvider(ctx context.Context, o *store.Order, source st
 	case providers.ErrCodeOrderPaid:
 		return s.Refresh(ctx, o)
 	case providers.ErrCodeUnavailable, providers.ErrCodeBadResponse, providers.ErrCodeInProgress:
-		e := apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
+		e := Refused(CodeProviderUnavailable, "", "the provider could not be reached or its answer could not be verified; try again")
 		e.Err = err // the poller tells an open breaker from a failed call
 		return nil, e
 	}
-	return nil, apierr.Unprocessable(apierr.ProviderRejected, "", "the provider refused to close the order: %v", err)
+	return nil, Refused(CodeProviderRejected, "", "the provider refused to close the order: %v", err)
 }

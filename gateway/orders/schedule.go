@@ -70,9 +70,6 @@ func (s *Service) SetSchedules(sc Schedules) {
 	s.sched = sc
 }
 
-// Schedules returns the poll schedules in use.
-func (s *Service) Schedules() Schedules { return s.sched }
-
 func delay(schedule []time.Duration, attempts int) time.Duration {
 	if attempts < len(schedule) {
 		return schedule[attempts]

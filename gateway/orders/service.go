@@ -17,17 +17,12 @@ import (
 	"github.com/paygate/paygate/store"
 )
 
-// Channel is a configured channel bound to its provider adapter.
+// Channel is a configured channel bound to its provider adapter. The
+// embedded providers.Channel is what the adapter was built from (its
+// Timeout is how long one provider call may take).
 type Channel struct {
-	ID         string
-	MerchantID string
-	Kind       string
-	Currency   string
-	Poll       string // auto | always | never
-	NotifyURL  string
-	ServerIP   string
-	// Timeout is how long one provider call may take.
-	Timeout  time.Duration
+	providers.Channel
+	Poll     string // auto | always | never
 	Provider providers.Provider
 	Caps     providers.Capabilities
 }
@@ -83,11 +78,19 @@ func New(st *store.Store, merchants []*Merchant, channels []*Channel, log *slog.
 	return s
 }
 
-// SetClock replaces the clock (tests).
-func (s *Service) SetClock(now func() time.Time) { s.now = now }
-
-// Store is the service's store.
-func (s *Service) Store() *store.Store { return s.st }
+// SaveConfig writes the configured merchants and channels to the store,
+// which keys orders to them.
+func (s *Service) SaveConfig(ctx context.Context) error {
+	var merchants []store.Merchant
+	for _, m := range s.merchants {
+		merchants = append(merchants, store.Merchant{ID: m.ID})
+	}
+	var channels []store.Channel
+	for _, c := range s.channels {
+		channels = append(channels, store.Channel{ID: c.ID, MerchantID: c.MerchantID, Provider: c.Kind, Currency: c.Currency})
+	}
+	return s.st.SyncConfig(ctx, merchants, channels)
+}
 
 // Channel returns a channel by id.
 func (s *Service) Channel(id string) (*Channel, bool) {

@@ -47,10 +47,11 @@ type Poller struct {
 	Observe func(kind, result string)
 }
 
-// New builds a poller: interval between rounds, batch rows per claim,
-// perChannel provider calls in flight per channel.
-func New(svc *orders.Service, log *slog.Logger, interval time.Duration, batch, perChannel int) *Poller {
-	p := &Poller{svc: svc, st: svc.Store(), log: log, interval: interval, batch: batch, lease: DefaultLease, limits: map[string]chan struct{}{}}
+// New builds a poller of svc's channels, claiming due rows in st:
+// interval between rounds, batch rows per claim, perChannel provider
+// calls in flight per channel.
+func New(svc *orders.Service, st *store.Store, log *slog.Logger, interval time.Duration, batch, perChannel int) *Poller {
+	p := &Poller{svc: svc, st: st, log: log, interval: interval, batch: batch, lease: DefaultLease, limits: map[string]chan struct{}{}}
 	for _, ch := range svc.Channels() {
 		p.limits[ch.ID] = make(chan struct{}, max(perChannel, 1))
 	}

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
@@ -108,13 +107,14 @@ type Engine struct {
 	ObserveRun func(provider, status string)
 }
 
-// New builds the engine; settings are per channel id.
-func New(svc *orders.Service, log *slog.Logger, settings map[string]ChannelSettings, opts Options) *Engine {
+// New builds the engine, keeping its runs in st; settings are per
+// channel id.
+func New(svc *orders.Service, st *store.Store, log *slog.Logger, settings map[string]ChannelSettings, opts Options) *Engine {
 	opts.defaults()
 	if settings == nil {
 		settings = map[string]ChannelSettings{}
 	}
-	return &Engine{svc: svc, st: svc.Store(), log: log, settings: settings, opts: opts, now: time.Now}
+	return &Engine{svc: svc, st: st, log: log, settings: settings, opts: opts, now: time.Now}
 }
 
 // SetClock replaces the clock (tests).
@@ -127,7 +127,7 @@ func (e *Engine) MaxUploadBytes() int64 { return e.opts.MaxUploadBytes }
 func (e *Engine) channel(merchantID, channelID string) (*orders.Channel, error) {
 	ch, ok := e.svc.Channel(channelID)
 	if !ok || ch.MerchantID != merchantID {
-		return nil, apierr.Invalid("channel", "%q is not one of your channels", channelID)
+		return nil, orders.Invalid("channel", "%q is not one of your channels", channelID)
 	}
 	return ch, nil
 }
@@ -163,7 +163,7 @@ func (e *Engine) Location(ch *orders.Channel) *time.Location {
 func (e *Engine) checkDay(ch *orders.Channel, day providers.Day) error {
 	today := providers.DayOf(e.now().In(e.Location(ch)))
 	if day.Start(time.UTC).After(today.Start(time.UTC)) {
-		return apierr.Invalid("date", "%s has not begun yet in %s (today is %s)", day, e.Location(ch), today)
+		return orders.Invalid("date", "%s has not begun yet in %s (today is %s)", day, e.Location(ch), today)
 	}
 	return nil
 }
@@ -177,7 +177,7 @@ func (e *Engine) Start(ctx context.Context, merchantID, channelID string, day pr
 		return nil, err
 	}
 	if e.Source(ch) == nil {
-		return nil, apierr.Unprocessable(apierr.Unsupported, "channel", "provider %s has no statement API: upload the statement file instead (POST with Content-Type text/csv)", ch.Kind)
+		return nil, orders.Refused(orders.CodeUnsupported, "channel", "provider %s has no statement API: upload the statement file instead (POST with Content-Type text/csv)", ch.Kind)
 	}
 	if err := e.checkDay(ch, day); err != nil {
 		return nil, err
@@ -208,7 +208,7 @@ func (e *Engine) StartUpload(ctx context.Context, merchantID, channelID string, 
 	}
 	format := e.Format(ch)
 	if format == nil {
-		return nil, apierr.Unprocessable(apierr.Unsupported, "channel",
+		return nil, orders.Refused(orders.CodeUnsupported, "channel",
 			"no statement format for provider %s: map the columns of its export in the channel's statement.columns config", ch.Kind)
 	}
 	if err := e.checkDay(ch, day); err != nil {
@@ -233,7 +233,7 @@ func (e *Engine) StartUpload(ctx context.Context, merchantID, channelID string, 
 	case errors.As(err, &tooLarge):
 		_ = e.st.DeleteReconData(ctx, run.ID)
 		_ = e.finish(ctx, run, "", store.ReconFailed, fmt.Sprintf("the upload is larger than %d bytes", tooLarge.Limit), nil, false)
-		return run, apierr.New(http.StatusRequestEntityTooLarge, apierr.PayloadTooLarge, "", "the statement is larger than %d bytes", tooLarge.Limit)
+		return run, orders.Refused(orders.CodeTooLarge, "", "the statement is larger than %d bytes", tooLarge.Limit)
 	case err != nil:
 		_ = e.st.DeleteReconData(ctx, run.ID)
 		msg := err.Error()
@@ -245,7 +245,7 @@ func (e *Engine) StartUpload(ctx context.Context, merchantID, channelID string, 
 			return nil, ferr
 		}
 		if errors.Is(err, providers.ErrBadStatement) {
-			return run, apierr.Invalid("body", "%s", clipNote(msg, 400))
+			return run, orders.Invalid("body", "%s", clipNote(msg, 400))
 		}
 		return run, err
 	}
@@ -411,13 +411,13 @@ func (e *Engine) finish(ctx context.Context, run *store.ReconRun, token, status,
 func (e *Engine) Rejudge(ctx context.Context, merchantID, id string) (*store.ReconRun, error) {
 	run, err := e.st.ReconRunByID(ctx, merchantID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierr.NotFoundf("no reconciliation %s", id)
+		return nil, orders.NotFound("no reconciliation %s", id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if run.Status != store.ReconDone && run.Status != store.ReconNoStatement {
-		return nil, apierr.Unprocessable(apierr.OrderState, "", "reconciliation %s is %s: only DONE and NO_STATEMENT runs have a statement to judge again", id, run.Status)
+		return nil, orders.Refused(orders.CodeOrderState, "", "reconciliation %s is %s: only DONE and NO_STATEMENT runs have a statement to judge again", id, run.Status)
 	}
 	token := store.NewID("lease")
 	ok, err := e.st.LeaseReconRun(ctx, run.ID, token, e.opts.Lease)
@@ -425,7 +425,7 @@ func (e *Engine) Rejudge(ctx context.Context, merchantID, id string) (*store.Rec
 		return nil, err
 	}
 	if !ok {
-		return nil, apierr.New(http.StatusConflict, apierr.Conflict, "", "reconciliation %s is being worked on; try again shortly", id)
+		return nil, orders.Refused(orders.CodeConflict, "", "reconciliation %s is being worked on; try again shortly", id)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Lease)
 	defer cancel()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/paygate/paygate/gateway/apierr"
 	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/gateway/recon"
 	"github.com/paygate/paygate/providers"
@@ -117,12 +116,12 @@ func newHarness(t *testing.T, driver string) *harness {
 	st := storetest.Open(t, driver, store.Options{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	src := newFakeSource()
-	ch := &orders.Channel{ID: "fake", MerchantID: "m1", Kind: "recon_fake", Currency: "CNY", Poll: "auto", Provider: src, Caps: src.Capabilities()}
+	ch := &orders.Channel{Channel: providers.Channel{ID: "fake", MerchantID: "m1", Kind: "recon_fake", Currency: "CNY"}, Poll: "auto", Provider: src, Caps: src.Capabilities()}
 	if err := st.SyncConfig(context.Background(), []store.Merchant{{ID: "m1"}}, []store.Channel{{ID: "fake", MerchantID: "m1", Provider: "recon_fake", Currency: "CNY"}}); err != nil {
 		t.Fatal(err)
 	}
 	svc := orders.New(st, []*orders.Merchant{{ID: "m1", WebhookURL: "https://merchant.example/hook", WebhookSecret: "0123456789abcdef0123"}}, []*orders.Channel{ch}, log)
-	e := recon.New(svc, log, map[string]recon.ChannelSettings{}, recon.Options{Batch: 3}) // tiny batches: paging is exercised
+	e := recon.New(svc, st, log, map[string]recon.ChannelSettings{}, recon.Options{Batch: 3}) // tiny batches: paging is exercised
 	e.SetClock(func() time.Time { return day.AddDays(2).Start(cst).Add(11 * time.Hour) })
 	return &harness{st: st, svc: svc, engine: e, src: src, events: func() []store.MerchantEvent {
 		var out []store.MerchantEvent
@@ -388,17 +387,17 @@ func TestUploadRefusals(t *testing.T) {
 	h := newHarness(t, "sqlite")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	format := &csvstatement.Format{Mapping: csvstatement.Mapping{OutTradeNo: "order", Amount: "amount", Time: "time"}, Location: cst, Currency: "CNY"}
-	e := recon.New(h.svc, log, map[string]recon.ChannelSettings{"fake": {Upload: format}}, recon.Options{})
+	e := recon.New(h.svc, h.st, log, map[string]recon.ChannelSettings{"fake": {Upload: format}}, recon.Options{})
 	e.SetClock(func() time.Time { return h.engineNow() })
 	file := "order,amount,time\nORDER1,1.00,2026-12-03 10:00:00\nORDER2,2.00,2026-12-03 11:00:00\n"
 	body := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(file)), 30)
 	run, err := e.StartUpload(context.Background(), "m1", "fake", day, body)
-	var ae *apierr.Error
-	if !errors.As(err, &ae) || ae.Status != 413 || run == nil || run.Status != store.ReconFailed {
+	var ae *orders.Error
+	if !errors.As(err, &ae) || ae.Code != orders.CodeTooLarge || run == nil || run.Status != store.ReconFailed {
 		t.Fatalf("too large: %v %+v", err, run)
 	}
 	run, err = e.StartUpload(context.Background(), "m1", "fake", day, strings.NewReader("order,amount,time\nORDER1,1e2,2026-12-03 10:00:00\n"))
-	if !errors.As(err, &ae) || ae.Status != 400 || ae.Field != "body" || !strings.Contains(ae.Message, "line 2") || run.Status != store.ReconFailed {
+	if !errors.As(err, &ae) || ae.Code != orders.CodeInvalid || ae.Field != "body" || !strings.Contains(ae.Message, "line 2") || run.Status != store.ReconFailed {
 		t.Fatalf("bad amount: %v %+v", err, run)
 	}
 	var rows int64
@@ -407,7 +406,7 @@ func TestUploadRefusals(t *testing.T) {
 		t.Fatalf("%d statement rows kept from refused uploads", rows)
 	}
 	// Without a mapping the provider's own format reads uploads: the fake's refuses every file.
-	if _, err := h.engine.StartUpload(context.Background(), "m1", "fake", day, strings.NewReader(file)); !errors.As(err, &ae) || ae.Status != 400 {
+	if _, err := h.engine.StartUpload(context.Background(), "m1", "fake", day, strings.NewReader(file)); !errors.As(err, &ae) || ae.Code != orders.CodeInvalid {
 		t.Fatalf("no format: %v", err)
 	}
 }

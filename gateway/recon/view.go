@@ -1,8 +1,11 @@
 package recon
 
 import (
+	"context"
+	"errors"
 	"time"
 
+	"github.com/paygate/paygate/gateway/orders"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/store"
 )
@@ -127,4 +130,26 @@ func ViewDifference(d *store.ReconDifference) DifferenceView {
 			Currency: d.ProviderCurrency, Time: d.ProviderAt.UTC()}
 	}
 	return v
+}
+
+// Runs is a page of a merchant's reconciliations (f names the merchant),
+// newest first, after the key after.
+func (e *Engine) Runs(ctx context.Context, f store.ReconRunFilter, after *store.RunKey, limit int) ([]store.ReconRun, error) {
+	return e.st.ListReconRuns(ctx, f, after, limit)
+}
+
+// RunOf returns one of the merchant's reconciliations; another merchant's
+// is not found.
+func (e *Engine) RunOf(ctx context.Context, merchantID, id string) (*store.ReconRun, error) {
+	run, err := e.st.ReconRunByID(ctx, merchantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, orders.NotFound("no reconciliation %s", id)
+	}
+	return run, err
+}
+
+// Differences is a page of a run's differences of one kind ("" every
+// kind), after the sequence number after.
+func (e *Engine) Differences(ctx context.Context, runID, kind string, after int64, limit int) ([]store.ReconDifference, error) {
+	return e.st.ReconDifferences(ctx, runID, kind, after, limit)
 }

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/cloudpay"
 	_ "github.com/paygate/paygate/providers/cloudpay"
 	"github.com/paygate/paygate/providers/providertest"
 	"github.com/paygate/paygate/providers/sandbox"
@@ -16,7 +17,7 @@ import (
 )
 
 func channel(id string) providers.Channel {
-	return providers.Channel{ID: id, Kind: providers.KindCloudPay, Currency: "CNY", Params: providers.Params{
+	return providers.Channel{ID: id, Kind: cloudpay.Kind, Currency: "CNY", Params: providers.Params{
 		"sub_mch_id": "1712734762", "sub_appid": "wxd2565e6a04246fd1", "env_id": "prod-66733tes755tabc",
 		"sandbox_refund_delay_ms": "100",
 	}}

@@ -10,7 +10,7 @@ import (
 // FuzzParseNotify: cloud pay callbacks are unsigned JSON hints. Seeds: the
 // Cloud Run callback page's example and a refund callback.
 func FuzzParseNotify(f *testing.F) {
-	p, err := newProvider(testChannel(), testDeps())
+	p, err := newAdapter(testChannel(), testDeps())
 	if err != nil {
 		f.Fatal(err)
 	}

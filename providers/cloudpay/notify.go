@@ -30,7 +30,7 @@ type callback struct {
 // with the order's numbers only, and the gateway queries queryorder /
 // queryrefund for the state and amount. The sub-merchant (and sub_appid
 // when both sides name one) must still be the channel's.
-func (p *Provider) ParseNotify(_ context.Context, _ *http.Request, body []byte) (providers.Notification, error) {
+func (p *Adapter) ParseNotify(_ context.Context, _ *http.Request, body []byte) (providers.Notification, error) {
 	var cb callback
 	if err := json.Unmarshal(body, &cb); err != nil {
 		return providers.Notification{}, fmt.Errorf("%w: callback is not JSON: %v", providers.ErrMalformed, providers.Clip(err.Error(), 200))
@@ -56,7 +56,7 @@ func (p *Provider) ParseNotify(_ context.Context, _ *http.Request, body []byte) 
 // any other errcode makes WeChat's cloud retry for up to two days. The
 // failure answer keeps HTTP 200 with errcode -1, the documented failure
 // form.
-func (p *Provider) NotifyAck(ok bool, reason string) providers.Ack {
+func (p *Adapter) NotifyAck(ok bool, reason string) providers.Ack {
 	v := map[string]any{"errcode": 0, "errmsg": "OK"}
 	if !ok {
 		if reason == "" {

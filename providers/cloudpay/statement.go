@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,26 +19,14 @@ import (
 // PathDownloadBill is cloud pay's trade bill download (wechatpay.md §10.3).
 const PathDownloadBill = "/_/pay/downloadbill"
 
-var _ providers.StatementSource = (*Provider)(nil)
-
-// StatementLocation implements providers.StatementFormat (Beijing time).
-func (p *Provider) StatementLocation() *time.Location { return wechatbill.Location }
-
-// ParseStatement implements providers.StatementFormat: the v2 trade bill.
-func (p *Provider) ParseStatement(r io.Reader, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
-	zr, err := wechatbill.Decompress(r)
-	if err != nil {
-		return providers.StatementSummary{}, err
-	}
-	return wechatbill.Parse(zr, fn)
-}
+var _ providers.StatementSource = (*Adapter)(nil)
 
 // DownloadStatement implements providers.StatementSource: POST
 // {bill_date, bill_type ALL, sub_mch_id}. respdata is the bill text as a
 // JSON string, or (no bill, still creating, ...) the v2 failure object.
 // The bill travels inside JSON, so it is held in memory once while read
 // (the spooled answer is decoded as one document).
-func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, _ *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Adapter) DownloadStatement(ctx context.Context, day providers.Day, _ *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	var none providers.StatementSummary
 	raw, err := json.Marshal(map[string]string{"bill_date": day.Compact(), "bill_type": "ALL", "sub_mch_id": p.subMchID})
 	if err != nil {

@@ -187,10 +187,7 @@ func hasFold(list []string, v string) bool {
 
 func (f *Format) row(get func(string) string, refundTypes, okStatuses, layouts []string, loc *time.Location) (providers.StatementRow, error) {
 	var row providers.StatementRow
-	cur := strings.ToUpper(get("currency"))
-	if cur == "" {
-		cur = f.Currency
-	}
+	cur := providers.FirstNonEmpty(strings.ToUpper(get("currency")), f.Currency)
 	if !providers.KnownCurrency(cur) {
 		return row, fmt.Errorf("currency %q is not an ISO-4217 code", cur)
 	}

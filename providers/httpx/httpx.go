@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -134,11 +133,3 @@ func (c *Client) Do(send func() (*resty.Response, error)) (*resty.Response, erro
 		return nil, providers.Unavailable(err)
 	}
 }
-
-// BreakerOpen reports whether calls are currently refused.
-func (c *Client) BreakerOpen() bool {
-	return c.breaker.State() == gobreaker.StateOpen
-}
-
-// Transport exposes the underlying *http.Client for adapters that need it.
-func (c *Client) HTTPClient() *http.Client { return c.rest.GetClient() }

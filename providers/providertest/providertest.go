@@ -93,7 +93,7 @@ func Start(t *testing.T, cfg Config) *Harness {
 		ch.ServerIP = "127.0.0.1"
 	}
 	h.Channel = ch
-	if err := h.Sandbox.AddChannel(sandbox.Channel{ID: ch.ID, Kind: ch.Kind, Currency: ch.Currency, Params: ch.Params, NotifyURL: ch.NotifyURL}); err != nil {
+	if err := h.Sandbox.AddChannel(ch); err != nil {
 		t.Fatalf("sandbox channel: %v", err)
 	}
 	p, err := providers.New(ch, providers.Deps{HTTPClient: h.Server.Client()})
@@ -188,200 +188,219 @@ func (h *Harness) CreateOrder(cfg Config, outTradeNo string) (providers.CreateOr
 	return req, res
 }
 
-// Run runs the whole conformance suite.
+// Run runs the whole conformance suite: one order created, queried,
+// paid, notified (and a forged copy refused), queried again and partly
+// refunded; another created and closed; an unknown one queried. Each step
+// is a subtest, skipped where the provider lacks the capability.
 func Run(t *testing.T, cfg Config) {
-	h := Start(t, cfg)
-	caps := h.Provider.Capabilities()
-	settle := cfg.Settle
-	if settle == 0 {
-		settle = 3 * time.Second
-	}
-	ctx := context.Background()
-
-	outTradeNo := NewOutTradeNo("CT")
-	req, res := h.CreateOrder(cfg, outTradeNo)
-	ref := providers.OrderRef{OutTradeNo: outTradeNo, ProviderTradeNo: res.ProviderTradeNo, Amount: req.Amount}
-
-	t.Run("create returns what the payer needs", func(t *testing.T) {
-		if cfg.WantPayURL {
-			if !strings.HasPrefix(res.PayURL, "http") {
-				t.Fatalf("PayURL = %q, want a URL", res.PayURL)
-			}
-			return
-		}
-		for _, k := range []string{"timeStamp", "nonceStr", "package", "signType", "paySign"} {
-			if res.PayParams[k] == "" {
-				t.Errorf("PayParams[%q] is empty: %v", k, res.PayParams)
-			}
-		}
-	})
-
-	t.Run("query before payment is PAYING", func(t *testing.T) {
-		if !caps.Query {
-			t.Skip("provider has no query")
-		}
-		st, err := h.Provider.QueryOrder(ctx, ref)
-		if err != nil {
-			t.Fatalf("QueryOrder: %v", err)
-		}
-		if st.Status != providers.OrderPaying {
-			t.Fatalf("status = %s (%s), want PAYING", st.Status, st.ProviderStatus)
-		}
-	})
-
-	if _, err := h.Sandbox.Pay(ctx, h.Channel.ID, outTradeNo, sandbox.PayOptions{}); err != nil {
+	s := newSuite(t, cfg)
+	t.Run("create returns what the payer needs", s.createReturnsPayment)
+	t.Run("query before payment is PAYING", s.queryUnpaid)
+	if _, err := s.h.Sandbox.Pay(s.ctx, s.h.Channel.ID, s.outTradeNo, sandbox.PayOptions{}); err != nil {
 		t.Fatalf("sandbox pay: %v", err)
 	}
+	t.Run("payment notification verifies and says PAID", s.paymentNotification)
+	t.Run("forged notification is refused", s.forgedNotification)
+	t.Run("query after payment is PAID", s.queryPaid)
+	t.Run("partial refund succeeds", s.partialRefund)
+	t.Run("close an unpaid order", s.closeUnpaid)
+	t.Run("query of an unknown order is PROVIDER_NOT_FOUND", s.queryUnknown)
+}
 
-	var genuine Received
-	t.Run("payment notification verifies and says PAID", func(t *testing.T) {
-		if !caps.Notify {
-			t.Skip("provider sends no trusted notification")
+// suite is one run of the conformance suite: the harness and the order
+// its steps share.
+type suite struct {
+	h       *Harness
+	cfg     Config
+	caps    providers.Capabilities
+	settle  time.Duration
+	ctx     context.Context
+	req     providers.CreateOrderRequest
+	res     providers.CreateOrderResult
+	ref     providers.OrderRef
+	genuine Received // the payment notification the provider sent
+
+	outTradeNo string
+}
+
+func newSuite(t *testing.T, cfg Config) *suite {
+	h := Start(t, cfg)
+	s := &suite{h: h, cfg: cfg, caps: h.Provider.Capabilities(), settle: cfg.Settle, ctx: context.Background()}
+	if s.settle == 0 {
+		s.settle = 3 * time.Second
+	}
+	s.outTradeNo = NewOutTradeNo("CT")
+	s.req, s.res = h.CreateOrder(cfg, s.outTradeNo)
+	s.ref = providers.OrderRef{OutTradeNo: s.outTradeNo, ProviderTradeNo: s.res.ProviderTradeNo, Amount: s.req.Amount}
+	return s
+}
+
+func (s *suite) need(t *testing.T, has bool, why string) {
+	t.Helper()
+	if !has {
+		t.Skip(why)
+	}
+}
+
+func (s *suite) createReturnsPayment(t *testing.T) {
+	if s.cfg.WantPayURL {
+		if !strings.HasPrefix(s.res.PayURL, "http") {
+			t.Fatalf("PayURL = %q, want a URL", s.res.PayURL)
 		}
-		r, ok := h.WaitNotification(providers.NotifyPayment, outTradeNo, settle)
+		return
+	}
+	for _, k := range []string{"timeStamp", "nonceStr", "package", "signType", "paySign"} {
+		if s.res.PayParams[k] == "" {
+			t.Errorf("PayParams[%q] is empty: %v", k, s.res.PayParams)
+		}
+	}
+}
+
+func (s *suite) queryUnpaid(t *testing.T) {
+	s.need(t, s.caps.Query, "provider has no query")
+	st, err := s.h.Provider.QueryOrder(s.ctx, s.ref)
+	if err != nil {
+		t.Fatalf("QueryOrder: %v", err)
+	}
+	if st.Status != providers.OrderPaying {
+		t.Fatalf("status = %s (%s), want PAYING", st.Status, st.ProviderStatus)
+	}
+}
+
+func (s *suite) paymentNotification(t *testing.T) {
+	s.need(t, s.caps.Notify, "provider sends no trusted notification")
+	r, ok := s.h.WaitNotification(providers.NotifyPayment, s.outTradeNo, s.settle)
+	if !ok {
+		t.Fatalf("no payment notification parsed for %s; received: %+v", s.outTradeNo, s.h.Received())
+	}
+	s.genuine = r
+	if r.Err != nil {
+		t.Fatalf("ParseNotify: %v", r.Err)
+	}
+	n := r.Notification
+	if n.Hint {
+		t.Fatalf("a trusted provider's notification is marked Hint")
+	}
+	if n.Order.Status != providers.OrderPaid {
+		t.Errorf("status = %s, want PAID", n.Order.Status)
+	}
+	if !n.Order.Amount.IsZero() && n.Order.Amount != s.req.Amount {
+		t.Errorf("amount = %+v, want %+v", n.Order.Amount, s.req.Amount)
+	}
+}
+
+func (s *suite) forgedNotification(t *testing.T) {
+	s.need(t, s.caps.Notify, "provider sends no trusted notification")
+	s.need(t, s.genuine.Raw.Method != "", "no genuine notification to forge from")
+	if s.cfg.Forge == nil {
+		t.Fatal("Config.Forge is required for a provider that notifies")
+	}
+	p := s.h.Provider
+	forged := s.cfg.Forge(t, s.genuine.Raw)
+	n, err := p.ParseNotify(s.ctx, forged.Request(), forged.Body)
+	if err == nil {
+		t.Fatalf("forged notification accepted: %+v", n)
+	}
+	again, err := p.ParseNotify(s.ctx, s.genuine.Raw.Request(), s.genuine.Raw.Body)
+	if err != nil || again.Order.Status != providers.OrderPaid {
+		t.Fatalf("genuine notification replayed: %+v, %v", again, err)
+	}
+	if ack := p.NotifyAck(false, "forged"); ack.Status == 0 {
+		t.Fatal("failure ack has no HTTP status")
+	}
+}
+
+// queryPaid checks the paid order's query and learns the numbers the
+// refund names the order by.
+func (s *suite) queryPaid(t *testing.T) {
+	s.need(t, s.caps.Query, "provider has no query")
+	st, err := s.h.Provider.QueryOrder(s.ctx, s.ref)
+	if err != nil {
+		t.Fatalf("QueryOrder: %v", err)
+	}
+	if st.Status != providers.OrderPaid {
+		t.Fatalf("status = %s (%s), want PAID", st.Status, st.ProviderStatus)
+	}
+	if !st.Amount.IsZero() && st.Amount != s.req.Amount {
+		t.Errorf("amount = %+v, want %+v", st.Amount, s.req.Amount)
+	}
+	if st.ProviderTradeNo == "" && st.TransactionID == "" {
+		t.Errorf("query names neither the provider's number nor the transaction id: %+v", st)
+	}
+	if st.ProviderTradeNo != "" {
+		s.ref.ProviderTradeNo = st.ProviderTradeNo
+	}
+	if st.TransactionID != "" {
+		s.ref.TransactionID = st.TransactionID
+	}
+}
+
+func (s *suite) partialRefund(t *testing.T) {
+	s.need(t, s.caps.Refund, "provider has no refund")
+	part := providers.Money{Minor: s.req.Amount.Minor / 4, Currency: s.req.Amount.Currency}
+	if s.caps.RefundCurrency != "" {
+		part.Currency = s.caps.RefundCurrency
+	}
+	rreq := providers.RefundRequest{Order: s.ref, OutRefundNo: NewOutTradeNo("RF"), Amount: part, Reason: "conformance", NotifyURL: s.h.Channel.NotifyURL}
+	st, err := s.h.Provider.Refund(s.ctx, rreq)
+	if err != nil {
+		t.Fatalf("Refund: %v", err)
+	}
+	if st.Status == providers.RefundFailed {
+		t.Fatalf("refund FAILED: %+v", st)
+	}
+	if !s.caps.RefundQuery {
+		return
+	}
+	rref := providers.RefundRef{Order: s.ref, OutRefundNo: rreq.OutRefundNo, ProviderRefundNo: st.ProviderRefundNo, Amount: part}
+	deadline := time.Now().Add(s.settle)
+	for st.Status != providers.RefundSucceeded && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		if st, err = s.h.Provider.QueryRefund(s.ctx, rref); err != nil {
+			t.Fatalf("QueryRefund: %v", err)
+		}
+	}
+	if st.Status != providers.RefundSucceeded {
+		t.Fatalf("refund status = %s (%s), want SUCCEEDED", st.Status, st.ProviderStatus)
+	}
+	if !st.Amount.IsZero() && st.Amount.Minor != part.Minor {
+		t.Errorf("refund amount = %+v, want %+v", st.Amount, part)
+	}
+	if s.caps.RefundNotify {
+		r, ok := s.h.WaitNotification(providers.NotifyRefund, s.outTradeNo, s.settle)
 		if !ok {
-			t.Fatalf("no payment notification parsed for %s; received: %+v", outTradeNo, h.Received())
+			t.Fatalf("no refund notification for %s", s.outTradeNo)
 		}
-		genuine = r
-		if r.Err != nil {
-			t.Fatalf("ParseNotify: %v", r.Err)
+		if r.Err != nil || r.Notification.Refund.Status != providers.RefundSucceeded {
+			t.Fatalf("refund notification: %+v, %v", r.Notification, r.Err)
 		}
-		n := r.Notification
-		if n.Hint {
-			t.Fatalf("a trusted provider's notification is marked Hint")
-		}
-		if n.Order.Status != providers.OrderPaid {
-			t.Errorf("status = %s, want PAID", n.Order.Status)
-		}
-		if !n.Order.Amount.IsZero() && n.Order.Amount != req.Amount {
-			t.Errorf("amount = %+v, want %+v", n.Order.Amount, req.Amount)
-		}
-	})
-
-	t.Run("forged notification is refused", func(t *testing.T) {
-		if !caps.Notify {
-			t.Skip("provider sends no trusted notification")
-		}
-		if genuine.Raw.Method == "" {
-			t.Skip("no genuine notification to forge from")
-		}
-		if cfg.Forge == nil {
-			t.Fatal("Config.Forge is required for a provider that notifies")
-		}
-		forged := cfg.Forge(t, genuine.Raw)
-		n, err := h.Provider.ParseNotify(ctx, forged.Request(), forged.Body)
-		if err == nil {
-			t.Fatalf("forged notification accepted: %+v", n)
-		}
-		again, err := h.Provider.ParseNotify(ctx, genuine.Raw.Request(), genuine.Raw.Body)
-		if err != nil || again.Order.Status != providers.OrderPaid {
-			t.Fatalf("genuine notification replayed: %+v, %v", again, err)
-		}
-		if ack := h.Provider.NotifyAck(false, "forged"); ack.Status == 0 {
-			t.Fatal("failure ack has no HTTP status")
-		}
-	})
-
-	var paid providers.OrderState
-	t.Run("query after payment is PAID", func(t *testing.T) {
-		if !caps.Query {
-			t.Skip("provider has no query")
-		}
-		st, err := h.Provider.QueryOrder(ctx, ref)
-		if err != nil {
-			t.Fatalf("QueryOrder: %v", err)
-		}
-		if st.Status != providers.OrderPaid {
-			t.Fatalf("status = %s (%s), want PAID", st.Status, st.ProviderStatus)
-		}
-		if !st.Amount.IsZero() && st.Amount != req.Amount {
-			t.Errorf("amount = %+v, want %+v", st.Amount, req.Amount)
-		}
-		if st.ProviderTradeNo == "" && st.TransactionID == "" {
-			t.Errorf("query names neither the provider's number nor the transaction id: %+v", st)
-		}
-		paid = st
-	})
-	if paid.ProviderTradeNo != "" {
-		ref.ProviderTradeNo = paid.ProviderTradeNo
 	}
-	if paid.TransactionID != "" {
-		ref.TransactionID = paid.TransactionID
+}
+
+func (s *suite) closeUnpaid(t *testing.T) {
+	s.need(t, s.caps.Close, "provider has no close")
+	no := NewOutTradeNo("CL")
+	creq, cres := s.h.CreateOrder(s.cfg, no)
+	cref := providers.OrderRef{OutTradeNo: no, ProviderTradeNo: cres.ProviderTradeNo, Amount: creq.Amount}
+	if err := s.h.Provider.CloseOrder(s.ctx, cref); err != nil {
+		t.Fatalf("CloseOrder: %v", err)
 	}
+	if !s.caps.Query {
+		return
+	}
+	st, err := s.h.Provider.QueryOrder(s.ctx, cref)
+	if err != nil {
+		t.Fatalf("QueryOrder: %v", err)
+	}
+	if st.Status != providers.OrderClosed {
+		t.Fatalf("status after close = %s (%s), want CLOSED", st.Status, st.ProviderStatus)
+	}
+}
 
-	t.Run("partial refund succeeds", func(t *testing.T) {
-		if !caps.Refund {
-			t.Skip("provider has no refund")
-		}
-		part := providers.Money{Minor: req.Amount.Minor / 4, Currency: req.Amount.Currency}
-		if caps.RefundCurrency != "" {
-			part.Currency = caps.RefundCurrency
-		}
-		rreq := providers.RefundRequest{Order: ref, OutRefundNo: NewOutTradeNo("RF"), Amount: part, Reason: "conformance", NotifyURL: h.Channel.NotifyURL}
-		st, err := h.Provider.Refund(ctx, rreq)
-		if err != nil {
-			t.Fatalf("Refund: %v", err)
-		}
-		if st.Status == providers.RefundFailed {
-			t.Fatalf("refund FAILED: %+v", st)
-		}
-		rref := providers.RefundRef{Order: ref, OutRefundNo: rreq.OutRefundNo, ProviderRefundNo: st.ProviderRefundNo, Amount: part}
-		if !caps.RefundQuery {
-			return
-		}
-		deadline := time.Now().Add(settle)
-		for st.Status != providers.RefundSucceeded && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-			if st, err = h.Provider.QueryRefund(ctx, rref); err != nil {
-				t.Fatalf("QueryRefund: %v", err)
-			}
-		}
-		if st.Status != providers.RefundSucceeded {
-			t.Fatalf("refund status = %s (%s), want SUCCEEDED", st.Status, st.ProviderStatus)
-		}
-		if !st.Amount.IsZero() && st.Amount.Minor != part.Minor {
-			t.Errorf("refund amount = %+v, want %+v", st.Amount, part)
-		}
-		if caps.RefundNotify {
-			r, ok := h.WaitNotification(providers.NotifyRefund, outTradeNo, settle)
-			if !ok {
-				t.Fatalf("no refund notification for %s", outTradeNo)
-			}
-			if r.Err != nil || r.Notification.Refund.Status != providers.RefundSucceeded {
-				t.Fatalf("refund notification: %+v, %v", r.Notification, r.Err)
-			}
-		}
-	})
-
-	t.Run("close an unpaid order", func(t *testing.T) {
-		if !caps.Close {
-			t.Skip("provider has no close")
-		}
-		no := NewOutTradeNo("CL")
-		creq, cres := h.CreateOrder(cfg, no)
-		cref := providers.OrderRef{OutTradeNo: no, ProviderTradeNo: cres.ProviderTradeNo, Amount: creq.Amount}
-		if err := h.Provider.CloseOrder(ctx, cref); err != nil {
-			t.Fatalf("CloseOrder: %v", err)
-		}
-		if !caps.Query {
-			return
-		}
-		st, err := h.Provider.QueryOrder(ctx, cref)
-		if err != nil {
-			t.Fatalf("QueryOrder: %v", err)
-		}
-		if st.Status != providers.OrderClosed {
-			t.Fatalf("status after close = %s (%s), want CLOSED", st.Status, st.ProviderStatus)
-		}
-	})
-
-	t.Run("query of an unknown order is PROVIDER_NOT_FOUND", func(t *testing.T) {
-		if !caps.Query {
-			t.Skip("provider has no query")
-		}
-		_, err := h.Provider.QueryOrder(ctx, providers.OrderRef{OutTradeNo: NewOutTradeNo("NX"), ProviderTradeNo: "NX-unknown-0001"})
-		if !providers.IsCode(err, providers.ErrCodeNotFound) {
-			t.Fatalf("error = %v, want %s", err, providers.ErrCodeNotFound)
-		}
-	})
+func (s *suite) queryUnknown(t *testing.T) {
+	s.need(t, s.caps.Query, "provider has no query")
+	_, err := s.h.Provider.QueryOrder(s.ctx, providers.OrderRef{OutTradeNo: NewOutTradeNo("NX"), ProviderTradeNo: "NX-unknown-0001"})
+	if !providers.IsCode(err, providers.ErrCodeNotFound) {
+		t.Fatalf("error = %v, want %s", err, providers.ErrCodeNotFound)
+	}
 }

@@ -28,17 +28,6 @@ func BaseURL(publicURL, kind string) string {
 	return strings.TrimRight(publicURL, "/") + PathPrefix + kind
 }
 
-// Channel is what a simulator needs to know of a gateway channel: the same
-// params (keys) the merchant registered at the provider, and where to send
-// notifications.
-type Channel struct {
-	ID        string
-	Kind      string
-	Currency  string
-	Params    providers.Params
-	NotifyURL string
-}
-
 // PayOptions tune how the simulated payer pays.
 type PayOptions struct {
 	Duplicates int  `json:"duplicates"`  // extra copies of the notification, sent concurrently
@@ -65,7 +54,7 @@ type Simulator interface {
 	// Handler serves the provider's endpoints; the request path has the
 	// /sandbox/{kind} prefix stripped.
 	Handler() http.Handler
-	AddChannel(ch Channel) error
+	AddChannel(ch providers.Channel) error
 	// Pay marks the order paid as the simulated payer and sends the
 	// notification(s) the real provider would send. It returns the
 	// simulator's view of the order.
@@ -111,7 +100,7 @@ type Sandbox struct {
 	env      Env
 	mu       sync.RWMutex
 	sims     map[string]Simulator
-	channels map[string]Channel
+	channels map[string]providers.Channel
 }
 
 // New builds a sandbox with every registered simulator.
@@ -122,7 +111,7 @@ func New(env Env) *Sandbox {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	s := &Sandbox{env: env, sims: map[string]Simulator{}, channels: map[string]Channel{}}
+	s := &Sandbox{env: env, sims: map[string]Simulator{}, channels: map[string]providers.Channel{}}
 	constructorsMu.RLock()
 	defer constructorsMu.RUnlock()
 	for kind, c := range constructors {
@@ -148,7 +137,7 @@ func (s *Sandbox) Simulator(kind string) (Simulator, bool) {
 }
 
 // AddChannel registers a channel with its kind's simulator.
-func (s *Sandbox) AddChannel(ch Channel) error {
+func (s *Sandbox) AddChannel(ch providers.Channel) error {
 	sim, ok := s.sims[ch.Kind]
 	if !ok {
 		return fmt.Errorf("sandbox: no simulator for provider %q", ch.Kind)

@@ -10,11 +10,12 @@ import (
 	"github.com/paygate/paygate/providers/providertest"
 	"github.com/paygate/paygate/providers/sandbox"
 	_ "github.com/paygate/paygate/providers/sandbox/supaysim"
+	"github.com/paygate/paygate/providers/supay"
 	_ "github.com/paygate/paygate/providers/supay"
 )
 
 func channel(id string) providers.Channel {
-	return providers.Channel{ID: id, Kind: providers.KindSupay, Currency: "AUD",
+	return providers.Channel{ID: id, Kind: supay.Kind, Currency: "AUD",
 		Params: providers.Params{"mch_id": "100000123", "md5_key": "sp_sandbox_key", "receive_id": "200000456", "store_name": "Demo Store"}}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,13 +63,7 @@ func decodeNotifyBody(body []byte) (map[string]string, error) {
 // ParseNotify verifies a Supay notification (MD5 over every received
 // field except sign and sign_type, empty values skipped, &key= appended)
 // and only then reads it.
-func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) (providers.Notification, error) {
-	if body == nil && r != nil && r.Body != nil {
-		var err error
-		if body, err = io.ReadAll(io.LimitReader(r.Body, 1<<20)); err != nil {
-			return providers.Notification{}, malformed("read body: %v", err)
-		}
-	}
+func (p *Adapter) ParseNotify(_ context.Context, _ *http.Request, body []byte) (providers.Notification, error) {
 	fields, err := decodeNotifyBody(bytes.TrimSpace(body))
 	if err != nil {
 		return providers.Notification{}, malformed("%v", err)
@@ -99,10 +92,7 @@ func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) 
 			kind = NotifyTypeTrade
 		}
 	}
-	currency := fields["currency"]
-	if currency == "" {
-		currency = p.ch.Currency
-	}
+	currency := providers.FirstNonEmpty(fields["currency"], p.ch.Currency)
 	switch kind {
 	case NotifyTypeTrade:
 		word := fields["trade_status"]
@@ -166,4 +156,15 @@ func refundNotifyNumbers(f map[string]string) (outTradeNo, outRefundNo, provider
 		outTradeNo = f["orig_mch_order_no"]
 	}
 	return outTradeNo, f["outer_trade_no"], f["inner_trade_no"]
+}
+
+// NotifyAck: `success` as plain text (assumed by analogy with this
+// Alipay-style protocol; README "Assumptions"). Failure: `fail` with HTTP
+// 400, so the delivery counts as failed whether Supay reads the body or
+// the status.
+func (p *Adapter) NotifyAck(ok bool, _ string) providers.Ack {
+	if ok {
+		return providers.Ack{Status: http.StatusOK, ContentType: "text/plain; charset=utf-8", Body: []byte("success")}
+	}
+	return providers.Ack{Status: http.StatusBadRequest, ContentType: "text/plain; charset=utf-8", Body: []byte("fail")}
 }

@@ -4,8 +4,9 @@ import (
 	"crypto/md5"
 	"crypto/subtle"
 	"encoding/hex"
-	"sort"
 	"strings"
+
+	"github.com/paygate/paygate/providers"
 )
 
 // SignBase is the string Supay signs (ShopXO SuperPay plugin; ThinkCMF
@@ -14,24 +15,7 @@ import (
 // byte order, joined as raw k=v with '&' (no URL-encoding), then
 // "&key=<md5_key>" appended.
 func SignBase(params map[string]string, key string) string {
-	names := make([]string, 0, len(params))
-	for k, v := range params {
-		if k == "sign" || k == "sign_type" || v == "" {
-			continue
-		}
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, k := range names {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(params[k])
-		b.WriteByte('&')
-	}
-	b.WriteString("key=")
-	b.WriteString(key)
-	return b.String()
+	return providers.SignStringWithKey(params, func(k, v string) bool { return k == "sign" || k == "sign_type" || v == "" }, key)
 }
 
 // Sign is the upper-case hex MD5 of SignBase.

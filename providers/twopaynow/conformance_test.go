@@ -16,7 +16,7 @@ import (
 
 func sandboxChannel() providers.Channel {
 	return providers.Channel{
-		ID: "tp-conf", Kind: providers.KindTwoPayNow, Currency: "EUR",
+		ID: "tp-conf", Kind: Kind, Currency: "EUR",
 		Params: providers.Params{"mid": "4002563369", "key": "sandbox-key-2paynow"},
 	}
 }
@@ -82,7 +82,7 @@ func TestSandboxNotificationIsAHint(t *testing.T) {
 func TestWAPFlowAgainstSandbox(t *testing.T) {
 	cfg := providertest.Config{Channel: sandboxChannel(), WantPayURL: true}
 	h := providertest.Start(t, cfg)
-	p := h.Provider.(*Provider)
+	p := h.Provider.(*Adapter)
 	p.flow = flowWAP
 	ctx := context.Background()
 	out := providertest.NewOutTradeNo("WP")

@@ -25,7 +25,7 @@ import (
 // verify the signature, the mid and the timestamp's freshness, then report
 // the numbers as a Hint: the gateway re-queries the order and applies the
 // query's answer, never the body's status or amount.
-func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
+func (p *Adapter) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
 	vals, err := notifyValues(r, body)
 	if err != nil {
 		return providers.Notification{}, fmt.Errorf("%w: %s", providers.ErrMalformed, providers.Clip(err.Error(), 200))
@@ -57,7 +57,7 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 		return providers.Notification{}, fmt.Errorf("%w: 2paynow sign mismatch", providers.ErrVerification)
 	}
 	if !notifyFunctions[f["function"]] {
-		return providers.Notification{}, fmt.Errorf("%w: function %q is not a notification's (precreate or wap_precreate)", providers.ErrVerification, clip(f["function"], 32))
+		return providers.Notification{}, fmt.Errorf("%w: function %q is not a notification's (precreate or wap_precreate)", providers.ErrVerification, providers.Clip(f["function"], 32))
 	}
 	if f["mid"] != p.mid {
 		return providers.Notification{}, fmt.Errorf("%w: mid %s", providers.ErrChannelMismatch, providers.Clip(f["mid"], 32))
@@ -89,10 +89,7 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 		ProviderTradeNo: tradeNo,
 	}
 	if f["amount"] != "" {
-		cur := strings.ToUpper(f["currency"])
-		if cur == "" {
-			cur = p.currency
-		}
+		cur := providers.FirstNonEmpty(strings.ToUpper(f["currency"]), p.currency)
 		m, err := providers.ParseProviderAmount(f["amount"], cur)
 		if err != nil {
 			return providers.Notification{}, fmt.Errorf("%w: amount: %v", providers.ErrMalformed, err)
@@ -123,14 +120,6 @@ func notifyValues(r *http.Request, body []byte) (url.Values, error) {
 	return url.ParseQuery(raw)
 }
 
-// mapTradeStatus maps the notification's trade_status. Only TRADE_SUCCESS
-// is documented (the driver's CompleteResponse); the rest reuse query's
-// words, and anything else is providers.OrderUnknown. The notification is
-// a hint anyway: the gateway re-queries.
-func mapTradeStatus(word string) providers.OrderStatus {
-	return mapTransStatus(word)
-}
-
 // notifyFunctions are the `function` values a notification may carry: the
 // function of the call that placed the order (the driver's CompleteRequest
 // sample: precreate). The signature covers only function+mid+timestamp, so
@@ -141,7 +130,7 @@ var notifyFunctions = map[string]bool{fnPrecreate: true, fnWapPrecreate: true}
 // NotifyAck answers 2paynow: `success` (text/plain, HTTP 200) once the
 // state change is committed; `fail` with HTTP 400 otherwise so it retries.
 // UNCONFIRMED: the `success` string is known only from a field report.
-func (p *Provider) NotifyAck(ok bool, reason string) providers.Ack {
+func (p *Adapter) NotifyAck(ok bool, reason string) providers.Ack {
 	if ok {
 		return providers.Ack{Status: http.StatusOK, ContentType: "text/plain; charset=utf-8", Body: []byte(AckSuccess)}
 	}
@@ -153,11 +142,3 @@ const (
 	AckSuccess = "success"
 	AckFailure = "fail"
 )
-
-// clip bounds untrusted text quoted in an error.
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}

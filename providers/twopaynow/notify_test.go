@@ -19,17 +19,17 @@ const (
 	testKey = "zG93Cv85BCCp2h"
 )
 
-func newTestProvider(t testing.TB, now time.Time, baseURL string) *Provider {
+func newTestProvider(t testing.TB, now time.Time, baseURL string) *Adapter {
 	t.Helper()
 	p, err := New(providers.Channel{
-		ID: "tp-test", Kind: providers.KindTwoPayNow, Currency: "EUR", BaseURL: baseURL,
+		ID: "tp-test", Kind: Kind, Currency: "EUR", BaseURL: baseURL,
 		NotifyURL: "https://gw.example/notify/tp-test",
 		Params:    providers.Params{"mid": testMid, "key": testKey},
 	}, providers.Deps{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.(*Provider)
+	return p.(*Adapter)
 }
 
 // The notification published in omnipay-2paynow tests/TwoPayNowTest.php

@@ -3,7 +3,7 @@ package twopaynow
 import (
 	"context"
 	"encoding/json"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +18,7 @@ type passback struct {
 }
 
 // CreateOrder places the unified order (see createFlow).
-func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderRequest) (providers.CreateOrderResult, error) {
+func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequest) (providers.CreateOrderResult, error) {
 	if req.Amount.Currency != p.currency {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "this 2paynow channel takes %s, not %s", p.currency, req.Amount.Currency)
 	}
@@ -27,14 +27,8 @@ func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderReq
 		return providers.CreateOrderResult{}, err
 	}
 	pb, _ := json.Marshal(passback{OutTradeNo: req.OutTradeNo})
-	subject := strings.TrimSpace(req.Description)
-	if subject == "" {
-		subject = req.OutTradeNo
-	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = p.ch.NotifyURL
-	}
+	subject := providers.FirstNonEmpty(strings.TrimSpace(req.Description), req.OutTradeNo)
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, p.ch.NotifyURL)
 	if p.flow == flowWAP {
 		return providers.CreateOrderResult{PayURL: p.wapURL(req, typ, subject, notifyURL, string(pb))}, nil
 	}
@@ -62,30 +56,10 @@ func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderReq
 	return providers.CreateOrderResult{ProviderTradeNo: tradeNo, PayURL: payURL}, nil
 }
 
-// payURLFromAnswer picks the link the payer opens from a precreate answer.
-// UNCONFIRMED: the form of qr_code is not public. When it is an http(s)
-// URL (a hosted pay page, or Alipay's qr.alipay.com link) it is the pay
-// link; otherwise (e.g. a weixin:// code URL no browser opens) pic_url, the
-// QR image, is handed out instead.
-func payURLFromAnswer(qrCode, picURL string) string {
-	if isHTTPURL(qrCode) {
-		return qrCode
-	}
-	if isHTTPURL(picURL) {
-		return picURL
-	}
-	return ""
-}
-
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
-
 // wapURL builds the signed redirect URL of the WAP page (flowWAP), with the
 // fields of the driver's WapPreCreateRequest: it_b_pay is left out for
 // WeChat, merchant_trade_no is our out_trade_no.
-func (p *Provider) wapURL(req providers.CreateOrderRequest, typ, subject, notifyURL, pb string) string {
+func (p *Adapter) wapURL(req providers.CreateOrderRequest, typ, subject, notifyURL, pb string) string {
 	q := p.signed(fnWapPrecreate)
 	q.Set("type", typ)
 	q.Set("subject", subject)
@@ -116,7 +90,7 @@ func (p *Provider) wapURL(req providers.CreateOrderRequest, typ, subject, notify
 // `wap_query` with our number in trade_no (which finds orders placed
 // through the WAP page; a precreate order carries no merchant number, so
 // for it an unknown trade_no stays unresolved until a query by trade_no).
-func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (providers.OrderState, error) {
+func (p *Adapter) QueryOrder(ctx context.Context, ref providers.OrderRef) (providers.OrderState, error) {
 	a, err := p.query(ctx, ref)
 	if err != nil {
 		return providers.OrderState{}, err
@@ -133,10 +107,7 @@ func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (prov
 		st.ProviderTradeNo = ref.ProviderTradeNo
 	}
 	if amt := a.str("amount"); amt != "" {
-		cur := a.str("currency")
-		if cur == "" {
-			cur = p.currency
-		}
+		cur := providers.FirstNonEmpty(a.str("currency"), p.currency)
 		m, err := providers.ParseProviderAmount(amt, strings.ToUpper(cur))
 		if err != nil {
 			return providers.OrderState{}, providers.Errorf(providers.ErrCodeBadResponse, "", "query amount: %v", err)
@@ -149,7 +120,7 @@ func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (prov
 	return st, nil
 }
 
-func (p *Provider) query(ctx context.Context, ref providers.OrderRef) (answer, error) {
+func (p *Adapter) query(ctx context.Context, ref providers.OrderRef) (answer, error) {
 	switch {
 	case ref.ProviderTradeNo != "":
 		q := p.signed(fnQuery)
@@ -164,41 +135,9 @@ func (p *Provider) query(ctx context.Context, ref providers.OrderRef) (answer, e
 	}
 }
 
-// transStatuses are query's trans_status words (the driver's
-// QueryResponse). 2paynow's own word for "pending" is UNKNOWN. A refunded
-// order stays TRADE_SUCCESS with refund_amount > 0: it is PAID here,
-// refunds are tracked by the gateway.
-var transStatuses = map[string]providers.OrderStatus{
-	"TRADE_SUCCESS": providers.OrderPaid,
-	"TRADE_FAILED":  providers.OrderFailed,
-	"TRADE_CLOSED":  providers.OrderClosed,
-	"UNKNOWN":       providers.OrderPaying,
-}
-
-// mapTransStatus maps a trans_status word; any other word is
-// providers.OrderUnknown (providers.MapStatus).
-func mapTransStatus(word string) providers.OrderStatus {
-	return providers.MapStatus(transStatuses, word)
-}
-
-// beijing is the zone of 2paynow's wall-clock times: trade numbers
-// embed yyMMddHHmmss in UTC+8 (the driver's sample A19101413542297869 was
-// notified at 2019-10-14 06:31 UTC, 37 minutes after 13:54 UTC+8).
-var beijing = time.FixedZone("UTC+8", 8*3600)
-
-// parseTransTime reads trans_time. UNCONFIRMED format; "2006-01-02
-// 15:04:05" in UTC+8 is assumed, and an unreadable value gives zero.
-func parseTransTime(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04:05", s, beijing)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}
-
 // CloseOrder cancels the order (`cancel` with 2paynow's trade_no). Without
 // the trade_no it first asks wap_query for it.
-func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error {
+func (p *Adapter) CloseOrder(ctx context.Context, ref providers.OrderRef) error {
 	tradeNo, err := p.tradeNo(ctx, ref)
 	if err != nil {
 		return err
@@ -209,7 +148,7 @@ func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error
 	return err
 }
 
-func (p *Provider) tradeNo(ctx context.Context, ref providers.OrderRef) (string, error) {
+func (p *Adapter) tradeNo(ctx context.Context, ref providers.OrderRef) (string, error) {
 	if ref.ProviderTradeNo != "" {
 		return ref.ProviderTradeNo, nil
 	}
@@ -223,49 +162,20 @@ func (p *Provider) tradeNo(ctx context.Context, ref providers.OrderRef) (string,
 	return "", providers.Errorf(providers.ErrCodeBadResponse, "", "wap_query answer has no trade_no")
 }
 
-// Refund asks for a (partial) refund. UNCONFIRMED (no public code shows
-// it): the request is refundParams's; a success envelope means the refund
-// is done (SUCCEEDED), since no refund query or refund notification is
-// public. 2paynow's number for the refund is not known to be returned.
-func (p *Provider) Refund(ctx context.Context, req providers.RefundRequest) (providers.RefundState, error) {
-	if req.Amount.Currency != p.currency {
-		return providers.RefundState{}, providers.Errorf(providers.ErrCodeRejected, "", "2paynow refunds in %s, not %s", p.currency, req.Amount.Currency)
+// itBPay turns the order's expiry into 2paynow's `it_b_pay` ("30m"):
+// whole minutes rounded up, at least 1, at most 15 days (the Alipay-style
+// range); no expiry gives the driver's default 30m.
+func itBPay(expiresAt, now time.Time) string {
+	if expiresAt.IsZero() {
+		return "30m"
 	}
-	tradeNo, err := p.tradeNo(ctx, req.Order)
-	if err != nil {
-		return providers.RefundState{}, err
+	d := expiresAt.Sub(now)
+	minutes := int64((d + time.Minute - 1) / time.Minute)
+	if minutes < 1 {
+		minutes = 1
 	}
-	a, err := p.call(ctx, p.refundParams(tradeNo, req.Amount))
-	if err != nil {
-		return providers.RefundState{}, err
+	if minutes > 15*24*60 {
+		minutes = 15 * 24 * 60
 	}
-	st := providers.RefundState{
-		Status:         providers.RefundSucceeded,
-		ProviderStatus: "200",
-		OutRefundNo:    req.OutRefundNo,
-		SucceededAt:    p.now(),
-	}
-	if amt := a.str("refund_amount"); amt != "" {
-		m, err := providers.ParseProviderAmount(amt, req.Amount.Currency)
-		if err != nil {
-			return providers.RefundState{}, providers.Errorf(providers.ErrCodeBadResponse, "", "refund amount: %v", err)
-		}
-		st.Amount = m
-	}
-	return st, nil
-}
-
-// refundParams is the whole assumed refund request (README assumption):
-// function=refund, the order named by 2paynow's trade_no, refund_amount in
-// major units of the order currency, signed like every call.
-func (p *Provider) refundParams(tradeNo string, amount providers.Money) url.Values {
-	q := p.signed(fnRefund)
-	q.Set("trade_no", tradeNo)
-	q.Set("refund_amount", providers.FormatMinor(amount.Minor, amount.Currency))
-	return q
-}
-
-// QueryRefund: 2paynow has no public refund query (Capabilities says so).
-func (p *Provider) QueryRefund(ctx context.Context, ref providers.RefundRef) (providers.RefundState, error) {
-	return providers.RefundState{}, providers.Errorf(providers.ErrCodeUnsupported, "", "2paynow has no public refund query; the refund call's answer is final")
+	return strconv.FormatInt(minutes, 10) + "m"
 }

@@ -250,12 +250,12 @@ func TestFactoryValidates(t *testing.T) {
 		{providers.Params{"mid": "M-1", "key": "k"}, "", "params.mid"},
 		{providers.Params{"mid": "1", "key": "k"}, "EURO", "currency"},
 	} {
-		_, err := New(providers.Channel{ID: "x", Kind: providers.KindTwoPayNow, Currency: c.cur, Params: c.params}, providers.Deps{})
+		_, err := New(providers.Channel{ID: "x", Kind: Kind, Currency: c.cur, Params: c.params}, providers.Deps{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err = %v, want one naming %s", c.params, err, c.want)
 		}
 	}
-	p, err := New(providers.Channel{ID: "x", Kind: providers.KindTwoPayNow, Params: providers.Params{"mid": "1", "key": "k"}}, providers.Deps{})
+	p, err := New(providers.Channel{ID: "x", Kind: Kind, Params: providers.Params{"mid": "1", "key": "k"}}, providers.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestFactoryValidates(t *testing.T) {
 		len(caps.Currencies) != 1 || caps.Currencies[0] != "EUR" || len(caps.PayMethods) != 2 {
 		t.Errorf("capabilities = %s", b)
 	}
-	if p.(*Provider).ch.BaseURL != DefaultBaseURL {
-		t.Errorf("default base = %s", p.(*Provider).ch.BaseURL)
+	if p.(*Adapter).ch.BaseURL != DefaultBaseURL {
+		t.Errorf("default base = %s", p.(*Adapter).ch.BaseURL)
 	}
 }

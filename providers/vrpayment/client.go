@@ -3,11 +3,9 @@ package vrpayment
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/go-resty/resty/v2"
 
@@ -17,7 +15,7 @@ import (
 // query builds "spaceId=..[&id=..]" in the SDK's order. Every value is a
 // decimal id, so nothing needs escaping and the signed path is exactly the
 // one sent.
-func (p *Provider) query(id string) string {
+func (p *Adapter) query(id string) string {
 	q := "spaceId=" + p.spaceID
 	if id != "" {
 		q += "&id=" + id
@@ -28,7 +26,7 @@ func (p *Provider) query(id string) string {
 // do sends one authenticated call and returns the body of a 2xx answer.
 // path is the endpoint without the /api prefix; rawQuery is already
 // encoded; body, when not nil, is sent as JSON.
-func (p *Provider) do(ctx context.Context, method, path, rawQuery string, body any) ([]byte, error) {
+func (p *Adapter) do(ctx context.Context, method, path, rawQuery string, body any) ([]byte, error) {
 	rel := apiPrefix + path
 	if rawQuery != "" {
 		rel += "?" + rawQuery
@@ -43,10 +41,10 @@ func (p *Provider) do(ctx context.Context, method, path, rawQuery string, body a
 			return nil, providers.Errorf(providers.ErrCodeRejected, "", "encode request: %v", err)
 		}
 	}
-	resp, err := p.client.Do(func() (*resty.Response, error) {
+	resp, err := p.http.Do(func() (*resty.Response, error) {
 		// Timestamp and MAC per attempt: the server checks the time.
 		ts := strconv.FormatInt(p.now().Unix(), 10)
-		r := p.client.R(ctx).
+		r := p.http.R(ctx).
 			SetHeader("Accept", "application/json").
 			SetHeader("x-mac-version", macVersion).
 			SetHeader("x-mac-userid", p.userID).
@@ -88,54 +86,4 @@ func parseAPIError(body []byte) apiError {
 		e.Message = e.DefaultMessage
 	}
 	return e
-}
-
-// serverError: 5xx, including wallee's 542 ServerError, is
-// PROVIDER_UNAVAILABLE (retry later).
-func serverError(resp *resty.Response) error {
-	e := parseAPIError(resp.Body())
-	return &providers.Error{Code: providers.ErrCodeUnavailable, ProviderCode: fmt.Sprintf("HTTP %d", resp.StatusCode()), Message: e.Message}
-}
-
-// clientError maps a non-2xx, non-5xx answer:
-//   - 442 ClientError: PROVIDER_NOT_FOUND when the message says the entity
-//     does not exist (isNotFound), else PROVIDER_REJECTED; ProviderCode is
-//     the error type (e.g. DEVELOPER_ERROR);
-//   - 404: PROVIDER_NOT_FOUND;
-//   - 409 (optimistic-locking conflict in the SDK): PROVIDER_UNAVAILABLE,
-//     the same call may be retried;
-//   - anything else (401/403 authentication, 400...): PROVIDER_REJECTED.
-func clientError(status int, body []byte) error {
-	e := parseAPIError(body)
-	code := fmt.Sprintf("HTTP %d", status)
-	if status == 442 && e.Type != "" {
-		code = e.Type
-	}
-	switch {
-	case status == http.StatusNotFound || (status == 442 && isNotFound(e.Message)):
-		return &providers.Error{Code: providers.ErrCodeNotFound, ProviderCode: code, Message: e.Message}
-	case status == http.StatusConflict:
-		return &providers.Error{Code: providers.ErrCodeUnavailable, ProviderCode: code, Message: e.Message}
-	case providers.InProgressMessage(e.Message):
-		// e.g. a refund with this externalId is already being processed.
-		return &providers.Error{Code: providers.ErrCodeInProgress, ProviderCode: code, Message: e.Message}
-	default:
-		return &providers.Error{Code: providers.ErrCodeRejected, ProviderCode: code, Message: e.Message}
-	}
-}
-
-// isNotFound reads a ClientError message. UNCONFIRMED wording: wallee's
-// message for an unknown id is not public; these are the usual forms.
-func isNotFound(msg string) bool {
-	s := strings.ToLower(msg)
-	for _, w := range []string{"not found", "does not exist", "could not be found", "no entity", "unknown id"} {
-		if strings.Contains(s, w) {
-			return true
-		}
-	}
-	return false
-}
-
-func badResponse(format string, args ...any) error {
-	return providers.Errorf(providers.ErrCodeBadResponse, "", format, args...)
 }

@@ -16,7 +16,7 @@ import (
 
 func sandboxChannel() providers.Channel {
 	return providers.Channel{
-		ID: "vr-conf", Kind: providers.KindVRPayment, Currency: "EUR",
+		ID: "vr-conf", Kind: Kind, Currency: "EUR",
 		Params: providers.Params{"user_id": "512", "secret": testSecret, "space_id": "405"},
 	}
 }

@@ -32,7 +32,7 @@ type webhook struct {
 // (ErrChannelMismatch). Listeners must be configured for the Transaction
 // and Refund entities; any other entity is refused as malformed (its
 // entityId is not a transaction or refund id).
-func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
+func (p *Adapter) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
 	if r.Method != http.MethodPost {
 		return providers.Notification{}, fmt.Errorf("%w: webhook must be a POST, got %s", providers.ErrMalformed, providers.Clip(r.Method, 16))
 	}
@@ -55,10 +55,10 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	switch w.ListenerEntityTechnicalName {
 	case "Transaction":
 		n.Kind = providers.NotifyPayment
-		n.Order = providers.OrderState{ProviderTradeNo: entity, ProviderStatus: clip(w.State), Status: mapTransactionState(w.State)}
+		n.Order = providers.OrderState{ProviderTradeNo: entity, ProviderStatus: providers.Clip(w.State, 64), Status: mapTransactionState(w.State)}
 	case "Refund":
 		n.Kind = providers.NotifyRefund
-		n.Refund = providers.RefundState{ProviderRefundNo: entity, ProviderStatus: clip(w.State), Status: mapRefundState(w.State)}
+		n.Refund = providers.RefundState{ProviderRefundNo: entity, ProviderStatus: providers.Clip(w.State, 64), Status: mapRefundState(w.State)}
 	default:
 		return providers.Notification{}, fmt.Errorf("%w: webhook for entity %q: configure listeners for Transaction and Refund only", providers.ErrMalformed, providers.Clip(w.ListenerEntityTechnicalName, 64))
 	}
@@ -67,17 +67,9 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 
 // NotifyAck: wallee wants a 2xx once the webhook is handled (empty body);
 // 500 makes it retry (the wallee-family plugins' convention).
-func (p *Provider) NotifyAck(ok bool, reason string) providers.Ack {
+func (p *Adapter) NotifyAck(ok bool, reason string) providers.Ack {
 	if ok {
 		return providers.Ack{Status: http.StatusOK}
 	}
 	return providers.Ack{Status: http.StatusInternalServerError}
-}
-
-// clip bounds provider text kept or quoted (a state word is a few letters).
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64]
-	}
-	return s
 }

@@ -23,20 +23,11 @@ type refundCreate struct {
 	MerchantReference string      `json:"merchantReference,omitempty"`
 }
 
-// refund is the part of wallee's Refund we read.
-type refund struct {
-	ID          json.Number `json:"id"`
-	State       string      `json:"state"`
-	ExternalID  string      `json:"externalId"`
-	Amount      json.Number `json:"amount"`
-	SucceededOn string      `json:"succeededOn"`
-}
-
 // Refund creates a refund (POST /api/refund/refund): externalId = our
 // out_refund_no, the transaction by id (found by merchantReference when
 // the id is unknown), the amount as a JSON number in major units of the
 // order currency, merchantReference = the order's out_trade_no.
-func (p *Provider) Refund(ctx context.Context, req providers.RefundRequest) (providers.RefundState, error) {
+func (p *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (providers.RefundState, error) {
 	if req.Amount.Currency != p.currency {
 		return providers.RefundState{}, providers.Errorf(providers.ErrCodeRejected, "", "VR Payment refunds in the transaction currency %s, not %s", p.currency, req.Amount.Currency)
 	}
@@ -64,11 +55,8 @@ func (p *Provider) Refund(ctx context.Context, req providers.RefundRequest) (pro
 
 // QueryRefund reads the refund by id (GET /api/refund/read) or, without
 // it, searches by externalId (POST /api/refund/search).
-func (p *Provider) QueryRefund(ctx context.Context, ref providers.RefundRef) (providers.RefundState, error) {
-	cur := ref.Amount.Currency
-	if cur == "" {
-		cur = p.currency
-	}
+func (p *Adapter) QueryRefund(ctx context.Context, ref providers.RefundRef) (providers.RefundState, error) {
+	cur := providers.FirstNonEmpty(ref.Amount.Currency, p.currency)
 	if ref.ProviderRefundNo != "" {
 		if !idPattern.MatchString(ref.ProviderRefundNo) {
 			return providers.RefundState{}, providers.Errorf(providers.ErrCodeNotFound, "", "%q is not a VR Payment refund id", ref.ProviderRefundNo)
@@ -88,7 +76,7 @@ func (p *Provider) QueryRefund(ctx context.Context, ref providers.RefundRef) (pr
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return providers.RefundState{}, badResponse("refund/search answer is not a list")
+		return providers.RefundState{}, providers.BadResponse("refund/search answer is not a list")
 	}
 	for _, item := range list {
 		var r refund
@@ -97,48 +85,4 @@ func (p *Provider) QueryRefund(ctx context.Context, ref providers.RefundRef) (pr
 		}
 	}
 	return providers.RefundState{}, providers.Errorf(providers.ErrCodeNotFound, "", "no VR Payment refund with externalId %q", ref.OutRefundNo)
-}
-
-func (p *Provider) refundState(raw []byte, outRefundNo, currency string) (providers.RefundState, error) {
-	var r refund
-	if err := json.Unmarshal(raw, &r); err != nil || !idPattern.MatchString(r.ID.String()) {
-		return providers.RefundState{}, badResponse("answer is not a refund")
-	}
-	if r.ExternalID != "" && outRefundNo != "" && r.ExternalID != outRefundNo {
-		return providers.RefundState{}, badResponse("refund %s has externalId %q, not %q", r.ID, r.ExternalID, outRefundNo)
-	}
-	status := mapRefundState(r.State)
-	st := providers.RefundState{
-		Status:           status,
-		ProviderStatus:   r.State,
-		OutRefundNo:      outRefundNo,
-		ProviderRefundNo: r.ID.String(),
-	}
-	if st.OutRefundNo == "" {
-		st.OutRefundNo = r.ExternalID
-	}
-	if isPositive(r.Amount) {
-		m, err := providers.ParseProviderAmount(r.Amount.String(), currency)
-		if err != nil {
-			return providers.RefundState{}, badResponse("refund amount: %v", err)
-		}
-		st.Amount = m
-	}
-	if status == providers.RefundSucceeded {
-		st.SucceededAt = parseTime(r.SucceededOn)
-	}
-	return st, nil
-}
-
-// refundStates are wallee's RefundState words.
-var refundStates = map[string]providers.RefundStatus{
-	"SUCCESSFUL": providers.RefundSucceeded,
-	"FAILED":     providers.RefundFailed,
-	"CREATE":     providers.RefundProcessing, "SCHEDULED": providers.RefundProcessing,
-	"PENDING": providers.RefundProcessing, "MANUAL_CHECK": providers.RefundProcessing,
-}
-
-// mapRefundState maps a RefundState word; any other is providers.RefundUnknown.
-func mapRefundState(state string) providers.RefundStatus {
-	return providers.MapStatus(refundStates, state)
 }

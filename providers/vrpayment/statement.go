@@ -22,7 +22,7 @@ import (
 // operators with ISO-8601 values in an AND filter (the EntityQuery shape
 // is the SDK's; the field names are the Transaction and Refund models').
 
-var _ providers.StatementSource = (*Provider)(nil)
+var _ providers.StatementSource = (*Adapter)(nil)
 
 // searchPage is how many entities one search asks for (wallee's maximum).
 const searchPage = 100
@@ -36,11 +36,11 @@ var berlin = func() *time.Location {
 }()
 
 // StatementLocation implements providers.StatementFormat.
-func (p *Provider) StatementLocation() *time.Location { return berlin }
+func (p *Adapter) StatementLocation() *time.Location { return berlin }
 
 // ParseStatement implements providers.StatementFormat: VR Payment has no
 // statement file of its own; an export is read with statement.columns.
-func (p *Provider) ParseStatement(io.Reader, func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Adapter) ParseStatement(io.Reader, func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	return providers.StatementSummary{}, providers.BadStatement("VR Payment has no statement file format: map its CSV export in the channel's statement.columns")
 }
 
@@ -94,7 +94,7 @@ type statementTx struct {
 // without either is no statement. The searches are live: a day still
 // running gives what was completed so far (the daily schedule reads
 // yesterday).
-func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, loc *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Adapter) DownloadStatement(ctx context.Context, day providers.Day, loc *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	var none providers.StatementSummary
 	if loc == nil {
 		loc = berlin
@@ -108,7 +108,7 @@ func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, loc
 		}
 		var page []statementTx
 		if err := json.Unmarshal(raw, &page); err != nil {
-			return none, badResponse("transaction/search answer is not a list")
+			return none, providers.BadResponse("transaction/search answer is not a list")
 		}
 		for _, tx := range page {
 			row, ok, err := p.paymentRow(tx)
@@ -133,7 +133,7 @@ func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, loc
 		}
 		var page []statementRefund
 		if err := json.Unmarshal(raw, &page); err != nil {
-			return none, badResponse("refund/search answer is not a list")
+			return none, providers.BadResponse("refund/search answer is not a list")
 		}
 		for _, r := range page {
 			row, err := p.refundRow(r)
@@ -164,15 +164,12 @@ func parseStamp(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("time %q", s)
 }
 
-func (p *Provider) paymentRow(tx statementTx) (providers.StatementRow, bool, error) {
+func (p *Adapter) paymentRow(tx statementTx) (providers.StatementRow, bool, error) {
 	status := mapTransactionState(tx.State)
 	if status != providers.OrderPaid {
 		return providers.StatementRow{}, false, nil
 	}
-	cur := tx.Currency
-	if cur == "" {
-		cur = p.currency
-	}
+	cur := providers.FirstNonEmpty(tx.Currency, p.currency)
 	amount, err := providers.ParseStatementAmount(tx.CompletedAmount.String(), cur)
 	if err != nil {
 		return providers.StatementRow{}, false, providers.BadStatement("transaction %s: completedAmount: %v", tx.ID, err)
@@ -191,11 +188,8 @@ func (p *Provider) paymentRow(tx statementTx) (providers.StatementRow, bool, err
 	return row, true, nil
 }
 
-func (p *Provider) refundRow(r statementRefund) (providers.StatementRow, error) {
-	cur := r.Transaction.Currency
-	if cur == "" {
-		cur = p.currency
-	}
+func (p *Adapter) refundRow(r statementRefund) (providers.StatementRow, error) {
+	cur := providers.FirstNonEmpty(r.Transaction.Currency, p.currency)
 	amount, err := providers.ParseStatementAmount(r.Amount.String(), cur)
 	if err != nil {
 		return providers.StatementRow{}, providers.BadStatement("refund %s: amount: %v", r.ID, err)

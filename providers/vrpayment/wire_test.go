@@ -59,16 +59,16 @@ func (f *fakeVR) serve(t *testing.T) *httptest.Server {
 
 var fixedNow = time.Unix(1700000000, 0)
 
-func newTestProvider(t testing.TB, baseURL, currency string) *Provider {
+func newTestProvider(t testing.TB, baseURL, currency string) *Adapter {
 	t.Helper()
 	p, err := New(providers.Channel{
-		ID: "vr-test", Kind: providers.KindVRPayment, Currency: currency, BaseURL: baseURL,
+		ID: "vr-test", Kind: Kind, Currency: currency, BaseURL: baseURL,
 		Params: providers.Params{"user_id": "512", "secret": testSecret, "space_id": "405"},
 	}, providers.Deps{Now: func() time.Time { return fixedNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.(*Provider)
+	return p.(*Adapter)
 }
 
 func TestCreateOrderWire(t *testing.T) {
@@ -327,7 +327,7 @@ func TestFactoryValidates(t *testing.T) {
 		{with("space_id", "space-1"), "params.space_id"},
 		{with("user_id", "admin"), "params.user_id"},
 	} {
-		_, err := New(providers.Channel{ID: "x", Kind: providers.KindVRPayment, Params: c.params}, providers.Deps{})
+		_, err := New(providers.Channel{ID: "x", Kind: Kind, Params: c.params}, providers.Deps{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err = %v, want one naming %s", c.params, err, c.want)
 		}
@@ -335,7 +335,7 @@ func TestFactoryValidates(t *testing.T) {
 			t.Errorf("error leaks the secret: %v", err)
 		}
 	}
-	p, err := New(providers.Channel{ID: "x", Kind: providers.KindVRPayment, Params: ok}, providers.Deps{})
+	p, err := New(providers.Channel{ID: "x", Kind: Kind, Params: ok}, providers.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestFactoryValidates(t *testing.T) {
 		len(caps.Currencies) != 1 || caps.Currencies[0] != "EUR" {
 		t.Errorf("capabilities = %+v", caps)
 	}
-	if p.(*Provider).ch.BaseURL != DefaultBaseURL {
-		t.Errorf("default base = %s", p.(*Provider).ch.BaseURL)
+	if p.(*Adapter).ch.BaseURL != DefaultBaseURL {
+		t.Errorf("default base = %s", p.(*Adapter).ch.BaseURL)
 	}
 }

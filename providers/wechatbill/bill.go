@@ -24,9 +24,8 @@ import (
 	"github.com/paygate/paygate/providers"
 )
 
-// Location is the bill's zone: China Standard Time (no DST since 1991;
-// a fixed zone needs no tzdata on the host).
-var Location = time.FixedZone("Asia/Shanghai", 8*3600)
+// Location is the bill's zone: China Standard Time.
+var Location = providers.ChinaTime
 
 // Column names, current and legacy (by meaning).
 var columns = map[string][]string{
@@ -271,10 +270,7 @@ func readRow(h map[string]int, f []string) (providers.StatementRow, error) {
 	if err != nil {
 		return row, err
 	}
-	cur := field(h, f, "currency")
-	if cur == "" {
-		cur = "CNY"
-	}
+	cur := providers.FirstNonEmpty(field(h, f, "currency"), "CNY")
 	if !providers.KnownCurrency(cur) {
 		return row, fmt.Errorf("货币种类 %q is not an ISO-4217 code", cur)
 	}
@@ -371,4 +367,21 @@ func Decompress(r io.Reader) (io.Reader, error) {
 		return zr, nil
 	}
 	return br, nil
+}
+
+// Format is the trade bill as a providers.StatementFormat: a bill file as
+// downloaded from the merchant platform (plain or gzip), its days in
+// Beijing time. The WeChat adapters embed it.
+type Format struct{}
+
+// StatementLocation implements providers.StatementFormat.
+func (Format) StatementLocation() *time.Location { return Location }
+
+// ParseStatement implements providers.StatementFormat.
+func (Format) ParseStatement(r io.Reader, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+	zr, err := Decompress(r)
+	if err != nil {
+		return providers.StatementSummary{}, err
+	}
+	return Parse(zr, fn)
 }

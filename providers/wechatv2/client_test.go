@@ -75,7 +75,7 @@ func fakeAdapter(t *testing.T, params providers.Params, f *fakeWeChat) *Adapter 
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	f.key = params.String("api_key")
-	p, err := New(providers.Channel{ID: "fake", Kind: providers.KindWeChatV2, Currency: "CNY", BaseURL: srv.URL + "/", NotifyURL: "https://gw.example/notify/fake", ServerIP: "10.0.0.1", Params: params},
+	p, err := New(providers.Channel{ID: "fake", Kind: Kind, Currency: "CNY", BaseURL: srv.URL + "/", NotifyURL: "https://gw.example/notify/fake", ServerIP: "10.0.0.1", Params: params},
 		providers.Deps{HTTPClient: srv.Client(), Now: fixedNow(1700000000)})
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +265,8 @@ func TestFactoryValidation(t *testing.T) {
 		params providers.Params
 		errHas string
 	}{
-		{"missing all", providers.Params{}, "params.api_key, params.appid, params.mch_id"},
+		{"missing all", providers.Params{}, "params.api_key: is required; params.appid: is required; params.mch_id: is required"},
+		{"misspelt sub_appid", providers.Params{"appid": "wx1", "mch_id": "1", "api_key": officialKey, "sub_mch_id": "2", "sub_app_id": "wx2"}, "params.sub_app_id: unknown param (did you mean sub_appid?)"},
 		{"missing key", providers.Params{"appid": "wx1", "mch_id": "1"}, "params.api_key"},
 		{"bad sign_type", providers.Params{"appid": "wx1", "mch_id": "1", "api_key": officialKey, "sign_type": "SHA1"}, "params.sign_type"},
 		{"short key", providers.Params{"appid": "wx1", "mch_id": "1", "api_key": "short"}, "params.api_key"},
@@ -274,7 +275,7 @@ func TestFactoryValidation(t *testing.T) {
 		{"unreadable cert", providers.Params{"appid": "wx1", "mch_id": "1", "api_key": officialKey, "cert_file": filepath.Join(dir, "none.pem"), "key_file": keyFile}, "params.cert_file"},
 		{"ok lower-case sign_type", providers.Params{"appid": "wx1", "mch_id": "1", "api_key": officialKey, "sign_type": "hmac-sha256", "cert_file": certFile, "key_file": keyFile}, ""},
 	} {
-		_, err := New(providers.Channel{ID: "c", Kind: providers.KindWeChatV2, Params: tc.params}, providers.Deps{})
+		_, err := New(providers.Channel{ID: "c", Kind: Kind, Params: tc.params}, providers.Deps{})
 		switch {
 		case tc.errHas == "" && err != nil:
 			t.Errorf("%s: %v", tc.name, err)
@@ -285,7 +286,7 @@ func TestFactoryValidation(t *testing.T) {
 			t.Errorf("%s: error leaks the key", tc.name)
 		}
 	}
-	p, _ := New(providers.Channel{ID: "c", Kind: providers.KindWeChatV2, Params: directParams()}, providers.Deps{})
+	p, _ := New(providers.Channel{ID: "c", Kind: Kind, Params: directParams()}, providers.Deps{})
 	if p.(*Adapter).ch.BaseURL != ProductionBaseURL {
 		t.Errorf("empty base_url -> %q", p.(*Adapter).ch.BaseURL)
 	}
@@ -345,7 +346,7 @@ func TestRefundMutualTLS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	shared := srv.Client()
 	ch := func(params providers.Params) providers.Channel {
-		return providers.Channel{ID: "tls", Kind: providers.KindWeChatV2, BaseURL: srv.URL, Params: params}
+		return providers.Channel{ID: "tls", Kind: Kind, BaseURL: srv.URL, Params: params}
 	}
 	withCert := directParams()
 	withCert["cert_file"], withCert["key_file"] = certFile, keyFile

@@ -8,6 +8,7 @@ import (
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/providertest"
 	_ "github.com/paygate/paygate/providers/sandbox/wechatv2sim"
+	"github.com/paygate/paygate/providers/wechatv2"
 	_ "github.com/paygate/paygate/providers/wechatv2"
 )
 
@@ -18,14 +19,14 @@ const (
 
 func directChannel(id string) providers.Channel {
 	return providers.Channel{
-		ID: id, Kind: providers.KindWeChatV2, Currency: "CNY",
+		ID: id, Kind: wechatv2.Kind, Currency: "CNY",
 		Params: providers.Params{"appid": "wxd930ea5d5a258f4f", "mch_id": "10000100", "api_key": testKey},
 	}
 }
 
 func spChannel(id string) providers.Channel {
 	return providers.Channel{
-		ID: id, Kind: providers.KindWeChatV2, Currency: "CNY",
+		ID: id, Kind: wechatv2.Kind, Currency: "CNY",
 		Params: providers.Params{
 			"appid": "wx8888888888888888", "mch_id": "1900000109", "api_key": testKeySP,
 			"sign_type": "HMAC-SHA256", "sub_mch_id": "1900000110", "sub_appid": "wx1234567890abcdef",

@@ -15,7 +15,7 @@ import (
 // any refund document encrypted as req_info. Seeds: WeChat's published
 // pay notification fields and req_info vector.
 func FuzzParseNotify(f *testing.F) {
-	p, err := New(providers.Channel{ID: "t", Kind: providers.KindWeChatV2, Currency: "CNY", NotifyURL: "https://gw.example/notify/t",
+	p, err := New(providers.Channel{ID: "t", Kind: Kind, Currency: "CNY", NotifyURL: "https://gw.example/notify/t",
 		Params: providers.Params{"appid": "wxd930ea5d5a258f4f", "mch_id": "10000100", "api_key": reqInfoAPIKey}}, providers.Deps{})
 	if err != nil {
 		f.Fatal(err)

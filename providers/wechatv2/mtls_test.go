@@ -138,7 +138,7 @@ func TestRefundMutualTLSRequired(t *testing.T) {
 			if tt.cert != "" {
 				params["cert_file"], params["key_file"] = tt.cert, tt.key
 			}
-			p, err := New(providers.Channel{ID: "tls", Kind: providers.KindWeChatV2, BaseURL: srv.URL, Params: params},
+			p, err := New(providers.Channel{ID: "tls", Kind: Kind, BaseURL: srv.URL, Params: params},
 				providers.Deps{HTTPClient: srv.Client()}) // trusts the server's certificate, has none of its own
 			if err != nil {
 				t.Fatal(err)

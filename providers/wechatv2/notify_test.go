@@ -15,7 +15,7 @@ import (
 
 func newTestAdapter(t *testing.T, params providers.Params) *Adapter {
 	t.Helper()
-	p, err := New(providers.Channel{ID: "t", Kind: providers.KindWeChatV2, Currency: "CNY", NotifyURL: "https://gw.example/notify/t", ServerIP: "10.0.0.1", Params: params}, providers.Deps{})
+	p, err := New(providers.Channel{ID: "t", Kind: Kind, Currency: "CNY", NotifyURL: "https://gw.example/notify/t", ServerIP: "10.0.0.1", Params: params}, providers.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,14 +8,6 @@ import (
 	"github.com/paygate/paygate/providers"
 )
 
-func rejected(format string, args ...any) *providers.Error {
-	return providers.Errorf(providers.ErrCodeRejected, "", format, args...)
-}
-
-func badResponse(format string, args ...any) *providers.Error {
-	return providers.Errorf(providers.ErrCodeBadResponse, "", format, args...)
-}
-
 // payer decides where the payer's openid goes and which appid the order
 // (and so paySign's appId) is bound to. Direct mode: openid under appid.
 // Service-provider mode: sub_openid under sub_appid when the payer's appid
@@ -29,9 +21,9 @@ func (a *Adapter) payer(payerAppID string) (field, appID string, err error) {
 		return "openid", c.appID, nil
 	}
 	if c.sp() {
-		return "", "", rejected("payer appid %q is neither the channel's sub_appid nor its appid", payerAppID)
+		return "", "", providers.Rejected("payer appid %q is neither the channel's sub_appid nor its appid", payerAppID)
 	}
-	return "", "", rejected("payer appid %q is not the channel's appid", payerAppID)
+	return "", "", providers.Rejected("payer appid %q is not the channel's appid", payerAppID)
 }
 
 // CreateOrder places a JSAPI (mini-program) order with /pay/unifiedorder
@@ -41,39 +33,30 @@ func (a *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeUnsupported, "", "pay method %q: wechat_v2 offers only %q", req.PayMethod, providers.PayMethodWeChat)
 	}
 	if req.Amount.Currency != currencyCNY {
-		return providers.CreateOrderResult{}, rejected("currency %q: wechat_v2 takes CNY only", req.Amount.Currency)
+		return providers.CreateOrderResult{}, providers.Rejected("currency %q: wechat_v2 takes CNY only", req.Amount.Currency)
 	}
 	if req.Amount.Minor <= 0 {
-		return providers.CreateOrderResult{}, rejected("amount must be positive")
+		return providers.CreateOrderResult{}, providers.Rejected("amount must be positive")
 	}
 	if req.OutTradeNo == "" {
-		return providers.CreateOrderResult{}, rejected("out_trade_no is required")
+		return providers.CreateOrderResult{}, providers.Rejected("out_trade_no is required")
 	}
 	if req.PayerOpenID == "" {
-		return providers.CreateOrderResult{}, rejected("payer openid is required for a mini-program payment")
+		return providers.CreateOrderResult{}, providers.Rejected("payer openid is required for a mini-program payment")
 	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = a.cfg.notifyURL
-	}
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, a.cfg.notifyURL)
 	if notifyURL == "" || strings.Contains(notifyURL, "?") {
-		return providers.CreateOrderResult{}, rejected("notify_url must be set and carry no query string")
+		return providers.CreateOrderResult{}, providers.Rejected("notify_url must be set and carry no query string")
 	}
-	ip := req.ClientIP
+	ip := providers.FirstNonEmpty(req.ClientIP, a.cfg.serverIP)
 	if ip == "" {
-		ip = a.cfg.serverIP
-	}
-	if ip == "" {
-		return providers.CreateOrderResult{}, rejected("spbill_create_ip: neither the client IP nor the server IP is known")
+		return providers.CreateOrderResult{}, providers.Rejected("spbill_create_ip: neither the client IP nor the server IP is known")
 	}
 	openidField, orderAppID, err := a.payer(req.PayerAppID)
 	if err != nil {
 		return providers.CreateOrderResult{}, err
 	}
-	body := truncateUTF8(strings.ToValidUTF8(req.Description, ""), maxBodyField)
-	if body == "" {
-		body = req.OutTradeNo // body is required by WeChat
-	}
+	body := providers.FirstNonEmpty(truncateUTF8(strings.ToValidUTF8(req.Description, ""), maxBodyField), req.OutTradeNo) // body is required by WeChat
 
 	f := a.baseFields()
 	if a.cfg.sp() && a.cfg.subAppID != "" {
@@ -96,10 +79,10 @@ func (a *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequ
 	}
 	prepayID := m["prepay_id"]
 	if prepayID == "" {
-		return providers.CreateOrderResult{}, badResponse("%s: no prepay_id", PathUnifiedOrder)
+		return providers.CreateOrderResult{}, providers.BadResponse("%s: no prepay_id", PathUnifiedOrder)
 	}
 	if tt := m["trade_type"]; tt != "" && tt != tradeJSAPI {
-		return providers.CreateOrderResult{}, badResponse("%s: trade_type %q", PathUnifiedOrder, tt)
+		return providers.CreateOrderResult{}, providers.BadResponse("%s: trade_type %q", PathUnifiedOrder, tt)
 	}
 	params, err := a.payParams(orderAppID, prepayID)
 	if err != nil {
@@ -123,7 +106,7 @@ func (a *Adapter) payParams(appID, prepayID string) (map[string]string, error) {
 	}
 	s, err := sign(p, a.cfg.apiKey, a.cfg.signType)
 	if err != nil {
-		return nil, rejected("%v", err)
+		return nil, providers.Rejected("%v", err)
 	}
 	p["paySign"] = s
 	return p, nil
@@ -139,7 +122,7 @@ func (a *Adapter) QueryOrder(ctx context.Context, ref providers.OrderRef) (provi
 	case ref.OutTradeNo != "":
 		f["out_trade_no"] = ref.OutTradeNo
 	default:
-		return providers.OrderState{}, rejected("order query needs transaction_id or out_trade_no")
+		return providers.OrderState{}, providers.Rejected("order query needs transaction_id or out_trade_no")
 	}
 	m, err := a.call(ctx, PathOrderQuery, f)
 	if err != nil {
@@ -148,59 +131,11 @@ func (a *Adapter) QueryOrder(ctx context.Context, ref providers.OrderRef) (provi
 	return orderState(m, ref)
 }
 
-// orderState reads a verified orderquery answer.
-func orderState(m map[string]string, ref providers.OrderRef) (providers.OrderState, error) {
-	ts := m["trade_state"]
-	status := MapTradeState(ts)
-	if ref.OutTradeNo != "" && m["out_trade_no"] != "" && m["out_trade_no"] != ref.OutTradeNo {
-		return providers.OrderState{}, badResponse("%s: answer is about another out_trade_no", PathOrderQuery)
-	}
-	if ref.TransactionID != "" && m["transaction_id"] != "" && m["transaction_id"] != ref.TransactionID {
-		return providers.OrderState{}, badResponse("%s: answer is about another transaction_id", PathOrderQuery)
-	}
-	st := providers.OrderState{
-		Status:         status,
-		ProviderStatus: ts,
-		OutTradeNo:     m["out_trade_no"],
-		TransactionID:  m["transaction_id"],
-		// WeChat is the acquirer: its number is the provider's number too.
-		ProviderTradeNo: m["transaction_id"],
-		PayerID:         payerID(m),
-	}
-	if st.OutTradeNo == "" {
-		st.OutTradeNo = ref.OutTradeNo
-	}
-	var err error
-	if v := m["total_fee"]; v != "" {
-		if st.Amount, err = parseFen(v, m["fee_type"]); err != nil {
-			return providers.OrderState{}, badResponse("%s: total_fee: %v", PathOrderQuery, err)
-		}
-	}
-	if v := m["time_end"]; v != "" {
-		if st.PaidAt, err = parseTimeEnd(v); err != nil {
-			return providers.OrderState{}, badResponse("%s: time_end %q", PathOrderQuery, v)
-		}
-	}
-	if status == providers.OrderPaid && (st.TransactionID == "" || st.Amount.IsZero()) {
-		return providers.OrderState{}, badResponse("%s: paid order without transaction_id or total_fee", PathOrderQuery)
-	}
-	return st, nil
-}
-
-// payerID is the payer's openid under the order's appid: sub_openid in
-// service-provider mode when the order used sub_appid, else openid.
-func payerID(m map[string]string) string {
-	if v := m["sub_openid"]; v != "" {
-		return v
-	}
-	return m["openid"]
-}
-
 // CloseOrder closes an unpaid order with /pay/closeorder. ORDERPAID and
 // ORDERCLOSED come back as ORDER_PAID / ORDER_CLOSED errors.
 func (a *Adapter) CloseOrder(ctx context.Context, ref providers.OrderRef) error {
 	if ref.OutTradeNo == "" {
-		return rejected("close needs out_trade_no")
+		return providers.Rejected("close needs out_trade_no")
 	}
 	f := a.baseFields()
 	f["out_trade_no"] = ref.OutTradeNo

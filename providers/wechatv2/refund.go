@@ -19,15 +19,15 @@ const maxRefundCount = 50
 func (a *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (providers.RefundState, error) {
 	switch {
 	case req.OutRefundNo == "":
-		return providers.RefundState{}, rejected("out_refund_no is required")
+		return providers.RefundState{}, providers.Rejected("out_refund_no is required")
 	case req.Amount.Minor <= 0:
-		return providers.RefundState{}, rejected("refund amount must be positive")
+		return providers.RefundState{}, providers.Rejected("refund amount must be positive")
 	case req.Amount.Currency != currencyCNY:
-		return providers.RefundState{}, rejected("refund currency %q: wechat_v2 refunds in CNY", req.Amount.Currency)
+		return providers.RefundState{}, providers.Rejected("refund currency %q: wechat_v2 refunds in CNY", req.Amount.Currency)
 	case req.Order.Amount.Minor <= 0 || req.Order.Amount.Currency != currencyCNY:
-		return providers.RefundState{}, rejected("refund needs the order's CNY total (total_fee)")
+		return providers.RefundState{}, providers.Rejected("refund needs the order's CNY total (total_fee)")
 	case req.Order.TransactionID == "" && req.Order.OutTradeNo == "":
-		return providers.RefundState{}, rejected("refund needs transaction_id or out_trade_no")
+		return providers.RefundState{}, providers.Rejected("refund needs transaction_id or out_trade_no")
 	}
 	f := a.baseFields()
 	if req.Order.TransactionID != "" {
@@ -42,12 +42,9 @@ func (a *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 	if d := truncateUTF8(strings.ToValidUTF8(req.Reason, ""), maxRefundDescField); d != "" {
 		f["refund_desc"] = d
 	}
-	notifyURL := req.NotifyURL
-	if notifyURL == "" {
-		notifyURL = a.cfg.notifyURL
-	}
+	notifyURL := providers.FirstNonEmpty(req.NotifyURL, a.cfg.notifyURL)
 	if strings.Contains(notifyURL, "?") {
-		return providers.RefundState{}, rejected("refund notify_url must carry no query string")
+		return providers.RefundState{}, providers.Rejected("refund notify_url must carry no query string")
 	}
 	f["notify_url"] = notifyURL // empty: WeChat uses the one set in the merchant platform
 	m, err := a.call(ctx, PathRefund, f)
@@ -55,7 +52,7 @@ func (a *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 		return providers.RefundState{}, err
 	}
 	if v := m["out_refund_no"]; v != "" && v != req.OutRefundNo {
-		return providers.RefundState{}, badResponse("%s: answer is about another out_refund_no", PathRefund)
+		return providers.RefundState{}, providers.BadResponse("%s: answer is about another out_refund_no", PathRefund)
 	}
 	st := providers.RefundState{
 		Status:           providers.RefundProcessing,
@@ -65,7 +62,7 @@ func (a *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 	}
 	if v := m["refund_fee"]; v != "" {
 		if st.Amount, err = parseFen(v, currencyCNY); err != nil {
-			return providers.RefundState{}, badResponse("%s: refund_fee: %v", PathRefund, err)
+			return providers.RefundState{}, providers.BadResponse("%s: refund_fee: %v", PathRefund, err)
 		}
 	}
 	return st, nil
@@ -76,7 +73,7 @@ func (a *Adapter) Refund(ctx context.Context, req providers.RefundRequest) (prov
 // entry with that number.
 func (a *Adapter) QueryRefund(ctx context.Context, ref providers.RefundRef) (providers.RefundState, error) {
 	if ref.OutRefundNo == "" {
-		return providers.RefundState{}, rejected("refund query needs out_refund_no")
+		return providers.RefundState{}, providers.Rejected("refund query needs out_refund_no")
 	}
 	f := a.baseFields()
 	f["out_refund_no"] = ref.OutRefundNo
@@ -85,39 +82,4 @@ func (a *Adapter) QueryRefund(ctx context.Context, ref providers.RefundRef) (pro
 		return providers.RefundState{}, err
 	}
 	return refundState(m, ref.OutRefundNo)
-}
-
-// refundState finds out_refund_no among the refund_$n entries of a
-// verified refundquery answer.
-func refundState(m map[string]string, outRefundNo string) (providers.RefundState, error) {
-	n, err := strconv.Atoi(m["refund_count"])
-	if err != nil || n < 0 || n > maxRefundCount {
-		return providers.RefundState{}, badResponse("%s: refund_count %q", PathRefundQuery, m["refund_count"])
-	}
-	for i := 0; i < n; i++ {
-		idx := strconv.Itoa(i)
-		if m["out_refund_no_"+idx] != outRefundNo {
-			continue
-		}
-		word := m["refund_status_"+idx]
-		st := providers.RefundState{
-			Status:           MapRefundState(word),
-			ProviderStatus:   word,
-			OutRefundNo:      outRefundNo,
-			ProviderRefundNo: m["refund_id_"+idx],
-		}
-		var err error
-		if v := m["refund_fee_"+idx]; v != "" {
-			if st.Amount, err = parseFen(v, currencyCNY); err != nil {
-				return providers.RefundState{}, badResponse("%s: refund_fee_%d: %v", PathRefundQuery, i, err)
-			}
-		}
-		if v := m["refund_success_time_"+idx]; v != "" {
-			if st.SucceededAt, err = parseSuccessTime(v); err != nil {
-				return providers.RefundState{}, badResponse("%s: refund_success_time_%d %q", PathRefundQuery, i, v)
-			}
-		}
-		return st, nil
-	}
-	return providers.RefundState{}, providers.Errorf(providers.ErrCodeNotFound, "REFUNDNOTEXIST", "%s: out_refund_no not in the answer", PathRefundQuery)
 }

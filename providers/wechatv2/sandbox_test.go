@@ -10,11 +10,12 @@ import (
 	"github.com/paygate/paygate/providers/providertest"
 	"github.com/paygate/paygate/providers/sandbox"
 	"github.com/paygate/paygate/providers/sandbox/wechatv2sim"
+	"github.com/paygate/paygate/providers/wechatv2"
 )
 
 func simOf(t *testing.T, h *providertest.Harness) *wechatv2sim.Simulator {
 	t.Helper()
-	s, ok := h.Sandbox.Simulator(providers.KindWeChatV2)
+	s, ok := h.Sandbox.Simulator(wechatv2.Kind)
 	if !ok {
 		t.Fatal("no wechat_v2 simulator")
 	}

@@ -6,8 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/paygate/paygate/providers"
 )
 
 // Sign types of API v2 (the sign_type field and the mini-program signType).
@@ -20,24 +21,7 @@ const (
 // "sign" with a non-empty value, sorted by key in byte order, joined as raw
 // k=v with "&" (no URL encoding), then "&key=<APIv2 key>".
 func signBase(fields map[string]string, apiKey string) string {
-	keys := make([]string, 0, len(fields))
-	for k, v := range fields {
-		if k == "sign" || v == "" {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(fields[k])
-		b.WriteByte('&')
-	}
-	b.WriteString("key=")
-	b.WriteString(apiKey)
-	return b.String()
+	return providers.SignStringWithKey(fields, func(k, v string) bool { return k == "sign" || v == "" }, apiKey)
 }
 
 // sign computes the v2 signature: upper-case hex of MD5(base) or of

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -18,20 +17,6 @@ import (
 const PathDownloadBill = "/pay/downloadbill"
 
 var _ providers.StatementSource = (*Adapter)(nil)
-
-// StatementLocation implements providers.StatementFormat: WeChat's bill
-// day is Beijing time.
-func (a *Adapter) StatementLocation() *time.Location { return wechatbill.Location }
-
-// ParseStatement implements providers.StatementFormat: a trade bill as
-// downloaded from the merchant platform (plain or gzip).
-func (a *Adapter) ParseStatement(r io.Reader, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
-	zr, err := wechatbill.Decompress(r)
-	if err != nil {
-		return providers.StatementSummary{}, err
-	}
-	return wechatbill.Parse(zr, fn)
-}
 
 // DownloadStatement implements providers.StatementSource with
 // /pay/downloadbill: bill_type ALL (payments and refunds), tar_type GZIP.
@@ -50,7 +35,7 @@ func (a *Adapter) DownloadStatement(ctx context.Context, day providers.Day, _ *t
 	f["tar_type"] = "GZIP"
 	s, err := sign(f, a.cfg.apiKey, a.cfg.signType)
 	if err != nil {
-		return none, rejected("%v", err)
+		return none, providers.Rejected("%v", err)
 	}
 	f["sign"] = s
 	body := encodeXML(f)

@@ -209,13 +209,13 @@ func TestOperationsWire(t *testing.T) {
 		params   providers.Params
 		answer   string
 		status   int
-		call     func(p *Provider) (any, error)
+		call     func(p *Adapter) (any, error)
 		wantURI  string
 		wantBody string
 		check    func(t *testing.T, got any)
 	}{
 		{"query by out_trade_no (direct)", directParams(), paid, 200,
-			func(p *Provider) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) },
+			func(p *Adapter) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) },
 			"/v3/pay/transactions/out-trade-no/" + tOutTradeNo + "?mchid=" + tMchID, "",
 			func(t *testing.T, got any) {
 				st := got.(providers.OrderState)
@@ -224,30 +224,30 @@ func TestOperationsWire(t *testing.T) {
 				}
 			}},
 		{"query by transaction_id (direct)", directParams(), paid, 200,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo, TransactionID: tTransactionID})
 			},
 			"/v3/pay/transactions/id/" + tTransactionID + "?mchid=" + tMchID, "", nil},
 		{"query by out_trade_no (partner)", partnerParams(), partnerPaid, 200,
-			func(p *Provider) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) },
+			func(p *Adapter) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) },
 			"/v3/pay/partner/transactions/out-trade-no/" + tOutTradeNo + "?sp_mchid=" + tSpMchID + "&sub_mchid=" + tSubMchID, "", nil},
 		{"query by transaction_id (partner)", partnerParams(), partnerPaid, 200,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return p.QueryOrder(ctx, providers.OrderRef{TransactionID: tTransactionID})
 			},
 			"/v3/pay/partner/transactions/id/" + tTransactionID + "?sp_mchid=" + tSpMchID + "&sub_mchid=" + tSubMchID, "", nil},
 		{"close (direct) 204", directParams(), "", 204,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo})
 			},
 			"/v3/pay/transactions/out-trade-no/" + tOutTradeNo + "/close", `{"mchid":"` + tMchID + `"}`, nil},
 		{"close (partner) 204", partnerParams(), "", 204,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo})
 			},
 			"/v3/pay/partner/transactions/out-trade-no/" + tOutTradeNo + "/close", `{"sp_mchid":"` + tSpMchID + `","sub_mchid":"` + tSubMchID + `"}`, nil},
 		{"refund (direct)", directParams(), refundAnswer, 200,
-			func(p *Provider) (any, error) { return p.Refund(ctx, refundReq) },
+			func(p *Adapter) (any, error) { return p.Refund(ctx, refundReq) },
 			"/v3/refund/domestic/refunds",
 			`{"transaction_id":"` + tTransactionID + `","out_refund_no":"R20240101000001","reason":"商品已售完","notify_url":"https://gw.example/notify/t","amount":{"refund":30,"total":100,"currency":"CNY"}}`,
 			func(t *testing.T, got any) {
@@ -257,7 +257,7 @@ func TestOperationsWire(t *testing.T) {
 				}
 			}},
 		{"refund (partner) by out_trade_no", partnerParams(), refundAnswer, 200,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				r := refundReq
 				r.Order.TransactionID = ""
 				return p.Refund(ctx, r)
@@ -265,7 +265,7 @@ func TestOperationsWire(t *testing.T) {
 			"/v3/refund/domestic/refunds",
 			`{"sub_mchid":"` + tSubMchID + `","out_trade_no":"` + tOutTradeNo + `","out_refund_no":"R20240101000001","reason":"商品已售完","notify_url":"https://gw.example/notify/t","amount":{"refund":30,"total":100,"currency":"CNY"}}`, nil},
 		{"refund query (direct)", directParams(), strings.Replace(refundAnswer, "PROCESSING", "SUCCESS", 1), 200,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R20240101000001"})
 			},
 			"/v3/refund/domestic/refunds/R20240101000001", "",
@@ -275,12 +275,12 @@ func TestOperationsWire(t *testing.T) {
 				}
 			}},
 		{"refund query (partner)", partnerParams(), refundAnswer, 200,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R20240101000001"})
 			},
 			"/v3/refund/domestic/refunds/R20240101000001?sub_mchid=" + tSubMchID, "", nil},
 		{"path segment escaped", directParams(), strings.Replace(refundAnswer, "R20240101000001", "R2024|01*@x", 1), 200,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R2024|01*@x"})
 			},
 			"/v3/refund/domestic/refunds/R2024%7C01%2A@x", "", nil},
@@ -309,19 +309,19 @@ func TestOperationsWire(t *testing.T) {
 
 func TestAnswerVerificationAndErrors(t *testing.T) {
 	ctx := context.Background()
-	query := func(p *Provider) error {
+	query := func(p *Adapter) error {
 		_, err := p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo})
 		return err
 	}
-	closeOrder := func(p *Provider) error { return p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) }
-	prepay := func(p *Provider) error { _, err := p.CreateOrder(ctx, orderReq()); return err }
+	closeOrder := func(p *Adapter) error { return p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: tOutTradeNo}) }
+	prepay := func(p *Adapter) error { _, err := p.CreateOrder(ctx, orderReq()); return err }
 	otherMch := directTransaction()
 	otherMch["mchid"] = "1900000999"
 	otherOrder := directTransaction()
 	otherOrder["out_trade_no"] = "T20240101000999"
 	for _, tt := range []struct {
 		name     string
-		call     func(*Provider) error
+		call     func(*Adapter) error
 		answer   func(w wechatSide, r recorded) (int, string, http.Header)
 		code     providers.ErrorCode
 		provCode string

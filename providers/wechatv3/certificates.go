@@ -132,7 +132,7 @@ func openDownload(apiV3Key, body []byte, now time.Time) ([]*x509.Certificate, er
 // certKeeper keeps a channel's platform certificates: the configured
 // files plus the shared, downloaded set, expired ones dropped.
 type certKeeper struct {
-	p        *Provider
+	p        *Adapter
 	download bool
 	store    providers.CertificateStore
 	log      *slog.Logger
@@ -153,7 +153,7 @@ type certKeeper struct {
 	warned       map[string]time.Time // serial -> last expiry warning
 }
 
-func newCertKeeper(p *Provider, ch providers.Channel, deps providers.Deps) *certKeeper {
+func newCertKeeper(p *Adapter, ch providers.Channel, deps providers.Deps) *certKeeper {
 	k := &certKeeper{
 		p: p, download: p.cfg.certDownload, store: deps.Certificates, log: deps.Logger(),
 		sem: make(chan struct{}, 1), refreshes: map[string]uint64{}, warned: map[string]time.Time{},
@@ -505,7 +505,7 @@ func serials(certs []*x509.Certificate) []string {
 
 // verify checks an answer's or a notification's signature; a certificate
 // serial not held makes a certificate-mode channel learn it first.
-func (p *Provider) verify(ctx context.Context, h http.Header, body []byte) error {
+func (p *Adapter) verify(ctx context.Context, h http.Header, body []byte) error {
 	err := p.verifier.verify(h, body)
 	if err == nil || p.certs == nil || !errors.Is(err, errUnknownSerial) {
 		return err
@@ -517,14 +517,14 @@ func (p *Provider) verify(ctx context.Context, h http.Header, body []byte) error
 }
 
 // Run implements providers.Runner: the certificate schedule.
-func (p *Provider) Run(ctx context.Context) {
+func (p *Adapter) Run(ctx context.Context) {
 	if p.certs != nil {
 		p.certs.run(ctx)
 	}
 }
 
 // VerificationStatus implements providers.VerificationReporter.
-func (p *Provider) VerificationStatus() providers.VerificationStatus {
+func (p *Adapter) VerificationStatus() providers.VerificationStatus {
 	now := p.now()
 	var st providers.VerificationStatus
 	for _, c := range p.verifier.certSet().list() {

@@ -130,7 +130,7 @@ type certWorld struct {
 	base string // the adapters' base URL
 
 	mu       sync.Mutex
-	adapters map[string]*Provider
+	adapters map[string]*Adapter
 	got      []notified
 	recvURL  string
 }
@@ -173,7 +173,7 @@ func certParams(extra ...any) providers.Params {
 
 func newCertWorld(t *testing.T, params providers.Params) *certWorld {
 	t.Helper()
-	w := &certWorld{t: t, sb: sandbox.New(sandbox.Env{}), adapters: map[string]*Provider{}}
+	w := &certWorld{t: t, sb: sandbox.New(sandbox.Env{}), adapters: map[string]*Adapter{}}
 	srv := httptest.NewServer(w.sb)
 	t.Cleanup(srv.Close)
 	recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -192,7 +192,7 @@ func newCertWorld(t *testing.T, params providers.Params) *certWorld {
 	}))
 	t.Cleanup(recv.Close)
 	w.recvURL = recv.URL
-	if err := w.sb.AddChannel(sandbox.Channel{ID: simChannel, Kind: wechatv3sim.Kind, Currency: "CNY", Params: params}); err != nil {
+	if err := w.sb.AddChannel(providers.Channel{ID: simChannel, Kind: wechatv3sim.Kind, Currency: "CNY", Params: params}); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := w.sb.Simulator(wechatv3sim.Kind)
@@ -203,9 +203,9 @@ func newCertWorld(t *testing.T, params providers.Params) *certWorld {
 
 // adapter builds a wechat_v3 adapter against the simulator; its
 // notifications come back to it by name.
-func (w *certWorld) adapter(name string, params providers.Params, deps providers.Deps) *Provider {
+func (w *certWorld) adapter(name string, params providers.Params, deps providers.Deps) *Adapter {
 	w.t.Helper()
-	p, err := newProvider(providers.Channel{ID: name, Kind: providers.KindWeChatV3, Currency: "CNY", BaseURL: w.base,
+	p, err := newAdapter(providers.Channel{ID: name, Kind: Kind, Currency: "CNY", BaseURL: w.base,
 		NotifyURL: w.recvURL + "/" + name, Params: params}, deps)
 	if err != nil {
 		w.t.Fatal(err)
@@ -227,7 +227,7 @@ func (w *certWorld) control(action, serial string) map[string]any {
 
 // payVia creates an order through p and has WeChat's payer pay it; it
 // returns what p made of the notification.
-func (w *certWorld) payVia(p *Provider, no string) notified {
+func (w *certWorld) payVia(p *Adapter, no string) notified {
 	w.t.Helper()
 	req := orderReq()
 	req.OutTradeNo, req.ExpiresAt, req.NotifyURL = no, time.Time{}, ""
@@ -255,7 +255,7 @@ func (w *certWorld) pay(no string) notified {
 
 func (w *certWorld) downloads() int { return w.sim.CertificateDownloads(simChannel) }
 
-func heldSerials(p *Provider) []string { return serials(p.verifier.certSet().list()) }
+func heldSerials(p *Adapter) []string { return serials(p.verifier.certSet().list()) }
 
 // syncLog is a slog handler's buffer safe for the keeper's goroutines.
 type syncLog struct {
@@ -488,7 +488,7 @@ func TestFirstDownload(t *testing.T) {
 		}
 	})
 	t.Run("nothing to verify it with", func(t *testing.T) {
-		_, err := newProvider(providers.Channel{ID: "x", Kind: providers.KindWeChatV3, Params: certParams("platform_cert_files", nil, ParamCertDownload, "true")}, providers.Deps{})
+		_, err := newAdapter(providers.Channel{ID: "x", Kind: Kind, Params: certParams("platform_cert_files", nil, ParamCertDownload, "true")}, providers.Deps{})
 		if err == nil || !strings.Contains(err.Error(), ParamCertTrustOnFirstUse) {
 			t.Fatalf("factory: %v", err)
 		}
@@ -633,7 +633,7 @@ func TestExpiredDroppedAndExpiryWarned(t *testing.T) {
 	expired, expiredSerial := writeCert(t, now.Add(-2*365*24*time.Hour), 365*24*time.Hour)
 	soon, soonSerial := writeCert(t, now.Add(-365*24*time.Hour), 365*24*time.Hour+10*24*time.Hour)
 	l := &syncLog{}
-	p, err := newProvider(providers.Channel{ID: "x", Kind: providers.KindWeChatV3, BaseURL: "http://127.0.0.1:1",
+	p, err := newAdapter(providers.Channel{ID: "x", Kind: Kind, BaseURL: "http://127.0.0.1:1",
 		Params: certParams("platform_cert_files", []any{expired, soon})}, logDeps(l))
 	if err != nil {
 		t.Fatal(err)
@@ -651,7 +651,7 @@ func TestExpiredDroppedAndExpiryWarned(t *testing.T) {
 	}
 
 	// Only expired certificates: the channel cannot verify, and says so.
-	q, err := newProvider(providers.Channel{ID: "y", Kind: providers.KindWeChatV3,
+	q, err := newAdapter(providers.Channel{ID: "y", Kind: Kind,
 		Params: certParams("platform_cert_files", []any{expired}, ParamCertDownload, "false")}, providers.Deps{})
 	if err != nil {
 		t.Fatal(err)

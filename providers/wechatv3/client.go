@@ -18,7 +18,7 @@ import (
 // signingOption installs the request signer as resty's pre-request hook:
 // it runs on the final *http.Request, so the signed URL is exactly
 // URL.RequestURI() as sent and the signed body exactly the bytes sent.
-func (p *Provider) signingOption() httpx.Option {
+func (p *Adapter) signingOption() httpx.Option {
 	return func(c *resty.Client) error {
 		c.SetPreRequestHook(func(_ *resty.Client, req *http.Request) error {
 			return p.signRequest(req)
@@ -28,7 +28,7 @@ func (p *Provider) signingOption() httpx.Option {
 }
 
 // signRequest sets Authorization and Wechatpay-Serial on req.
-func (p *Provider) signRequest(req *http.Request) error {
+func (p *Adapter) signRequest(req *http.Request) error {
 	var body []byte
 	if req.GetBody != nil {
 		rc, err := req.GetBody()
@@ -64,7 +64,7 @@ type apiError struct {
 // call sends one API request. body (when not nil) is sent as JSON; a 2xx
 // answer must carry a valid WeChat Pay signature (204 too, over the empty
 // body) before out is decoded.
-func (p *Provider) call(ctx context.Context, method, pathAndQuery string, body, out any) error {
+func (p *Adapter) call(ctx context.Context, method, pathAndQuery string, body, out any) error {
 	resp, err := p.send(ctx, method, pathAndQuery, body)
 	if err != nil {
 		return err
@@ -83,7 +83,7 @@ func (p *Provider) call(ctx context.Context, method, pathAndQuery string, body, 
 
 // send sends one API request and returns a 2xx answer, unverified; any
 // other answer or failure is a *providers.Error.
-func (p *Provider) send(ctx context.Context, method, pathAndQuery string, body any) (*resty.Response, error) {
+func (p *Adapter) send(ctx context.Context, method, pathAndQuery string, body any) (*resty.Response, error) {
 	var raw []byte
 	if body != nil {
 		var err error

@@ -45,6 +45,28 @@ const (
 // (e.g. PUB_KEY_ID_0000000000000024101100397200000006).
 const PublicKeyIDPrefix = "PUB_KEY_ID_"
 
+// Params are a wechat_v3 channel's params (the keys are the Param*
+// constants). sub_mchid set means partner (service-provider) mode.
+type Params struct {
+	AppID            string           `param:"appid,required"`
+	MchID            string           `param:"mchid,required"`
+	SubMchID         string           `param:"sub_mchid"`
+	SubAppID         string           `param:"sub_appid"`
+	APIv3Key         providers.Secret `param:"api_v3_key,required"`
+	PrivateKeyFile   string           `param:"private_key_file,required"`
+	CertSerialNo     string           `param:"cert_serial_no,required"`
+	MerchantCertFile string           `param:"merchant_cert_file"`
+	PublicKeyFile    string           `param:"wechatpay_public_key_file"`
+	PublicKeyID      string           `param:"wechatpay_public_key_id"`
+	PlatformCerts    []string         `param:"platform_cert_files"`
+
+	CertDownload           string `param:"platform_cert_download"`
+	CertTrustOnFirstUse    string `param:"platform_cert_trust_on_first_use"`
+	CertRefreshInterval    string `param:"platform_cert_refresh_interval"`
+	CertReloadInterval     string `param:"platform_cert_reload_interval"`
+	CertRefetchMinInterval string `param:"platform_cert_refetch_min_interval"`
+}
+
 // config is a validated wechat_v3 channel.
 type config struct {
 	appid    string // appid, or sp_appid in partner mode
@@ -70,17 +92,8 @@ type config struct {
 
 // loadConfig validates params and loads every key, so a bad channel fails
 // at start-up with an error naming the param.
-func loadConfig(p providers.Params) (*config, error) {
-	if err := p.Require(ParamAppID, ParamMchID, ParamAPIv3Key, ParamPrivateKeyFile, ParamCertSerialNo); err != nil {
-		return nil, err
-	}
-	c := &config{
-		appid:      strings.TrimSpace(p.String(ParamAppID)),
-		mchid:      strings.TrimSpace(p.String(ParamMchID)),
-		subMchid:   strings.TrimSpace(p.String(ParamSubMchID)),
-		subAppid:   strings.TrimSpace(p.String(ParamSubAppID)),
-		certSerial: strings.TrimSpace(p.String(ParamCertSerialNo)),
-	}
+func loadConfig(p Params) (*config, error) {
+	c := &config{appid: p.AppID, mchid: p.MchID, subMchid: p.SubMchID, subAppid: p.SubAppID, certSerial: p.CertSerialNo}
 	c.partner = c.subMchid != ""
 	if !c.partner && c.subAppid != "" {
 		return nil, fmt.Errorf("params.%s is set without params.%s (partner mode needs both)", ParamSubAppID, ParamSubMchID)
@@ -89,17 +102,17 @@ func loadConfig(p providers.Params) (*config, error) {
 		return nil, fmt.Errorf("params.%s equals params.%s: in partner mode params.%s is the service provider's", ParamSubMchID, ParamMchID, ParamMchID)
 	}
 
-	key := p.String(ParamAPIv3Key)
+	key := p.APIv3Key.Reveal()
 	if len(key) != 32 {
 		return nil, fmt.Errorf("params.%s must be exactly 32 bytes (the APIv3 key set on the merchant platform), got %d", ParamAPIv3Key, len(key))
 	}
 	c.apiV3Key = []byte(key)
 
 	var err error
-	if c.privateKey, err = loadPrivateKeyFile(p.String(ParamPrivateKeyFile)); err != nil {
+	if c.privateKey, err = loadPrivateKeyFile(p.PrivateKeyFile); err != nil {
 		return nil, fmt.Errorf("params.%s: %v", ParamPrivateKeyFile, err)
 	}
-	if f := strings.TrimSpace(p.String(ParamMerchantCertFile)); f != "" {
+	if f := p.MerchantCertFile; f != "" {
 		certs, err := loadCertificatesFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("params.%s: %v", ParamMerchantCertFile, err)
@@ -113,8 +126,8 @@ func loadConfig(p providers.Params) (*config, error) {
 		}
 	}
 
-	pkFile := strings.TrimSpace(p.String(ParamPublicKeyFile))
-	c.pubKeyID = strings.TrimSpace(p.String(ParamPublicKeyID))
+	pkFile := p.PublicKeyFile
+	c.pubKeyID = p.PublicKeyID
 	switch {
 	case pkFile != "" && c.pubKeyID == "":
 		return nil, fmt.Errorf("params.%s is required with params.%s", ParamPublicKeyID, ParamPublicKeyFile)
@@ -128,11 +141,7 @@ func loadConfig(p providers.Params) (*config, error) {
 			return nil, fmt.Errorf("params.%s: %v", ParamPublicKeyFile, err)
 		}
 	}
-	for _, f := range p.Strings(ParamPlatformCerts) {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
+	for _, f := range p.PlatformCerts {
 		certs, err := loadCertificatesFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("params.%s: %s: %v", ParamPlatformCerts, f, err)
@@ -153,12 +162,12 @@ func loadConfig(p providers.Params) (*config, error) {
 // platform certificates (or trusts its first download) downloads and
 // refreshes them unless params.platform_cert_download is false; a
 // public-key-only channel does not, unless it is true.
-func (c *config) loadDownloadParams(p providers.Params) error {
+func (c *config) loadDownloadParams(p Params) error {
 	var err error
-	if c.trustFirst, err = boolParam(p, ParamCertTrustOnFirstUse, false); err != nil {
+	if c.trustFirst, err = boolParam(ParamCertTrustOnFirstUse, p.CertTrustOnFirstUse, false); err != nil {
 		return err
 	}
-	switch v := strings.ToLower(strings.TrimSpace(p.String(ParamCertDownload))); v {
+	switch v := strings.ToLower(p.CertDownload); v {
 	case "", "auto":
 		c.certDownload = len(c.certs) > 0 || c.trustFirst
 	default:
@@ -170,16 +179,16 @@ func (c *config) loadDownloadParams(p providers.Params) error {
 		return fmt.Errorf("params.%s needs the download (params.%s is false)", ParamCertTrustOnFirstUse, ParamCertDownload)
 	}
 	for _, d := range []struct {
-		param    string
-		dst      *time.Duration
-		def, max time.Duration
+		param, value string
+		dst          *time.Duration
+		def, max     time.Duration
 	}{
-		{ParamCertRefreshInterval, &c.refreshEvery, DefaultCertRefreshInterval, MaxCertRefreshInterval},
-		{ParamCertReloadInterval, &c.reloadEvery, DefaultCertReloadInterval, 24 * time.Hour},
-		{ParamCertRefetchMinInterval, &c.refetchMin, DefaultCertRefetchMinInterval, 24 * time.Hour},
+		{ParamCertRefreshInterval, p.CertRefreshInterval, &c.refreshEvery, DefaultCertRefreshInterval, MaxCertRefreshInterval},
+		{ParamCertReloadInterval, p.CertReloadInterval, &c.reloadEvery, DefaultCertReloadInterval, 24 * time.Hour},
+		{ParamCertRefetchMinInterval, p.CertRefetchMinInterval, &c.refetchMin, DefaultCertRefetchMinInterval, 24 * time.Hour},
 	} {
 		*d.dst = d.def
-		v := strings.TrimSpace(p.String(d.param))
+		v := d.value
 		if v == "" {
 			continue
 		}
@@ -192,8 +201,7 @@ func (c *config) loadDownloadParams(p providers.Params) error {
 	return nil
 }
 
-func boolParam(p providers.Params, key string, def bool) (bool, error) {
-	v := strings.TrimSpace(p.String(key))
+func boolParam(key, v string, def bool) (bool, error) {
 	if v == "" {
 		return def, nil
 	}

@@ -47,7 +47,7 @@ func TestFactoryLoadsKeys(t *testing.T) {
 		{"no merchant certificate (serial unchecked)", with(directParams(), "merchant_cert_file", nil), ""},
 		{"serial in lower case", with(directParams(), "cert_serial_no", strings.ToLower(tCertSerial)), ""},
 
-		{"missing params", providers.Params{"appid": tAppID}, "params.api_v3_key, params.cert_serial_no, params.mchid, params.private_key_file is required"},
+		{"missing params", providers.Params{"appid": tAppID}, "params.api_v3_key: is required; params.cert_serial_no: is required; params.mchid: is required; params.private_key_file: is required"},
 		{"missing private key file", with(directParams(), "private_key_file", filepath.Join(dir, "nope.pem")), "params.private_key_file: open"},
 		{"garbage PEM", with(directParams(), "private_key_file", garbage), "params.private_key_file: parse PKCS#8 private key"},
 		{"not PEM at all", with(directParams(), "private_key_file", notPEM), "params.private_key_file: no PEM private key block found"},
@@ -69,7 +69,7 @@ func TestFactoryLoadsKeys(t *testing.T) {
 		{"sub_mchid equal to mchid", with(directParams(), "sub_mchid", tMchID), "params.sub_mchid equals params.mchid"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := providers.New(providers.Channel{ID: "c1", Kind: providers.KindWeChatV3, Currency: "CNY", Params: tt.params}, providers.Deps{})
+			_, err := providers.New(providers.Channel{ID: "c1", Kind: Kind, Currency: "CNY", Params: tt.params}, providers.Deps{})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("New: %v", err)
@@ -90,7 +90,7 @@ func TestFactoryLoadsKeys(t *testing.T) {
 }
 
 func TestFactoryRefusesOtherCurrency(t *testing.T) {
-	_, err := providers.New(providers.Channel{ID: "c1", Kind: providers.KindWeChatV3, Currency: "EUR", Params: directParams()}, providers.Deps{})
+	_, err := providers.New(providers.Channel{ID: "c1", Kind: Kind, Currency: "EUR", Params: directParams()}, providers.Deps{})
 	if err == nil || !strings.Contains(err.Error(), "CNY only") {
 		t.Fatalf("err = %v", err)
 	}

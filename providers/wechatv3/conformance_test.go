@@ -15,6 +15,7 @@ import (
 	"github.com/paygate/paygate/providers/providertest"
 	"github.com/paygate/paygate/providers/sandbox"
 	"github.com/paygate/paygate/providers/sandbox/wechatv3sim"
+	"github.com/paygate/paygate/providers/wechatv3"
 	_ "github.com/paygate/paygate/providers/wechatv3"
 )
 
@@ -85,7 +86,7 @@ func forge(t *testing.T, g providertest.RecordedRequest) providertest.RecordedRe
 
 func TestConformanceDirect(t *testing.T) {
 	providertest.Run(t, providertest.Config{
-		Channel: providers.Channel{ID: "wxv3-direct", Kind: providers.KindWeChatV3, Currency: "CNY", Params: demoParams(nil)},
+		Channel: providers.Channel{ID: "wxv3-direct", Kind: wechatv3.Kind, Currency: "CNY", Params: demoParams(nil)},
 		Order:   providers.CreateOrderRequest{PayerOpenID: demoOpenID, Description: "Image形象店-深圳腾大-QQ公仔"},
 		Forge:   forge,
 	})
@@ -93,7 +94,7 @@ func TestConformanceDirect(t *testing.T) {
 
 func TestConformancePartnerSubOpenID(t *testing.T) {
 	providertest.Run(t, providertest.Config{
-		Channel: providers.Channel{ID: "wxv3-partner", Kind: providers.KindWeChatV3, Currency: "CNY", Params: partnerParams(nil)},
+		Channel: providers.Channel{ID: "wxv3-partner", Kind: wechatv3.Kind, Currency: "CNY", Params: partnerParams(nil)},
 		Order:   providers.CreateOrderRequest{PayerOpenID: demoOpenID, PayerAppID: demoSubAppID},
 		Forge:   forge,
 	})
@@ -103,7 +104,7 @@ func TestConformancePartnerSpOpenIDCertOnly(t *testing.T) {
 	// Partner channel paying with the provider's openid, WeChat's side on
 	// platform certificates only (the pre-2024 set-up).
 	providertest.Run(t, providertest.Config{
-		Channel: providers.Channel{ID: "wxv3-partner-sp", Kind: providers.KindWeChatV3, Currency: "CNY",
+		Channel: providers.Channel{ID: "wxv3-partner-sp", Kind: wechatv3.Kind, Currency: "CNY",
 			Params: partnerParams(providers.Params{"sub_appid": nil, "wechatpay_public_key_file": nil, "wechatpay_public_key_id": nil,
 				wechatv3sim.ParamPublicKeyPrivateFile: nil})},
 		Order: providers.CreateOrderRequest{PayerOpenID: demoOpenID},
@@ -113,7 +114,7 @@ func TestConformancePartnerSpOpenIDCertOnly(t *testing.T) {
 
 func simOf(t *testing.T, h *providertest.Harness) *wechatv3sim.Simulator {
 	t.Helper()
-	s, ok := h.Sandbox.Simulator(providers.KindWeChatV3)
+	s, ok := h.Sandbox.Simulator(wechatv3.Kind)
 	if !ok {
 		t.Fatal("no wechat_v3 simulator")
 	}
@@ -132,7 +133,7 @@ func newOrder(t *testing.T, h *providertest.Harness, cfg providertest.Config) (s
 // configured with both keys keeps verifying answers and notifications.
 func TestRotationCertToPublicKey(t *testing.T) {
 	cfg := providertest.Config{
-		Channel: providers.Channel{ID: "wxv3-rotate", Kind: providers.KindWeChatV3, Currency: "CNY",
+		Channel: providers.Channel{ID: "wxv3-rotate", Kind: wechatv3.Kind, Currency: "CNY",
 			Params: demoParams(providers.Params{wechatv3sim.ParamSignWith: string(wechatv3sim.KeyPlatformCert)})},
 		Order: providers.CreateOrderRequest{PayerOpenID: demoOpenID},
 	}

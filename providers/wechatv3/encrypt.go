@@ -28,7 +28,7 @@ func (v *verifier) encryptionKey() (string, *rsa.PublicKey) {
 // SHA-1 (WPG utils.EncryptOAEPWithPublicKey). It returns the serial of the
 // key used, which must match the request's Wechatpay-Serial. No API the
 // gateway calls today sends such a field; this is where one would.
-func (p *Provider) encryptSensitive(plaintext string) (ciphertext, serial string, err error) {
+func (p *Adapter) encryptSensitive(plaintext string) (ciphertext, serial string, err error) {
 	serial, key := p.verifier.encryptionKey()
 	if key == nil {
 		return "", "", errors.New("no WeChat Pay key to encrypt with")

@@ -66,9 +66,9 @@ func with(p providers.Params, kv ...any) providers.Params {
 	return out
 }
 
-func newTestProvider(t testing.TB, params providers.Params, baseURL string) *Provider {
+func newTestProvider(t testing.TB, params providers.Params, baseURL string) *Adapter {
 	t.Helper()
-	p, err := newProvider(providers.Channel{ID: "t", Kind: providers.KindWeChatV3, Currency: "CNY", BaseURL: baseURL,
+	p, err := newAdapter(providers.Channel{ID: "t", Kind: Kind, Currency: "CNY", BaseURL: baseURL,
 		NotifyURL: "https://gw.example/notify/t", Params: params},
 		providers.Deps{Now: func() time.Time { return tNow }})
 	if err != nil {
@@ -173,4 +173,13 @@ func refundResource(mch map[string]string, status string) map[string]any {
 		r[k] = v
 	}
 	return r
+}
+
+// newAdapter builds a channel's adapter through the Factory.
+func newAdapter(ch providers.Channel, deps providers.Deps) (*Adapter, error) {
+	p, err := New(ch, deps)
+	if err != nil {
+		return nil, err
+	}
+	return p.(*Adapter), nil
 }

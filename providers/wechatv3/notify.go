@@ -47,7 +47,7 @@ func parseEnvelope(body []byte) (envelope, error) {
 	return env, nil
 }
 
-func (p *Provider) decrypt(r *resource) ([]byte, error) {
+func (p *Adapter) decrypt(r *resource) ([]byte, error) {
 	if r.Algorithm != AlgorithmAEAD {
 		return nil, fmt.Errorf("%w: resource algorithm %q, want %s", providers.ErrMalformed, providers.Clip(r.Algorithm, 32), AlgorithmAEAD)
 	}
@@ -67,7 +67,7 @@ func (p *Provider) decrypt(r *resource) ([]byte, error) {
 // together with a Hint notification carrying only the numbers it names
 // (learnt by decrypting, never a status or amount): the gateway may query
 // the order, never settle it from this body.
-func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
+func (p *Adapter) ParseNotify(ctx context.Context, r *http.Request, body []byte) (providers.Notification, error) {
 	var h http.Header
 	if r != nil {
 		h = r.Header
@@ -96,7 +96,7 @@ func (p *Provider) ParseNotify(ctx context.Context, r *http.Request, body []byte
 	return providers.Notification{}, fmt.Errorf("%w: unsupported event_type %q", providers.ErrMalformed, providers.Clip(env.EventType, 64))
 }
 
-func (p *Provider) paymentNotification(env envelope, pt []byte) (providers.Notification, error) {
+func (p *Adapter) paymentNotification(env envelope, pt []byte) (providers.Notification, error) {
 	var tx transaction
 	if err := json.Unmarshal(pt, &tx); err != nil {
 		return providers.Notification{}, fmt.Errorf("%w: transaction resource: %s", providers.ErrMalformed, providers.Clip(err.Error(), 300))
@@ -114,7 +114,7 @@ func (p *Provider) paymentNotification(env envelope, pt []byte) (providers.Notif
 	return providers.Notification{Kind: providers.NotifyPayment, ID: env.ID, Order: st}, nil
 }
 
-func (p *Provider) refundNotification(env envelope, pt []byte) (providers.Notification, error) {
+func (p *Adapter) refundNotification(env envelope, pt []byte) (providers.Notification, error) {
 	var rf refund
 	if err := json.Unmarshal(pt, &rf); err != nil {
 		return providers.Notification{}, fmt.Errorf("%w: refund resource: %s", providers.ErrMalformed, providers.Clip(err.Error(), 300))
@@ -141,7 +141,7 @@ func (p *Provider) refundNotification(env envelope, pt []byte) (providers.Notifi
 // hint reads the numbers of an untrusted notification. It decrypts with
 // the APIv3 key only to learn which order to query; the status and amounts
 // are dropped. A resource of another account yields nothing.
-func (p *Provider) hint(env envelope) providers.Notification {
+func (p *Adapter) hint(env envelope) providers.Notification {
 	pt, err := p.decrypt(env.Resource)
 	if err != nil {
 		return providers.Notification{}
@@ -168,7 +168,7 @@ func (p *Provider) hint(env envelope) providers.Notification {
 
 // NotifyAck: success is HTTP 204 with no body; failure is HTTP 500 with
 // {"code":"FAIL","message":...} so WeChat retries (only the status counts).
-func (p *Provider) NotifyAck(ok bool, reason string) providers.Ack {
+func (p *Adapter) NotifyAck(ok bool, reason string) providers.Ack {
 	if ok {
 		return providers.Ack{Status: http.StatusNoContent}
 	}

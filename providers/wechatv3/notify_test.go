@@ -203,7 +203,7 @@ func TestParseNotifyRefundHint(t *testing.T) {
 }
 
 func TestNotifyAck(t *testing.T) {
-	p := &Provider{}
+	p := &Adapter{}
 	ok := p.NotifyAck(true, "")
 	if ok.Status != http.StatusNoContent || len(ok.Body) != 0 {
 		t.Fatalf("success ack = %+v", ok)

@@ -26,25 +26,12 @@ const (
 	pathBillDownload = "/v3/billdownload/"
 )
 
-var _ providers.StatementSource = (*Provider)(nil)
+var _ providers.StatementSource = (*Adapter)(nil)
 
 // billHosts are WeChat's API hosts a download_url may point at.
 var billHosts = map[string]bool{"api.mch.weixin.qq.com": true, "api2.mch.weixin.qq.com": true}
 
 var sha1Hex = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
-
-// StatementLocation implements providers.StatementFormat (Beijing time).
-func (p *Provider) StatementLocation() *time.Location { return wechatbill.Location }
-
-// ParseStatement implements providers.StatementFormat: the v3 bill file is
-// the same trade bill as v2's (plain or gzip).
-func (p *Provider) ParseStatement(r io.Reader, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
-	zr, err := wechatbill.Decompress(r)
-	if err != nil {
-		return providers.StatementSummary{}, err
-	}
-	return wechatbill.Parse(zr, fn)
-}
 
 type billAnswer struct {
 	HashType    string `json:"hash_type"`
@@ -57,7 +44,7 @@ type billAnswer struct {
 // sub_mchid), then the download_url as returned, signed like any request.
 // The file's answer carries no WeChat Pay signature; its SHA-1 (of the
 // bill before compression) must equal hash_value before any row is used.
-func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, _ *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Adapter) DownloadStatement(ctx context.Context, day providers.Day, _ *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	var none providers.StatementSummary
 	q := url.Values{"bill_date": {day.String()}, "bill_type": {"ALL"}, "tar_type": {"GZIP"}}
 	if p.cfg.partner {
@@ -122,16 +109,13 @@ func checkBillHash(r io.Reader, want string) error {
 
 // checkDownloadURL refuses a download_url off WeChat's API hosts (or the
 // channel's configured base): the request to it carries our signature.
-func (p *Provider) checkDownloadURL(raw string) error {
+func (p *Adapter) checkDownloadURL(raw string) error {
 	u, err := url.Parse(raw)
 	bad := providers.Errorf(providers.ErrCodeBadResponse, "", "tradebill: download_url %q is not on the API host", raw)
 	if err != nil || u.User != nil {
 		return bad
 	}
-	base := strings.TrimRight(p.ch.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
+	base := providers.FirstNonEmpty(strings.TrimRight(p.ch.BaseURL, "/"), DefaultBaseURL)
 	b, err := url.Parse(base)
 	if err != nil {
 		return bad

@@ -10,14 +10,15 @@ import (
 	"github.com/paygate/paygate/providers/providertest"
 	"github.com/paygate/paygate/providers/sandbox"
 	"github.com/paygate/paygate/providers/wechatbill"
+	"github.com/paygate/paygate/providers/wechatv3"
 )
 
 // Through the simulator: the day's bill carries the paid order and its
 // refund, in direct and partner mode.
 func TestDownloadStatementFromSandbox(t *testing.T) {
 	for _, ch := range []providers.Channel{
-		{ID: "bill-v3", Kind: providers.KindWeChatV3, Currency: "CNY", Params: demoParams(nil)},
-		{ID: "bill-v3-partner", Kind: providers.KindWeChatV3, Currency: "CNY", Params: partnerParams(nil)},
+		{ID: "bill-v3", Kind: wechatv3.Kind, Currency: "CNY", Params: demoParams(nil)},
+		{ID: "bill-v3-partner", Kind: wechatv3.Kind, Currency: "CNY", Params: partnerParams(nil)},
 	} {
 		t.Run(ch.ID, func(t *testing.T) {
 			cfg := providertest.Config{Channel: ch, Order: providers.CreateOrderRequest{PayerOpenID: demoOpenID, PayerAppID: ch.Params.String("sub_appid")}}

@@ -352,7 +352,7 @@ func TestVectorPaySign(t *testing.T) {
 		t.Fatalf("paySign = %s\nwant %s", got, v3PaySign)
 	}
 	// Through payParams, with the clock and nonce pinned.
-	p := &Provider{cfg: &config{privateKey: key}, now: func() time.Time { return time.Unix(1414561699, 0) },
+	p := &Adapter{cfg: &config{privateKey: key}, now: func() time.Time { return time.Unix(1414561699, 0) },
 		nonce: func() string { return "5K8264ILTKCH16CQ2502SI8ZNMTM67VS" }}
 	params, err := p.payParams("wx8888888888888888", "wx201410272009395522657a690389285100")
 	if err != nil {
@@ -375,7 +375,7 @@ func TestVectorRequestSigning(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := parsePublicKeyPEM([]byte(wpgPubKey))
-	p := &Provider{
+	p := &Adapter{
 		cfg:      &config{mchid: "1900000109", certSerial: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", privateKey: key},
 		verifier: newVerifier("PUB_KEY_ID_0000000000000024101100397200000006", pub, nil, time.Now),
 		now:      func() time.Time { return time.Unix(1624523846, 0) },

@@ -49,7 +49,7 @@ func (f *fakeYaband) calls() []map[string]any {
 	return append([]map[string]any(nil), f.requests...)
 }
 
-func newFake(t *testing.T, answer func(method string, data map[string]any) (int, string), extra map[string]any) (*Provider, *fakeYaband) {
+func newFake(t *testing.T, answer func(method string, data map[string]any) (int, string), extra map[string]any) (*Adapter, *fakeYaband) {
 	t.Helper()
 	f := &fakeYaband{answer: answer}
 	srv := httptest.NewServer(f)
@@ -317,7 +317,9 @@ func TestFactoryValidation(t *testing.T) {
 		ch     providers.Channel
 		errSub string
 	}{
-		{"no params", providers.Channel{Params: providers.Params{}}, "params.secret_key, params.user"},
+		{"no params", providers.Channel{Params: providers.Params{}}, "params.secret_key: is required; params.user: is required"},
+		{"WeChat's spelling of sub_app_id", providers.Channel{Params: providers.Params{"user": "u", "secret_key": "k", "sub_appid": "wx1"}},
+			"params.sub_appid: unknown param (did you mean sub_app_id?)"},
 		{"bad refund currency", providers.Channel{Params: providers.Params{"user": "u", "secret_key": "k", "refund_currency": "EURO"}}, "refund_currency"},
 		{"bad currency", providers.Channel{Currency: "XXX1", Params: providers.Params{"user": "u", "secret_key": "k"}}, "currency"},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/paygate/paygate/providers/providertest"
 	"github.com/paygate/paygate/providers/sandbox"
 	_ "github.com/paygate/paygate/providers/sandbox/yabandsim"
+	"github.com/paygate/paygate/providers/yaband"
 	_ "github.com/paygate/paygate/providers/yaband"
 )
 
@@ -22,7 +23,7 @@ func channel(id string, extra providers.Params) providers.Channel {
 	for k, v := range extra {
 		params[k] = v
 	}
-	return providers.Channel{ID: id, Kind: providers.KindYaband, Currency: "EUR", Params: params}
+	return providers.Channel{ID: id, Kind: yaband.Kind, Currency: "EUR", Params: params}
 }
 
 // forgeSign alters one hex digit of the notification's sign.

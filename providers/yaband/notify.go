@@ -88,13 +88,7 @@ func malformed(format string, args ...any) error {
 
 // ParseNotify verifies a Yaband notification (HMAC-SHA256 over every field
 // of `data`, sorted k=v, values as received) and only then reads it.
-func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) (providers.Notification, error) {
-	if body == nil {
-		var err error
-		if body, err = readAll(r); err != nil {
-			return providers.Notification{}, malformed("read body: %v", err)
-		}
-	}
+func (p *Adapter) ParseNotify(_ context.Context, _ *http.Request, body []byte) (providers.Notification, error) {
 	sign, data, err := decodeNotifyBody(body)
 	if err != nil {
 		return providers.Notification{}, malformed("%v", err)
@@ -134,10 +128,7 @@ func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) 
 		}
 		return providers.Notification{Kind: providers.NotifyPayment, Order: st}, nil
 	case "refund":
-		currency := fields["refund_currency"]
-		if currency == "" {
-			currency = fields["currency"]
-		}
+		currency := providers.FirstNonEmpty(fields["refund_currency"], fields["currency"])
 		rs, err := refundState("notify", m, "", currency)
 		if err != nil {
 			return providers.Notification{}, malformed("%v", err)
@@ -162,5 +153,13 @@ func (p *Provider) ParseNotify(_ context.Context, r *http.Request, body []byte) 
 	}
 }
 
-// compile-time check
-var _ providers.Provider = (*Provider)(nil)
+// NotifyAck: Yaband wants the plain-text body `ok` (YB-sdk Response::OK;
+// YB-mage sets text/plain). On failure the SDK answers `bad`; Yaband
+// publishes no retry rule, so the failure also carries HTTP 400 to make
+// the delivery count as failed whichever signal Yaband reads.
+func (p *Adapter) NotifyAck(ok bool, _ string) providers.Ack {
+	if ok {
+		return providers.Ack{Status: http.StatusOK, ContentType: "text/plain; charset=utf-8", Body: []byte("ok")}
+	}
+	return providers.Ack{Status: http.StatusBadRequest, ContentType: "text/plain; charset=utf-8", Body: []byte("bad")}
+}

@@ -13,19 +13,19 @@ import (
 	"github.com/paygate/paygate/providers"
 )
 
-func testProvider(t testing.TB, baseURL string, extra map[string]any) *Provider {
+func testProvider(t testing.TB, baseURL string, extra map[string]any) *Adapter {
 	t.Helper()
 	params := providers.Params{"user": "016683", "secret_key": vectorSecret}
 	for k, v := range extra {
 		params[k] = v
 	}
-	p, err := New(providers.Channel{ID: "yb-test", Kind: providers.KindYaband, Currency: "EUR", BaseURL: baseURL,
+	p, err := New(providers.Channel{ID: "yb-test", Kind: Kind, Currency: "EUR", BaseURL: baseURL,
 		NotifyURL: "https://gw.example/notify/yb-test", Params: params},
 		providers.Deps{Now: func() time.Time { return time.Unix(1732672545, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.(*Provider)
+	return p.(*Adapter)
 }
 
 // signedBody builds a JSON notification signed with the (vector-pinned)
@@ -39,7 +39,7 @@ func signedBody(t *testing.T, data map[string]string) string {
 	return string(b)
 }
 
-func parse(p *Provider, body, contentType string) (providers.Notification, error) {
+func parse(p *Adapter, body, contentType string) (providers.Notification, error) {
 	r := httptest.NewRequest(http.MethodPost, "/notify/yb-test", strings.NewReader(body))
 	r.Header.Set("Content-Type", contentType)
 	return p.ParseNotify(r.Context(), r, []byte(body))

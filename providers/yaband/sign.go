@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -17,23 +16,7 @@ import (
 // Cryptography::serialize): every key=value pair, sorted by key in byte
 // order (case-sensitive, digits before letters), joined by '&', values raw
 // (no URL-encoding: "sub_pay_method=WeChat Pay" keeps its space).
-func SignBase(fields map[string]string) string {
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(fields[k])
-	}
-	return b.String()
-}
+func SignBase(fields map[string]string) string { return providers.SignString(fields, nil) }
 
 // Sign returns the lowercase hex HMAC-SHA256 of SignBase(fields) keyed
 // with the channel's secret_key.

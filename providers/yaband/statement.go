@@ -50,27 +50,27 @@ var amsterdam = func() *time.Location {
 	return time.FixedZone("CET", 3600)
 }()
 
-var _ providers.StatementSource = (*Provider)(nil)
+var _ providers.StatementSource = (*Adapter)(nil)
 
 // StatementLocation implements providers.StatementFormat.
-func (p *Provider) StatementLocation() *time.Location { return amsterdam }
+func (p *Adapter) StatementLocation() *time.Location { return amsterdam }
 
 // ParseStatement implements providers.StatementFormat: Yaband's portal
 // exports are read with the channel's statement.columns instead.
-func (p *Provider) ParseStatement(io.Reader, func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Adapter) ParseStatement(io.Reader, func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	return providers.StatementSummary{}, providers.BadStatement("Yaband's report files have no built-in format: map their columns in the channel's statement.columns")
 }
 
 // DownloadStatement implements providers.StatementSource.
-func (p *Provider) DownloadStatement(ctx context.Context, day providers.Day, loc *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
+func (p *Adapter) DownloadStatement(ctx context.Context, day providers.Day, loc *time.Location, fn func(providers.StatementRow) error) (providers.StatementSummary, error) {
 	var none providers.StatementSummary
 	if loc == nil {
 		loc = amsterdam
 	}
 	from, to := day.Start(loc), day.End(loc)
 	user, secret := p.user, p.secret
-	if u := strings.TrimSpace(p.ch.Params.String("report_user")); u != "" {
-		user, secret = u, p.ch.Params.String("report_secret_key")
+	if p.reportUser != "" {
+		user, secret = p.reportUser, p.reportSecret
 	}
 	data := map[string]string{
 		commandKey: "getTradebillinfo", "start_time": strconv.FormatInt(from.Unix(), 10),
@@ -132,12 +132,9 @@ func decodeInto(raw []byte, v any) error {
 	return dec.Decode(v)
 }
 
-func (p *Provider) readItem(m map[string]any) (providers.StatementRow, error) {
+func (p *Adapter) readItem(m map[string]any) (providers.StatementRow, error) {
 	var row providers.StatementRow
-	cur := strings.ToUpper(str(m, "currency"))
-	if cur == "" {
-		cur = p.ch.Currency
-	}
+	cur := providers.FirstNonEmpty(strings.ToUpper(str(m, "currency")), p.ch.Currency)
 	amount, err := providers.ParseStatementAmount(strings.TrimPrefix(str(m, "amount"), "-"), cur)
 	if err != nil {
 		return row, fmt.Errorf("amount: %v", err)

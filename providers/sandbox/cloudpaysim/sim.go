@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
 )
 
@@ -105,7 +106,7 @@ func (s *Simulator) Kind() string { return Kind }
 func (s *Simulator) Handler() http.Handler { return s }
 
 // AddChannel registers a channel by its sub_mch_id.
-func (s *Simulator) AddChannel(ch sandbox.Channel) error {
+func (s *Simulator) AddChannel(ch providers.Channel) error {
 	c := &channel{id: ch.ID, subMchID: ch.Params.String("sub_mch_id"), subAppID: ch.Params.String("sub_appid"),
 		envID: ch.Params.String("env_id"), notifyURL: ch.NotifyURL, refundDelay: 200 * time.Millisecond,
 		orders: map[string]*order{}, byTxID: map[string]*order{}, refunds: map[string]*refund{}}

@@ -14,7 +14,7 @@ import (
 
 func newSim(t *testing.T) (*Simulator, *httptest.Server) {
 	s := New(sandbox.Env{})
-	if err := s.AddChannel(sandbox.Channel{ID: "c", Kind: Kind, Params: providers.Params{
+	if err := s.AddChannel(providers.Channel{ID: "c", Kind: Kind, Params: providers.Params{
 		"sub_mch_id": "1712734762", "sub_appid": "wxd2565e6a04246fd1", "env_id": "prod-1"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -98,7 +98,7 @@ func (s *Sim) Kind() string { return Kind }
 
 // AddChannel registers a merchant (params mch_id, md5_key, receive_id,
 // store_name).
-func (s *Sim) AddChannel(ch sandbox.Channel) error {
+func (s *Sim) AddChannel(ch providers.Channel) error {
 	m := &merchant{channelID: ch.ID, mchID: strings.TrimSpace(ch.Params.String("mch_id")), key: ch.Params.String("md5_key"),
 		receiveID: strings.TrimSpace(ch.Params.String("receive_id")), storeName: ch.Params.String("store_name"), currency: ch.Currency}
 	if m.mchID == "" || m.key == "" || m.receiveID == "" {

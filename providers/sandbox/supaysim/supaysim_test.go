@@ -16,7 +16,7 @@ import (
 func TestSimulatorRefusalsAndExpiry(t *testing.T) {
 	clock := time.Unix(1732672545, 0)
 	sim := New(sandbox.Env{Now: func() time.Time { return clock }})
-	if err := sim.AddChannel(sandbox.Channel{ID: "c1", Kind: Kind, Currency: "AUD",
+	if err := sim.AddChannel(providers.Channel{ID: "c1", Kind: Kind, Currency: "AUD",
 		Params: providers.Params{"mch_id": "100", "md5_key": "k", "receive_id": "200", "store_name": "S"}}); err != nil {
 		t.Fatal(err)
 	}

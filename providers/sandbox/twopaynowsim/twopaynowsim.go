@@ -96,7 +96,7 @@ func New(env sandbox.Env) *Sim {
 func (s *Sim) Kind() string { return Kind }
 
 // AddChannel registers a merchant account (params mid, key).
-func (s *Sim) AddChannel(ch sandbox.Channel) error {
+func (s *Sim) AddChannel(ch providers.Channel) error {
 	mid, key := ch.Params.String("mid"), ch.Params.String("key")
 	if mid == "" || key == "" {
 		return fmt.Errorf("params mid and key are required")

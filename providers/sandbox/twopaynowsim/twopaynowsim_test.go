@@ -19,7 +19,7 @@ import (
 func TestVerifierPublishedVector(t *testing.T) {
 	at := time.UnixMilli(1571034662245)
 	s := New(sandbox.Env{Now: func() time.Time { return at.Add(time.Second) }})
-	if err := s.AddChannel(sandbox.Channel{ID: "c", Kind: Kind, Currency: "EUR", Params: providers.Params{"mid": "4002563369", "key": "zG93Cv85BCCp2h"}}); err != nil {
+	if err := s.AddChannel(providers.Channel{ID: "c", Kind: Kind, Currency: "EUR", Params: providers.Params{"mid": "4002563369", "key": "zG93Cv85BCCp2h"}}); err != nil {
 		t.Fatal(err)
 	}
 	q := url.Values{

@@ -140,7 +140,7 @@ func (s *Sim) Kind() string { return Kind }
 
 // AddChannel registers an application user (params user_id, secret,
 // space_id).
-func (s *Sim) AddChannel(ch sandbox.Channel) error {
+func (s *Sim) AddChannel(ch providers.Channel) error {
 	user, secret, space := ch.Params.String("user_id"), ch.Params.String("secret"), ch.Params.String("space_id")
 	spaceID, err := strconv.ParseInt(space, 10, 64)
 	if user == "" || secret == "" || err != nil {

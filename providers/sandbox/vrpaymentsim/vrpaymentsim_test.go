@@ -18,7 +18,7 @@ import (
 func TestVerifierOpenSSLVector(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	s := New(sandbox.Env{Now: func() time.Time { return now }})
-	if err := s.AddChannel(sandbox.Channel{ID: "c", Kind: Kind, Currency: "EUR", Params: providers.Params{
+	if err := s.AddChannel(providers.Channel{ID: "c", Kind: Kind, Currency: "EUR", Params: providers.Params{
 		"user_id": "512", "secret": "iUR85iWXBRDGmHOUpxBZbogfVByGVKVCzkuj3tAb4Q8=", "space_id": "405"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 )
 
 // Kind is the simulated provider kind.
-const Kind = providers.KindWeChatV2
+const Kind = "wechat_v2"
 
 // RefundDelay is how long an accepted refund stays PROCESSING before it
 // succeeds and its notification is sent.
@@ -91,7 +91,7 @@ func New(env sandbox.Env) *Simulator {
 func (s *Simulator) Kind() string { return Kind }
 
 // AddChannel registers a channel's merchant account.
-func (s *Simulator) AddChannel(ch sandbox.Channel) error {
+func (s *Simulator) AddChannel(ch providers.Channel) error {
 	p := ch.Params
 	a := &account{
 		id: ch.ID, appID: p.String("appid"), mchID: p.String("mch_id"), apiKey: p.String("api_key"),

@@ -133,7 +133,7 @@ func newRig(t *testing.T, params providers.Params) *rig {
 		r.mu.Unlock()
 		_, _ = w.Write([]byte("<xml><return_code><![CDATA[SUCCESS]]></return_code></xml>"))
 	})
-	if err := r.sim.AddChannel(sandbox.Channel{ID: "c1", Kind: Kind, Params: params, NotifyURL: r.srv.URL + "/notify"}); err != nil {
+	if err := r.sim.AddChannel(providers.Channel{ID: "c1", Kind: Kind, Params: params, NotifyURL: r.srv.URL + "/notify"}); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
 )
 
@@ -156,7 +157,7 @@ func TestSimCertificatesPublicKeyOnly(t *testing.T) {
 	p := params("1900000209", appDirect)
 	delete(p, "platform_cert_files")
 	delete(p, ParamPlatformPrivateFile)
-	if err := r.sb.AddChannel(sandbox.Channel{ID: "pubonly", Kind: Kind, Currency: "CNY", Params: p}); err != nil {
+	if err := r.sb.AddChannel(providers.Channel{ID: "pubonly", Kind: Kind, Currency: "CNY", Params: p}); err != nil {
 		t.Fatal(err)
 	}
 	a := r.do(call{method: "GET", uri: "/v3/certificates", mchid: "1900000209"})

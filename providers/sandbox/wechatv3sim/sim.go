@@ -33,6 +33,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/sandbox"
 )
 
@@ -164,7 +165,7 @@ func (s *Simulator) Handler() http.Handler { return s }
 // AddChannel registers a channel: its account, the merchant's public key
 // (from merchant_cert_file, or the public half of private_key_file) and
 // WeChat's signing keys from the sandbox-only params.
-func (s *Simulator) AddChannel(ch sandbox.Channel) error {
+func (s *Simulator) AddChannel(ch providers.Channel) error {
 	p := ch.Params
 	for _, k := range []string{"appid", "mchid", "api_v3_key", "private_key_file", "cert_serial_no"} {
 		if strings.TrimSpace(p.String(k)) == "" {

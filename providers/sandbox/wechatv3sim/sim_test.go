@@ -76,7 +76,7 @@ func newRig(t *testing.T) *rig {
 	})
 	sim, _ := r.sb.Simulator(Kind)
 	r.sim = sim.(*Simulator)
-	for _, ch := range []sandbox.Channel{
+	for _, ch := range []providers.Channel{
 		{ID: "direct", Kind: Kind, Currency: "CNY", Params: params(mchDirect, appDirect), NotifyURL: r.srv.URL + notifyPath + "direct"},
 		{ID: "partner", Kind: Kind, Currency: "CNY", Params: params(mchSP, appSP, "sub_mchid", subMch, "sub_appid", subApp), NotifyURL: r.srv.URL + notifyPath + "partner"},
 	} {
@@ -377,13 +377,13 @@ func TestSimAddChannelErrors(t *testing.T) {
 		{"platform key matching no certificate", params(mchDirect, appDirect, ParamPlatformPrivateFile, dd+demoPubPrivFile)},
 		{"bad sign_with", params(mchDirect, appDirect, ParamSignWith, "hmac")},
 	} {
-		if err := s.AddChannel(sandbox.Channel{ID: "x", Kind: Kind, Params: tt.p}); err == nil {
+		if err := s.AddChannel(providers.Channel{ID: "x", Kind: Kind, Params: tt.p}); err == nil {
 			t.Errorf("%s: AddChannel accepted", tt.name)
 		}
 	}
 	p := params(mchDirect, appDirect)
 	delete(p, ParamPlatformPrivateFile)
-	if err := s.AddChannel(sandbox.Channel{ID: "pk-only", Kind: Kind, Params: p}); err != nil {
+	if err := s.AddChannel(providers.Channel{ID: "pk-only", Kind: Kind, Params: p}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UseKey("pk-only", KeyPlatformCert); err == nil {

@@ -112,7 +112,7 @@ func New(env sandbox.Env) *Sim {
 func (s *Sim) Kind() string { return Kind }
 
 // AddChannel registers a cashier account (params user and secret_key).
-func (s *Sim) AddChannel(ch sandbox.Channel) error {
+func (s *Sim) AddChannel(ch providers.Channel) error {
 	user := strings.TrimSpace(ch.Params.String("user"))
 	secret := ch.Params.String("secret_key")
 	if user == "" || secret == "" {

@@ -29,7 +29,7 @@ func newSim(t *testing.T) (*Sim, *httptest.Server, func(at time.Time, method str
 	now := time.Unix(1732672545, 0)
 	sim := New(sandbox.Env{Now: func() time.Time { return now }})
 	sim.RefundDelay = time.Hour // refunds stay processing in these tests
-	if err := sim.AddChannel(sandbox.Channel{ID: "c1", Kind: Kind, Currency: "EUR",
+	if err := sim.AddChannel(providers.Channel{ID: "c1", Kind: Kind, Currency: "EUR",
 		Params: providers.Params{"user": "016683", "secret_key": testKey}}); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestSimulatorExpiresUnpaidOrders(t *testing.T) {
 	now := time.Unix(1732672545, 0)
 	clock := now
 	sim := New(sandbox.Env{Now: func() time.Time { return clock }})
-	_ = sim.AddChannel(sandbox.Channel{ID: "c1", Kind: Kind, Currency: "EUR", Params: providers.Params{"user": "u1", "secret_key": testKey}})
+	_ = sim.AddChannel(providers.Channel{ID: "c1", Kind: Kind, Currency: "EUR", Params: providers.Params{"user": "u1", "secret_key": testKey}})
 	acct := sim.byUser["u1"]
 	if _, f := sim.create(httptest.NewRequest("POST", "/Payments", nil), acct, "v3.CreatePaymentsWechatMiniPay", miniPay("O1", "1.00")); f != nil {
 		t.Fatal(f.message)

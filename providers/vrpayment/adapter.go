@@ -12,9 +12,7 @@ package vrpayment
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/paygate/paygate/providers"
@@ -54,77 +52,67 @@ const PayMethodCard = "card"
 // public shows WeChat Pay on VR Payment).
 var payMethods = []string{providers.PayMethodWeChat, PayMethodCard}
 
-// Provider is one VR Payment channel (one application user and one space).
-type Provider struct {
+// Kind is the channel's provider word.
+const Kind = "vr_payment"
+
+var spec = providers.Spec[Params, *Adapter]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
+
+func init() { providers.Register(spec) }
+
+// Params are a VR Payment channel's params: the application user's id and
+// its authentication key (base64), and the space.
+type Params struct {
+	UserID  string           `param:"user_id,required"`
+	Secret  providers.Secret `param:"secret,required"`
+	SpaceID string           `param:"space_id,required"`
+}
+
+// Adapter is one VR Payment channel (one application user and one space).
+type Adapter struct {
 	ch       providers.Channel
 	userID   string
 	key      []byte
 	spaceID  string
 	currency string
-	client   *httpx.Client
+	http     *httpx.Client
 	now      func() time.Time
-}
-
-func init() {
-	providers.Register(providers.KindVRPayment, New)
 }
 
 var idPattern = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
 
-// New builds a VR Payment channel from params user_id, secret (base64)
-// and space_id.
+// New is the vr_payment Factory.
 func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) {
-	if err := ch.Params.Require("user_id", "secret", "space_id"); err != nil {
-		return nil, err
-	}
-	userID := strings.TrimSpace(ch.Params.String("user_id"))
-	if !idPattern.MatchString(userID) {
+	return spec.New(ch, deps)
+}
+
+func build(ch providers.Channel, p Params, deps providers.Deps) (*Adapter, error) {
+	if !idPattern.MatchString(p.UserID) {
 		return nil, fmt.Errorf("params.user_id must be the numeric id of the application user")
 	}
-	spaceID := strings.TrimSpace(ch.Params.String("space_id"))
-	if !idPattern.MatchString(spaceID) {
+	if !idPattern.MatchString(p.SpaceID) {
 		return nil, fmt.Errorf("params.space_id must be the numeric space id")
 	}
-	key, err := DecodeSecret(ch.Params.String("secret"))
+	key, err := DecodeSecret(p.Secret.Reveal())
 	if err != nil {
 		return nil, err
-	}
-	if ch.Currency == "" {
-		ch.Currency = DefaultCurrency
-	}
-	if !providers.KnownCurrency(ch.Currency) {
-		return nil, fmt.Errorf("currency %q is not an ISO-4217 code", ch.Currency)
-	}
-	if ch.BaseURL == "" {
-		ch.BaseURL = DefaultBaseURL
-	}
-	ch.BaseURL = strings.TrimRight(ch.BaseURL, "/")
-	if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-		return nil, fmt.Errorf("base_url %q is not an http(s) root URL", ch.BaseURL)
 	}
 	client, err := httpx.New(ch, deps)
 	if err != nil {
 		return nil, err
 	}
-	return &Provider{ch: ch, userID: userID, key: key, spaceID: spaceID, currency: ch.Currency, client: client, now: deps.NowFunc()}, nil
+	return &Adapter{ch: ch, userID: p.UserID, key: key, spaceID: p.SpaceID, currency: ch.Currency, http: client, now: deps.NowFunc()}, nil
 }
 
 // Kind implements providers.Provider.
-func (p *Provider) Kind() string { return providers.KindVRPayment }
+func (p *Adapter) Kind() string { return Kind }
 
 // Capabilities: no trusted notification (the poller owns the order; a
 // webhook is a hint), query/close/refund/refund query by the API. One
 // currency per channel: the channel's (default EUR); VR Payment settles
 // in the space's currencies and nothing public shows CNY there.
-func (p *Provider) Capabilities() providers.Capabilities {
+func (p *Adapter) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
-		Notify:       false,
-		RefundNotify: false,
-		Query:        true,
-		Close:        true,
-		Refund:       true,
-		RefundQuery:  true,
-		Currencies:   []string{p.currency},
-		PayMethods:   append([]string(nil), payMethods...),
+		Notify: false, RefundNotify: false, Query: true, Close: true, Refund: true, RefundQuery: true,
+		Currencies: []string{p.currency}, PayMethods: append([]string(nil), payMethods...),
 	}
 }

@@ -19,16 +19,16 @@ import (
 
 var testNow = time.Unix(1732672545, 0)
 
-func testProvider(t testing.TB, baseURL string) *Provider {
+func testProvider(t testing.TB, baseURL string) *Adapter {
 	t.Helper()
-	p, err := New(providers.Channel{ID: "sp-test", Kind: providers.KindSupay, BaseURL: baseURL, ServerIP: "198.51.100.1",
+	p, err := New(providers.Channel{ID: "sp-test", Kind: Kind, BaseURL: baseURL, ServerIP: "198.51.100.1",
 		NotifyURL: "https://gw.example/notify/sp-test",
 		Params:    providers.Params{"mch_id": "100000123", "md5_key": vectorKey, "receive_id": "200000456", "store_name": "Demo Store"}},
 		providers.Deps{Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.(*Provider)
+	return p.(*Adapter)
 }
 
 type fakeSupay struct {
@@ -56,7 +56,7 @@ func (f *fakeSupay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, out)
 }
 
-func newFake(t *testing.T, answer func(service string) (int, string)) (*Provider, *fakeSupay) {
+func newFake(t *testing.T, answer func(service string) (int, string)) (*Adapter, *fakeSupay) {
 	f := &fakeSupay{answer: answer}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
@@ -262,7 +262,7 @@ func form(fields map[string]string, key string) string {
 	return v.Encode()
 }
 
-func parse(p *Provider, body string) (providers.Notification, error) {
+func parse(p *Adapter, body string) (providers.Notification, error) {
 	r := httptest.NewRequest(http.MethodPost, "/notify/sp-test", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return p.ParseNotify(r.Context(), r, []byte(body))
@@ -386,7 +386,7 @@ func TestTimeoutExpressAndAck(t *testing.T) {
 
 func TestFactoryValidation(t *testing.T) {
 	_, err := New(providers.Channel{Params: providers.Params{"mch_id": "1"}}, providers.Deps{})
-	if err == nil || !strings.Contains(err.Error(), "params.md5_key, params.receive_id, params.store_name") {
+	if err == nil || !strings.Contains(err.Error(), "params.md5_key: is required; params.receive_id: is required; params.store_name: is required") {
 		t.Fatalf("err = %v", err)
 	}
 	pp, err := New(providers.Channel{Params: providers.Params{"mch_id": "1", "md5_key": "k", "receive_id": "2", "store_name": "s"}}, providers.Deps{})

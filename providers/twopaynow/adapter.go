@@ -9,10 +9,7 @@ package twopaynow
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/paygate/paygate/providers"
@@ -90,121 +87,61 @@ const (
 	flowWAP
 )
 
-// Provider is one 2paynow channel.
-type Provider struct {
+// Kind is the channel's provider word.
+const Kind = "2paynow"
+
+var spec = providers.Spec[Params, *Adapter]{Kind: Kind, DefaultCurrency: DefaultCurrency, BaseURL: DefaultBaseURL, Build: build}
+
+func init() { providers.Register(spec) }
+
+// Params are a 2paynow channel's params: the numeric merchant id and the
+// signing key.
+type Params struct {
+	MID string           `param:"mid,required"`
+	Key providers.Secret `param:"key,required"`
+}
+
+// Adapter is one 2paynow channel.
+type Adapter struct {
 	ch       providers.Channel
 	mid      string
 	key      string
 	currency string
 	realHost bool
 	flow     flow
-	client   *httpx.Client
+	http     *httpx.Client
 	now      func() time.Time
-}
-
-func init() {
-	providers.Register(providers.KindTwoPayNow, New)
 }
 
 var digits = regexp.MustCompile(`^[0-9]+$`)
 
-// New builds a 2paynow channel from params mid and key.
+// New is the 2paynow Factory.
 func New(ch providers.Channel, deps providers.Deps) (providers.Provider, error) {
-	if err := ch.Params.Require("mid", "key"); err != nil {
-		return nil, err
-	}
-	mid := strings.TrimSpace(ch.Params.String("mid"))
-	if !digits.MatchString(mid) {
+	return spec.New(ch, deps)
+}
+
+func build(ch providers.Channel, p Params, deps providers.Deps) (*Adapter, error) {
+	if !digits.MatchString(p.MID) {
 		return nil, fmt.Errorf("params.mid must be 2paynow's numeric merchant id")
-	}
-	if ch.Currency == "" {
-		ch.Currency = DefaultCurrency
-	}
-	if !providers.KnownCurrency(ch.Currency) {
-		return nil, fmt.Errorf("currency %q is not an ISO-4217 code", ch.Currency)
-	}
-	realHost := ch.BaseURL == ""
-	if realHost {
-		ch.BaseURL = DefaultBaseURL
-	}
-	ch.BaseURL = strings.TrimRight(ch.BaseURL, "/")
-	if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("base_url %q is not an http(s) URL", ch.BaseURL)
 	}
 	client, err := httpx.New(ch, deps)
 	if err != nil {
 		return nil, err
 	}
-	return &Provider{
-		ch:       ch,
-		mid:      mid,
-		key:      ch.Params.String("key"),
-		currency: ch.Currency,
-		realHost: realHost,
-		flow:     createFlow,
-		client:   client,
-		now:      deps.NowFunc(),
-	}, nil
+	return &Adapter{ch: ch, mid: p.MID, key: p.Key.Reveal(), currency: ch.Currency, realHost: ch.BaseURL == DefaultBaseURL,
+		flow: createFlow, http: client, now: deps.NowFunc()}, nil
 }
 
 // Kind implements providers.Provider.
-func (p *Provider) Kind() string { return providers.KindTwoPayNow }
+func (p *Adapter) Kind() string { return Kind }
 
 // Capabilities: the notification's signature covers neither amount nor
 // order (md5 of function+mid+timestamp+key), so it is not trusted on its
 // own: Notify is false, the poller owns the order and a notification is a
 // hint. There is no public refund query; the refund call's answer is final.
-func (p *Provider) Capabilities() providers.Capabilities {
+func (p *Adapter) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
-		Notify:       false,
-		RefundNotify: false,
-		Query:        true,
-		Close:        true,
-		Refund:       true,
-		RefundQuery:  false,
-		Currencies:   []string{p.currency},
-		PayMethods:   []string{providers.PayMethodWeChat, PayMethodAlipay},
+		Notify: false, RefundNotify: false, Query: true, Close: true, Refund: true, RefundQuery: false,
+		Currencies: []string{p.currency}, PayMethods: []string{providers.PayMethodWeChat, PayMethodAlipay},
 	}
-}
-
-// signed starts a query with function, mid, the current timestamp in Unix
-// milliseconds and the signature.
-func (p *Provider) signed(function string) url.Values {
-	ts := strconv.FormatInt(p.now().UnixMilli(), 10)
-	q := url.Values{}
-	q.Set("function", function)
-	q.Set("mid", p.mid)
-	q.Set("timestamp", ts)
-	q.Set("sign", Sign(function, p.mid, ts, p.key))
-	return q
-}
-
-// payType maps the gateway's pay method to 2paynow's `type`.
-func payType(method string) (string, error) {
-	switch method {
-	case "", providers.PayMethodWeChat:
-		return typeWeChat, nil
-	case PayMethodAlipay:
-		return typeAlipay, nil
-	default:
-		return "", providers.Errorf(providers.ErrCodeRejected, "", "2paynow offers wechat and alipay, not %q", method)
-	}
-}
-
-// itBPay turns the order's expiry into 2paynow's `it_b_pay` ("30m"):
-// whole minutes rounded up, at least 1, at most 15 days (the Alipay-style
-// range); no expiry gives the driver's default 30m.
-func itBPay(expiresAt, now time.Time) string {
-	if expiresAt.IsZero() {
-		return "30m"
-	}
-	d := expiresAt.Sub(now)
-	minutes := int64((d + time.Minute - 1) / time.Minute)
-	if minutes < 1 {
-		minutes = 1
-	}
-	if minutes > 15*24*60 {
-		minutes = 15 * 24 * 60
-	}
-	return strconv.FormatInt(minutes, 10) + "m"
 }

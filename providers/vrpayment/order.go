@@ -6,10 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
-
-	"github.com/shopspring/decimal"
 
 	"github.com/paygate/paygate/providers"
 )
@@ -35,19 +32,6 @@ type transactionCreate struct {
 	MetaData                map[string]string `json:"metaData,omitempty"`
 }
 
-// transaction is the part of wallee's Transaction we read.
-type transaction struct {
-	ID                  json.Number `json:"id"`
-	State               string      `json:"state"`
-	MerchantReference   string      `json:"merchantReference"`
-	Currency            string      `json:"currency"`
-	AuthorizationAmount json.Number `json:"authorizationAmount"`
-	CompletedAmount     json.Number `json:"completedAmount"`
-	AuthorizedOn        string      `json:"authorizedOn"`
-	CompletedOn         string      `json:"completedOn"`
-	CreatedOn           string      `json:"createdOn"`
-}
-
 // lineItemNameMax is LineItemCreate.name's length limit.
 const lineItemNameMax = 150
 
@@ -58,21 +42,15 @@ const lineItemNameMax = 150
 // transaction at expiry. If the second call fails, the error is returned
 // and the created transaction stays unpaid at VR Payment (harmless: it is
 // never shown to a payer).
-func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderRequest) (providers.CreateOrderResult, error) {
+func (p *Adapter) CreateOrder(ctx context.Context, req providers.CreateOrderRequest) (providers.CreateOrderResult, error) {
 	if req.Amount.Currency != p.currency {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "this VR Payment channel takes %s, not %s", p.currency, req.Amount.Currency)
 	}
-	method := req.PayMethod
-	if method == "" {
-		method = providers.PayMethodWeChat
-	}
+	method := providers.FirstNonEmpty(req.PayMethod, providers.PayMethodWeChat)
 	if !slices.Contains(payMethods, method) {
 		return providers.CreateOrderResult{}, providers.Errorf(providers.ErrCodeRejected, "", "VR Payment channel offers %v, not %q", payMethods, method)
 	}
-	name := strings.TrimSpace(req.Description)
-	if name == "" {
-		name = req.OutTradeNo
-	}
+	name := providers.FirstNonEmpty(strings.TrimSpace(req.Description), req.OutTradeNo)
 	body := transactionCreate{
 		Currency: req.Amount.Currency,
 		LineItems: []lineItemCreate{{
@@ -94,7 +72,7 @@ func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderReq
 	}
 	var tx transaction
 	if err := json.Unmarshal(raw, &tx); err != nil || !idPattern.MatchString(tx.ID.String()) {
-		return providers.CreateOrderResult{}, badResponse("transaction/create answer has no transaction id")
+		return providers.CreateOrderResult{}, providers.BadResponse("transaction/create answer has no transaction id")
 	}
 	id := tx.ID.String()
 	raw, err = p.do(ctx, http.MethodGet, pathPaymentPageURL, p.query(id), nil)
@@ -103,7 +81,7 @@ func (p *Provider) CreateOrder(ctx context.Context, req providers.CreateOrderReq
 	}
 	pageURL := jsonString(raw)
 	if !strings.HasPrefix(pageURL, "https://") && !strings.HasPrefix(pageURL, "http://") {
-		return providers.CreateOrderResult{}, badResponse("buildPaymentPageUrl answer is not a URL")
+		return providers.CreateOrderResult{}, providers.BadResponse("buildPaymentPageUrl answer is not a URL")
 	}
 	return providers.CreateOrderResult{ProviderTradeNo: id, PayURL: pageURL}, nil
 }
@@ -128,7 +106,7 @@ func truncate(s string, max int) string {
 
 // QueryOrder reads the transaction: by id when the provider's number is
 // known, else by searching for our merchantReference.
-func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (providers.OrderState, error) {
+func (p *Adapter) QueryOrder(ctx context.Context, ref providers.OrderRef) (providers.OrderState, error) {
 	tx, err := p.findTransaction(ctx, ref)
 	if err != nil {
 		return providers.OrderState{}, err
@@ -136,84 +114,9 @@ func (p *Provider) QueryOrder(ctx context.Context, ref providers.OrderRef) (prov
 	return p.orderState(tx, ref)
 }
 
-func (p *Provider) orderState(tx transaction, ref providers.OrderRef) (providers.OrderState, error) {
-	status := mapTransactionState(tx.State)
-	if ref.OutTradeNo != "" && tx.MerchantReference != "" && tx.MerchantReference != ref.OutTradeNo {
-		return providers.OrderState{}, badResponse("transaction %s belongs to merchantReference %q, not %q", tx.ID, tx.MerchantReference, ref.OutTradeNo)
-	}
-	st := providers.OrderState{
-		Status:          status,
-		ProviderStatus:  tx.State,
-		OutTradeNo:      tx.MerchantReference,
-		ProviderTradeNo: tx.ID.String(),
-	}
-	if st.OutTradeNo == "" {
-		st.OutTradeNo = ref.OutTradeNo
-	}
-	cur := tx.Currency
-	if cur == "" {
-		cur = p.currency
-	}
-	amount := tx.AuthorizationAmount
-	if status == providers.OrderPaid && isPositive(tx.CompletedAmount) {
-		amount = tx.CompletedAmount
-	}
-	if isPositive(amount) {
-		m, err := providers.ParseProviderAmount(amount.String(), cur)
-		if err != nil {
-			return providers.OrderState{}, badResponse("transaction amount: %v", err)
-		}
-		st.Amount = m
-	}
-	if status == providers.OrderPaid {
-		st.PaidAt = parseTime(tx.CompletedOn)
-		if st.PaidAt.IsZero() {
-			st.PaidAt = parseTime(tx.AuthorizedOn)
-		}
-	}
-	return st, nil
-}
-
-// isPositive reports whether a JSON number is present and above zero
-// (an absent or zero amount is "not said", not a zero amount).
-func isPositive(n json.Number) bool {
-	d, err := decimal.NewFromString(strings.TrimSpace(n.String()))
-	return err == nil && d.IsPositive()
-}
-
-func parseTime(s string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t
-		}
-	}
-	return time.Time{}
-}
-
-// mapTransactionState maps wallee's TransactionState. FULFILL and
-// COMPLETED are paid (README assumption: with autoConfirmation and the
-// space's default completion, a paid transaction reaches FULFILL).
-// AUTHORIZED is not paid yet: the amount is only reserved and may still be
-// voided or fail completion, so it stays PAYING.
-// Any other word is providers.OrderUnknown.
-func mapTransactionState(state string) providers.OrderStatus {
-	return providers.MapStatus(transactionStates, state)
-}
-
-var transactionStates = map[string]providers.OrderStatus{
-	"FULFILL": providers.OrderPaid, "COMPLETED": providers.OrderPaid,
-	"CREATE": providers.OrderPaying, "PENDING": providers.OrderPaying, "CONFIRMED": providers.OrderPaying,
-	"PROCESSING": providers.OrderPaying, "AUTHORIZED": providers.OrderPaying,
-	"FAILED": providers.OrderFailed, "DECLINE": providers.OrderFailed,
-	"VOIDED": providers.OrderClosed,
-}
-
 // findTransaction reads a transaction by id (ProviderTradeNo) or, without
 // it, by merchantReference (findByReference).
-func (p *Provider) findTransaction(ctx context.Context, ref providers.OrderRef) (transaction, error) {
+func (p *Adapter) findTransaction(ctx context.Context, ref providers.OrderRef) (transaction, error) {
 	switch {
 	case ref.ProviderTradeNo != "":
 		if !idPattern.MatchString(ref.ProviderTradeNo) {
@@ -226,7 +129,7 @@ func (p *Provider) findTransaction(ctx context.Context, ref providers.OrderRef) 
 		}
 		var tx transaction
 		if err := json.Unmarshal(raw, &tx); err != nil || tx.ID == "" {
-			return transaction{}, badResponse("transaction/read answer is not a transaction")
+			return transaction{}, providers.BadResponse("transaction/read answer is not a transaction")
 		}
 		return tx, nil
 	case ref.OutTradeNo != "":
@@ -271,14 +174,14 @@ func equalsQuery(field, value string) entityQuery {
 // findByReference searches the space's transactions whose merchantReference
 // is our out_trade_no (POST /api/transaction/search). A retried create may
 // have left several: a paid one wins, else the newest.
-func (p *Provider) findByReference(ctx context.Context, outTradeNo string) (transaction, error) {
+func (p *Adapter) findByReference(ctx context.Context, outTradeNo string) (transaction, error) {
 	raw, err := p.do(ctx, http.MethodPost, pathTransactionSearch, p.query(""), equalsQuery("merchantReference", outTradeNo))
 	if err != nil {
 		return transaction{}, err
 	}
 	var txs []transaction
 	if err := json.Unmarshal(raw, &txs); err != nil {
-		return transaction{}, badResponse("transaction/search answer is not a list")
+		return transaction{}, providers.BadResponse("transaction/search answer is not a list")
 	}
 	var best *transaction
 	for i := range txs {
@@ -312,7 +215,7 @@ type transactionVoid struct {
 // accepts a void before the transaction is AUTHORIZED; if it refuses, the
 // 442 maps to PROVIDER_REJECTED and the unpaid transaction times out at
 // VR Payment on its own.
-func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error {
+func (p *Adapter) CloseOrder(ctx context.Context, ref providers.OrderRef) error {
 	tx, err := p.findTransaction(ctx, ref)
 	if err != nil {
 		return err
@@ -321,7 +224,7 @@ func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error
 	switch {
 	case status == providers.OrderUnknown:
 		// It might be paid: never void on a word the adapter does not know.
-		return providers.Errorf(providers.ErrCodeUnavailable, clip(tx.State), "transaction %s is in state %q, unknown to the adapter; not voided", tx.ID, clip(tx.State))
+		return providers.Errorf(providers.ErrCodeUnavailable, providers.Clip(tx.State, 64), "transaction %s is in state %q, unknown to the adapter; not voided", tx.ID, providers.Clip(tx.State, 64))
 	case status == providers.OrderPaid:
 		return providers.Errorf(providers.ErrCodeOrderPaid, tx.State, "transaction %s is paid", tx.ID)
 	case status == providers.OrderClosed:
@@ -335,7 +238,7 @@ func (p *Provider) CloseOrder(ctx context.Context, ref providers.OrderRef) error
 	}
 	var v transactionVoid
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return badResponse("voidOnline answer is not a transaction void")
+		return providers.BadResponse("voidOnline answer is not a transaction void")
 	}
 	if v.State == "FAILED" {
 		return providers.Errorf(providers.ErrCodeRejected, v.State, "VR Payment could not void transaction %s", tx.ID)

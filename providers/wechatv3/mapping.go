@@ -3,6 +3,7 @@ package wechatv3
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paygate/paygate/providers"
 )
@@ -47,42 +48,39 @@ type txAmount struct {
 // is FAILED.
 // Any other word is providers.OrderUnknown.
 func MapTradeState(s string) providers.OrderStatus {
-	return providers.MapStatus(tradeStates, s)
+	return tradeStates.Of(s)
 }
 
-var tradeStates = map[string]providers.OrderStatus{
-	"SUCCESS": providers.OrderPaid, "REFUND": providers.OrderPaid,
-	"NOTPAY": providers.OrderPaying, "USERPAYING": providers.OrderPaying,
-	"CLOSED": providers.OrderClosed, "REVOKED": providers.OrderClosed,
-	"PAYERROR": providers.OrderFailed,
-}
+var tradeStates = providers.NewStatuses(nil, map[providers.OrderStatus][]string{
+	providers.OrderPaid:   {"SUCCESS", "REFUND"},
+	providers.OrderPaying: {"NOTPAY", "USERPAYING"},
+	providers.OrderClosed: {"CLOSED", "REVOKED"},
+	providers.OrderFailed: {"PAYERROR"},
+})
 
 // MapRefundStatus maps a v3 refund status (spec §2.4). ABNORMAL is not
 // final: the refund needs manual handling on the merchant platform (the
 // payer's account is frozen or closed), so it stays PROCESSING.
 // Any other word is providers.RefundUnknown.
 func MapRefundStatus(s string) providers.RefundStatus {
-	return providers.MapStatus(refundStates, s)
+	return refundStates.Of(s)
 }
 
-var refundStates = map[string]providers.RefundStatus{
-	"SUCCESS":    providers.RefundSucceeded,
-	"PROCESSING": providers.RefundProcessing, "ABNORMAL": providers.RefundProcessing,
-	"CLOSED": providers.RefundFailed,
-}
+var refundStates = providers.NewStatuses(nil, map[providers.RefundStatus][]string{
+	providers.RefundSucceeded:  {"SUCCESS"},
+	providers.RefundProcessing: {"PROCESSING", "ABNORMAL"},
+	providers.RefundFailed:     {"CLOSED"},
+})
 
 func (t transaction) payerID() string {
-	return firstNonEmpty(t.Payer.SubOpenID, t.Payer.OpenID, t.Payer.SpOpenID)
+	return providers.FirstNonEmpty(t.Payer.SubOpenID, t.Payer.OpenID, t.Payer.SpOpenID)
 }
 
 func (t transaction) money() (providers.Money, error) {
 	if t.Amount == nil || t.Amount.Total == nil {
 		return providers.Money{}, nil
 	}
-	cur := t.Amount.Currency
-	if cur == "" {
-		cur = Currency
-	}
+	cur := providers.FirstNonEmpty(t.Amount.Currency, Currency)
 	if !providers.KnownCurrency(cur) {
 		return providers.Money{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 	}
@@ -116,7 +114,7 @@ func (t transaction) state() (providers.OrderState, error) {
 // checkTransactionAccount: the transaction must be this channel's:
 // mchid+appid, or sp_mchid+sub_mchid+sp_appid (+sub_appid when both sides
 // name one).
-func (p *Provider) checkTransactionAccount(t transaction) error {
+func (p *Adapter) checkTransactionAccount(t transaction) error {
 	c := p.cfg
 	if !c.partner {
 		if t.MchID != c.mchid || t.AppID != c.appid {
@@ -157,7 +155,7 @@ type refundAmount struct {
 	Currency    string `json:"currency"`
 }
 
-func (r refund) status() string { return firstNonEmpty(r.Status, r.RefundStatus) }
+func (r refund) status() string { return providers.FirstNonEmpty(r.Status, r.RefundStatus) }
 
 func (r refund) state() (providers.RefundState, error) {
 	st := MapRefundStatus(r.status())
@@ -167,10 +165,7 @@ func (r refund) state() (providers.RefundState, error) {
 		if *r.Amount.Refund < 0 {
 			return providers.RefundState{}, fmt.Errorf("negative amount.refund %d", *r.Amount.Refund)
 		}
-		cur := r.Amount.Currency
-		if cur == "" {
-			cur = Currency
-		}
+		cur := providers.FirstNonEmpty(r.Amount.Currency, Currency)
 		if !providers.KnownCurrency(cur) {
 			return providers.RefundState{}, fmt.Errorf("unknown currency %q", providers.Clip(cur, 8))
 		}
@@ -186,7 +181,7 @@ func (r refund) state() (providers.RefundState, error) {
 
 // checkRefundAccount: a refund notification names mchid (partner:
 // sp_mchid and sub_mchid).
-func (p *Provider) checkRefundAccount(r refund) error {
+func (p *Adapter) checkRefundAccount(r refund) error {
 	c := p.cfg
 	if !c.partner {
 		if r.MchID != c.mchid {
@@ -198,4 +193,13 @@ func (p *Provider) checkRefundAccount(r refund) error {
 		return fmt.Errorf("sp_mchid/sub_mchid %s/%s are not the channel's %s/%s", r.SpMchID, r.SubMchID, c.mchid, c.subMchid)
 	}
 	return nil
+}
+
+// truncateRunes cuts s to at most n characters without splitting one.
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
 }

@@ -46,16 +46,16 @@ func newFake(t *testing.T) *fake {
 }
 
 func testChannel() providers.Channel {
-	return providers.Channel{ID: "c", Kind: providers.KindCloudPay, Currency: "CNY", NotifyURL: "https://gw.example/notify/c", ServerIP: "198.51.100.1", Params: params()}
+	return providers.Channel{ID: "c", Kind: Kind, Currency: "CNY", NotifyURL: "https://gw.example/notify/c", ServerIP: "198.51.100.1", Params: params()}
 }
 
 func testDeps() providers.Deps { return providers.Deps{Now: func() time.Time { return tNow }} }
 
-func newP(t *testing.T, p providers.Params, baseURL string) *Provider {
+func newP(t *testing.T, p providers.Params, baseURL string) *Adapter {
 	t.Helper()
 	ch := testChannel()
 	ch.BaseURL, ch.Params = baseURL, p
-	pr, err := newProvider(ch, testDeps())
+	pr, err := newAdapter(ch, testDeps())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,12 +133,12 @@ func TestOtherOperationsWire(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		answer string
-		call   func(p *Provider) (any, error)
+		call   func(p *Adapter) (any, error)
 		path   string
 		body   map[string]any
 		check  func(t *testing.T, v any)
 	}{
-		{"query by out_trade_no", paid, func(p *Provider) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: "T1"}) },
+		{"query by out_trade_no", paid, func(p *Adapter) (any, error) { return p.QueryOrder(ctx, providers.OrderRef{OutTradeNo: "T1"}) },
 			"/_/pay/queryorder", map[string]any{"sub_mch_id": "1712734762", "out_trade_no": "T1"},
 			func(t *testing.T, v any) {
 				st := v.(providers.OrderState)
@@ -147,13 +147,13 @@ func TestOtherOperationsWire(t *testing.T) {
 					t.Fatalf("%+v", st)
 				}
 			}},
-		{"query by transaction_id", paid, func(p *Provider) (any, error) {
+		{"query by transaction_id", paid, func(p *Adapter) (any, error) {
 			return p.QueryOrder(ctx, providers.OrderRef{TransactionID: "4200004561202203217657282768"})
 		}, "/_/pay/queryorder", map[string]any{"sub_mch_id": "1712734762", "transaction_id": "4200004561202203217657282768"}, nil},
-		{"close", `{"return_code":"SUCCESS","result_code":"SUCCESS"}`, func(p *Provider) (any, error) { return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: "T1"}) },
+		{"close", `{"return_code":"SUCCESS","result_code":"SUCCESS"}`, func(p *Adapter) (any, error) { return nil, p.CloseOrder(ctx, providers.OrderRef{OutTradeNo: "T1"}) },
 			"/_/pay/closeorder", map[string]any{"sub_mch_id": "1712734762", "out_trade_no": "T1"}, nil},
 		{"refund", `{"return_code":"SUCCESS","result_code":"SUCCESS","out_refund_no":"R1","refund_id":"50000404922017112502468056157","refund_fee":30}`,
-			func(p *Provider) (any, error) {
+			func(p *Adapter) (any, error) {
 				return p.Refund(ctx, providers.RefundRequest{Order: providers.OrderRef{OutTradeNo: "T1", TransactionID: "4200004561202203217657282768", Amount: providers.Money{Minor: 100, Currency: "CNY"}},
 					OutRefundNo: "R1", Amount: providers.Money{Minor: 30, Currency: "CNY"}, Reason: "退货"})
 			}, "/_/pay/refund", map[string]any{"sub_mch_id": "1712734762", "transaction_id": "4200004561202203217657282768", "out_refund_no": "R1",
@@ -167,7 +167,7 @@ func TestOtherOperationsWire(t *testing.T) {
 			}},
 		{"refund query", `{"return_code":"SUCCESS","result_code":"SUCCESS","refund_count":2,"out_refund_no_0":"R0","refund_status_0":"PROCESSING",` +
 			`"out_refund_no_1":"R1","refund_id_1":"5001","refund_fee_1":30,"refund_status_1":"SUCCESS","refund_success_time_1":"2017-11-25 15:36:17"}`,
-			func(p *Provider) (any, error) { return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R1"}) },
+			func(p *Adapter) (any, error) { return p.QueryRefund(ctx, providers.RefundRef{OutRefundNo: "R1"}) },
 			"/_/pay/queryrefund", map[string]any{"sub_mch_id": "1712734762", "out_refund_no": "R1"},
 			func(t *testing.T, v any) {
 				st := v.(providers.RefundState)
@@ -199,7 +199,7 @@ func TestOtherOperationsWire(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	query := func(p *Provider) error {
+	query := func(p *Adapter) error {
 		_, err := p.QueryOrder(context.Background(), providers.OrderRef{OutTradeNo: "T1"})
 		return err
 	}
@@ -285,7 +285,7 @@ func TestParseNotify(t *testing.T) {
 }
 
 func TestNotifyAck(t *testing.T) {
-	p := &Provider{}
+	p := &Adapter{}
 	if a := p.NotifyAck(true, ""); a.Status != 200 || string(a.Body) != `{"errcode":0,"errmsg":"OK"}` || a.ContentType != "application/json" {
 		t.Fatalf("ok ack = %+v %s", a, a.Body)
 	}
@@ -303,11 +303,11 @@ func TestFactory(t *testing.T) {
 	}{
 		{"ok", params(), "CNY", ""},
 		{"no sub_appid", with(params(), "sub_appid", nil), "", ""},
-		{"missing", providers.Params{}, "CNY", "params.env_id, params.sub_mch_id is required"},
+		{"missing", providers.Params{}, "CNY", "params.env_id: is required; params.sub_mch_id: is required"},
 		{"both callbacks", with(params(), "function_name", "f", "container_service", "s"), "CNY", "exclude each other"},
 		{"EUR", params(), "EUR", "CNY only"},
 	} {
-		_, err := providers.New(providers.Channel{ID: "c", Kind: providers.KindCloudPay, Currency: tt.cur, Params: tt.p}, providers.Deps{})
+		_, err := providers.New(providers.Channel{ID: "c", Kind: Kind, Currency: tt.cur, Params: tt.p}, providers.Deps{})
 		if (tt.errSub == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.errSub)) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.errSub)
 		}
@@ -358,6 +358,15 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-func query2(p *Provider) (providers.OrderState, error) {
+func query2(p *Adapter) (providers.OrderState, error) {
 	return p.QueryOrder(context.Background(), providers.OrderRef{OutTradeNo: "T1"})
+}
+
+// newAdapter builds a channel's adapter through the Factory.
+func newAdapter(ch providers.Channel, deps providers.Deps) (*Adapter, error) {
+	p, err := New(ch, deps)
+	if err != nil {
+		return nil, err
+	}
+	return p.(*Adapter), nil
 }
