@@ -294,8 +294,10 @@ var (
 // events in flight).
 type dueQuery struct{ table, where, gate, order, index string }
 
-// claimWindow is how many of the first due rows a gated claim looks at.
-const claimWindow = 256
+// claimWindow is how many of the first due rows a gated claim looks at
+// beyond those it may take: room for the events held back behind their
+// order's event in flight (as many as there are deliveries in flight).
+const claimWindow = 64
 
 // ClaimDueEvents leases up to limit pending events due now; only the
 // returned events may be delivered by the caller, until lease expires.
@@ -329,7 +331,8 @@ func (s *Store) ClaimDueRefunds(ctx context.Context, limit int, lease time.Durat
 // (one writer connection per process, and SQLite's file lock between
 // processes), which makes it atomic. Every time in it is the database's
 // own clock, so a replica whose clock runs ahead cannot see a live lease
-// as expired. Arguments: lease (ms), token, limit.
+// as expired. Arguments: lease (ms), token, limit (and limit again for a
+// gated claim: the window).
 func (s *Store) claimSQL(q dueQuery) string {
 	now := s.dbNowMS()
 	free := "(lease_until_ms IS NULL OR lease_until_ms < " + now + ")"
@@ -340,7 +343,7 @@ func (s *Store) claimSQL(q dueQuery) string {
 	due := strings.ReplaceAll(q.where, "{now}", now) + " AND " + free + " ORDER BY " + q.order
 	sub := "SELECT d.id FROM " + q.table + " d WHERE " + due + " LIMIT ?" + lock
 	if q.gate != "" {
-		sub = "SELECT d.id FROM (SELECT * FROM " + q.table + " WHERE " + due + " LIMIT " + strconv.Itoa(claimWindow) + lock + ") d WHERE " +
+		sub = "SELECT d.id FROM (SELECT * FROM " + q.table + " WHERE " + due + " LIMIT ? + " + strconv.Itoa(claimWindow) + lock + ") d WHERE " +
 			q.gate + " ORDER BY d." + q.order + " LIMIT ?"
 	}
 	return "UPDATE " + q.table + " SET lease_until_ms = " + now + " + ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free + " RETURNING *"
@@ -357,7 +360,11 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 	ctx = context.WithoutCancel(ctx)
 	token := NewID("lease")
 	err := s.write(ctx, func(s *Store) error {
-		return s.rawQuery(ctx, out, s.claimSQL(q), lease.Milliseconds(), token, limit)
+		args := []any{lease.Milliseconds(), token, limit}
+		if q.gate != "" {
+			args = append(args, limit) // the window's size, then the claim's
+		}
+		return s.rawQuery(ctx, out, s.claimSQL(q), args...)
 	})
 	if err != nil {
 		return "", err

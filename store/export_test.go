@@ -14,8 +14,11 @@ type ClaimQuery struct {
 func (s *Store) ClaimQueries() []ClaimQuery {
 	var out []ClaimQuery
 	for _, q := range []dueQuery{dueOrders, dueRefunds, dueEvents} {
-		out = append(out, ClaimQuery{Name: "claim " + q.table, SQL: s.claimSQL(q), Index: q.index,
-			Args: []any{int64(30000), "lease_x", 10}})
+		args := []any{int64(30000), "lease_x", 10}
+		if q.gate != "" {
+			args = append(args, 10)
+		}
+		out = append(out, ClaimQuery{Name: "claim " + q.table, SQL: s.claimSQL(q), Index: q.index, Args: args})
 	}
 	return out
 }
