@@ -223,11 +223,13 @@ func benchDB(b *testing.B) (driver, dsn string) {
 // BenchmarkIngestLoad sends WeChat Pay v2 notifications through real HTTP
 // from 32 concurrent senders to three servers taking turns (with -count,
 // the sub-benchmarks alternate): the gateway (verify, inbox, transition,
-// outbox, and the merchant webhook delivered), and the baseline inserting
-// one row per notification with synchronous=FULL (as durable as the
-// gateway's ack) and with synchronous=NORMAL. On PostgreSQL the baseline
-// inserts through a pool of 20 connections. An operation is one
-// notification; for the gateway it ends when the merchant has its webhook.
+// outbox; its dispatcher delivers the merchant webhooks meanwhile, on the
+// same cores), and the baseline inserting one row per notification with
+// synchronous=FULL (as durable as the gateway's ack) and with
+// synchronous=NORMAL. On PostgreSQL the baseline inserts through a pool of
+// 20 connections. req/s counts acknowledged notifications; the gateway's
+// CPU and fsyncs per notification count everything until the merchant has
+// every webhook, and delivered/s is that end-to-end rate.
 func BenchmarkIngestLoad(b *testing.B) {
 	bins, err := benchBinaries()
 	if err != nil {
@@ -361,10 +363,16 @@ func benchIngestGateway(b *testing.B, bins benchBins) {
 	b.ResetTimer()
 	start := time.Now()
 	sendAll(b, url, bodies[ingestWarmup:], ok)
+	acked := time.Since(start)
 	waitFor(b, func() bool { return delivered.Load() == int64(b.N+ingestWarmup) }, "merchant webhooks")
 	elapsed := time.Since(start)
 	b.StopTimer()
-	report(b, b.N, elapsed, before, srv.usage(b))
+	// Ingest is every notification acknowledged (durably recorded, its
+	// event in the outbox) while the dispatcher delivers on the same
+	// cores; CPU and fsyncs count everything until the merchant has every
+	// webhook, and delivered/s is that end-to-end rate.
+	report(b, b.N, acked, before, srv.usage(b))
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "delivered/s")
 	if srv.walFile != "" {
 		if fi, err := os.Stat(srv.walFile); err == nil {
 			b.ReportMetric(float64(fi.Size())/(1<<20), "wal-MiB")

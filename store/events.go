@@ -288,15 +288,13 @@ var (
 
 // dueQuery is a kind of due work: its table, the condition of a due row,
 // the due order and the index that serves both, and a gate that a due row
-// must also pass (tested on the claimWindow first due rows only, so that
-// a claim costs the same however long the backlog: one order's later
-// events waiting for its earlier one are few, at most those of the
-// events in flight).
+// must also pass (one order's events go out in sequence).
 type dueQuery struct{ table, where, gate, order, index string }
 
-// claimWindow is how many of the first due rows a gated claim looks at
-// beyond those it may take: room for the events held back behind their
-// order's event in flight (as many as there are deliveries in flight).
+// claimWindow is how many due rows past the limit a gated claim looks at
+// on PostgreSQL: room for the events held back behind their order's event
+// in flight (as many as there are deliveries in flight), so that a claim
+// costs the same however long the backlog.
 const claimWindow = 64
 
 // ClaimDueEvents leases up to limit pending events due now; only the
@@ -332,7 +330,7 @@ func (s *Store) ClaimDueRefunds(ctx context.Context, limit int, lease time.Durat
 // processes), which makes it atomic. Every time in it is the database's
 // own clock, so a replica whose clock runs ahead cannot see a live lease
 // as expired. Arguments: lease (ms), token, limit (and limit again for a
-// gated claim: the window).
+// gated claim on PostgreSQL: the window).
 func (s *Store) claimSQL(q dueQuery) string {
 	now := s.dbNowMS()
 	free := "(lease_until_ms IS NULL OR lease_until_ms < " + now + ")"
@@ -340,11 +338,19 @@ func (s *Store) claimSQL(q dueQuery) string {
 	if s.driver == "postgres" {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	due := strings.ReplaceAll(q.where, "{now}", now) + " AND " + free + " ORDER BY " + q.order
-	sub := "SELECT d.id FROM " + q.table + " d WHERE " + due + " LIMIT ?" + lock
-	if q.gate != "" {
-		sub = "SELECT d.id FROM (SELECT * FROM " + q.table + " WHERE " + due + " LIMIT ? + " + strconv.Itoa(claimWindow) + lock + ") d WHERE " +
-			q.gate + " ORDER BY d." + q.order + " LIMIT ?"
+	where := strings.ReplaceAll(q.where, "{now}", now) + " AND " + free
+	sub := "SELECT d.id FROM " + q.table + " d WHERE " + where + " ORDER BY " + q.order + " LIMIT ?" + lock
+	switch {
+	case q.gate == "":
+	case s.driver == "sqlite":
+		// SQLite walks the due index in order and stops at the limit,
+		// testing the gate on each row it passes.
+		sub = "SELECT d.id FROM " + q.table + " d WHERE " + where + " AND " + q.gate + " ORDER BY " + q.order + " LIMIT ?"
+	default:
+		// PostgreSQL plans by statistics, which lag behind a backlog:
+		// the gate is tested on a bounded window of the first due rows.
+		sub = "SELECT d.id FROM (SELECT * FROM " + q.table + " WHERE " + where + " ORDER BY " + q.order + " LIMIT ? + " +
+			strconv.Itoa(claimWindow) + lock + ") d WHERE " + q.gate + " ORDER BY d." + q.order + " LIMIT ?"
 	}
 	return "UPDATE " + q.table + " SET lease_until_ms = " + now + " + ?, lease_token = ? WHERE id IN (" + sub + ") AND " + free + " RETURNING *"
 }
@@ -361,7 +367,7 @@ func (s *Store) claim(ctx context.Context, q dueQuery, limit int, lease time.Dur
 	token := NewID("lease")
 	err := s.write(ctx, func(s *Store) error {
 		args := []any{lease.Milliseconds(), token, limit}
-		if q.gate != "" {
+		if q.gate != "" && s.driver == "postgres" {
 			args = append(args, limit) // the window's size, then the claim's
 		}
 		return s.rawQuery(ctx, out, s.claimSQL(q), args...)
