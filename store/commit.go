@@ -156,6 +156,8 @@ func (g *groupCommit) commit(batch []*commitMember) {
 	g.commits.Add(1)
 	g.members.Add(int64(len(live)))
 	if len(live) == 1 {
+		// Alone, a member needs no savepoint: its failure is the
+		// transaction's.
 		m := live[0]
 		run(m, g.db)
 		if m.err != nil || m.panic != nil {
@@ -192,8 +194,7 @@ func (g *groupCommit) commit(batch []*commitMember) {
 		// the members before it lost their writes with it.
 		if err := g.exec("ROLLBACK TO " + sp); err != nil {
 			g.rollback()
-			failAll(ok, fmt.Errorf("transaction aborted by another write in its group: %w", err))
-			failAll(live[i+1:], fmt.Errorf("transaction aborted by another write in its group: %w", err))
+			failAll(live, fmt.Errorf("transaction aborted by another write in its group: %w", err))
 			return
 		}
 		if err := g.exec("RELEASE " + sp); err != nil {
