@@ -200,3 +200,64 @@ func TestGroupCommitClosed(t *testing.T) {
 		t.Fatalf("write after Close: %v, want ErrClosed", err)
 	}
 }
+
+// A caller that goes away once its write has begun (a provider closing
+// the connection mid-notification) neither cuts its own write in half nor
+// interrupts the group: the statements it runs after its context ended
+// still run, and every member commits. Before, the store's methods passed
+// the caller's context down to the driver, which interrupted SQLite on
+// cancellation (rolling back the whole group transaction) or refused the
+// statement.
+func TestGroupCommitMemberWhoseCallerLeftCompletes(t *testing.T) {
+	st := storetest.Open(t, "sqlite", store.Options{})
+	seedConfig(t, st)
+	release, held := holdWriter(t, st)
+	created := time.Now().UTC()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var queued, all sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		queued.Add(1)
+		all.Add(1)
+		go func(i int) {
+			defer all.Done()
+			c := ctx
+			if i == 1 {
+				c = cctx
+			}
+			queued.Done()
+			errs[i] = st.InTx(c, func(tx *store.Store) error {
+				if err := tx.InsertOrder(c, newOrder(fmt.Sprintf("LEFT%05dA", i), created)); err != nil {
+					return err
+				}
+				if i == 1 {
+					cancel() // the caller is gone between two statements
+				}
+				for k := 0; k < 50; k++ {
+					if _, err := tx.OrderByOutTradeNo(c, "m1", fmt.Sprintf("LEFT%05dA", i)); err != nil {
+						return fmt.Errorf("read %d: %w", k, err)
+					}
+				}
+				return tx.InsertOrder(c, newOrder(fmt.Sprintf("LEFT%05dB", i), created))
+			})
+		}(i)
+	}
+	waitQueued(t, &queued)
+	time.Sleep(50 * time.Millisecond)
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	all.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("member %d: %v", i, err)
+		}
+		for _, half := range []string{"A", "B"} {
+			if _, err := st.OrderByOutTradeNo(ctx, "m1", fmt.Sprintf("LEFT%05d%s", i, half)); err != nil {
+				t.Errorf("member %d, row %s: %v", i, half, err)
+			}
+		}
+	}
+}
