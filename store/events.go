@@ -125,24 +125,80 @@ func (s *Store) RecordAttempt(ctx context.Context, eventID, leaseToken string, a
 	a.EventID = eventID
 	var e MerchantEvent
 	err := s.InTx(ctx, func(tx *Store) error {
-		q, args := tx.insertSQL("event_attempts", attemptColumns, attemptValues(a), "")
-		if _, err := tx.rawExec(ctx, q, args...); err != nil {
-			return err
-		}
-		if out.Delivered && leaseToken != "" {
-			// The common case, without reading the row first: delivered by
-			// the holder of the lease, so the event was pending until now.
-			done, err := tx.delivered(ctx, eventID, leaseToken, out, &e)
-			if err != nil || done {
-				return err
-			}
-		}
-		return tx.recordAttempt(ctx, eventID, leaseToken, out, &e)
+		return tx.recordOne(ctx, eventID, leaseToken, a, out, &e)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &e, nil
+}
+
+// recordOne is RecordAttempt's statements, inside a transaction.
+func (s *Store) recordOne(ctx context.Context, eventID, leaseToken string, a *EventAttempt, out AttemptOutcome, e *MerchantEvent) error {
+	q, args := s.insertSQL("event_attempts", attemptColumns, attemptValues(a), "")
+	if _, err := s.rawExec(ctx, q, args...); err != nil {
+		return err
+	}
+	if out.Delivered && leaseToken != "" {
+		// The common case, without reading the row first: delivered by
+		// the holder of the lease, so the event was pending until now.
+		done, err := s.delivered(ctx, eventID, leaseToken, out, e)
+		if err != nil || done {
+			return err
+		}
+	}
+	return s.recordAttempt(ctx, eventID, leaseToken, out, e)
+}
+
+// AttemptRecord is one delivery attempt to record (see RecordAttempt).
+type AttemptRecord struct {
+	EventID, LeaseToken string
+	Attempt             *EventAttempt
+	Outcome             AttemptOutcome
+	// Event and Err are set by RecordAttempts: the event as recorded, or
+	// why it could not be.
+	Event *MerchantEvent
+	Err   error
+}
+
+// RecordAttempts records many attempts as RecordAttempt does each, in one
+// write: one transaction (one member of SQLite's group commit; one commit
+// on PostgreSQL) instead of one per attempt, which is what a dispatcher
+// delivering at the rate payments come in needs. If the batch fails as a
+// whole, each attempt is recorded on its own, so one bad record does not
+// lose the others; every record's Err says how it ended.
+func (s *Store) RecordAttempts(ctx context.Context, recs []*AttemptRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	for _, r := range recs {
+		if r.Attempt.ID == "" {
+			r.Attempt.ID = NewID("att")
+		}
+		r.Attempt.EventID = r.EventID
+	}
+	events := make([]MerchantEvent, len(recs))
+	err := s.InTx(ctx, func(tx *Store) error {
+		for i, r := range recs {
+			if err := tx.recordOne(ctx, r.EventID, r.LeaseToken, r.Attempt, r.Outcome, &events[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for i, r := range recs {
+			r.Event, r.Err = &events[i], nil
+		}
+		return
+	}
+	if len(recs) == 1 {
+		recs[0].Err = err
+		return
+	}
+	for _, r := range recs {
+		r.Event, r.Err = s.RecordAttempt(ctx, r.EventID, r.LeaseToken, r.Attempt, r.Outcome)
+	}
 }
 
 // delivered marks an event delivered by the holder of its lease and makes

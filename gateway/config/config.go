@@ -349,7 +349,7 @@ func (c *Config) backgroundDefaults() {
 	orDefault(&c.Poller.Lease, 30*time.Second)
 	orDefault(&c.Webhooks.Timeout, 10*time.Second)
 	orDefault(&c.Webhooks.Interval, time.Second)
-	orDefault(&c.Webhooks.Workers, 8)
+	orDefault(&c.Webhooks.Workers, 16)
 	orDefault(&c.Webhooks.Lease, 30*time.Second)
 	orDefault(&c.Notify.RatePerSource, 1000)
 	orDefault(&c.Notify.BurstPerSource, 2000)

@@ -71,7 +71,8 @@ type Dispatcher struct {
 	workers  int
 	lease    time.Duration
 	kick     chan struct{}
-	freed    chan struct{} // a worker finished a delivery
+	freed    chan struct{}       // a worker finished a delivery
+	records  chan *pendingRecord // attempts waiting to be recorded
 	now      func() time.Time
 	schedule []time.Duration
 	// Observe counts attempts by result ("delivered", "failed", "gave_up").
@@ -121,6 +122,7 @@ func New(st *store.Store, secrets map[string]string, log *slog.Logger, opts Opti
 		st: st, secrets: secrets, client: &c, log: log, guard: opts.Guard,
 		interval: opts.Interval, workers: max(opts.Workers, 1), lease: opts.Lease,
 		kick: make(chan struct{}, 1), freed: make(chan struct{}, 1), now: time.Now, schedule: Schedule,
+		records: make(chan *pendingRecord, max(opts.Workers, 1)),
 	}
 	if opts.Guard != nil {
 		d.guarded = opts.Guard.guardedClients(c.Timeout)
@@ -146,16 +148,32 @@ func (d *Dispatcher) Kick() {
 // timeout) covers the whole delivery: no event waits for a worker while
 // its lease runs out and another replica takes it.
 func (d *Dispatcher) Run(ctx context.Context) {
-	defer d.wg.Wait()
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		d.recordLoop()
+	}()
+	defer func() {
+		d.wg.Wait() // deliveries in flight, each waiting for its record
+		close(d.records)
+		<-recorded
+	}()
 	t := time.NewTicker(d.interval)
 	defer t.Stop()
 	idle := make(chan struct{}, d.workers) // one token per idle worker
 	for range d.workers {
 		idle <- struct{}{}
 	}
+	// Under load, workers come free one at a time; a claim for each would
+	// be a write for each. A new event or a freed worker claims only once
+	// a quarter of the workers are idle (all of them are, when the
+	// gateway is quiet: a lone event goes at once); the ticker claims for
+	// any idle worker.
+	batch := max(1, d.workers/4)
+	least := 1
 	for {
 		if ctx.Err() == nil {
-			d.fill(ctx, idle)
+			d.fill(ctx, idle, least)
 		}
 		// A finished delivery frees a worker and may have made its order's
 		// next event due: look again then, too.
@@ -163,17 +181,20 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			least = 1
 		case <-d.kick:
+			least = batch
 		case <-d.freed:
+			least = batch
 		}
 	}
 }
 
-// fill claims up to one due event per idle worker and starts each
-// delivery at once.
-func (d *Dispatcher) fill(ctx context.Context, idle chan struct{}) {
+// fill claims up to one due event per idle worker, if at least least
+// workers are idle, and starts each delivery at once.
+func (d *Dispatcher) fill(ctx context.Context, idle chan struct{}, least int) {
 	n := len(idle) // only this goroutine takes tokens
-	if n == 0 {
+	if n == 0 || n < least {
 		return
 	}
 	events, token, err := d.st.ClaimDueEvents(ctx, n, d.lease)
@@ -231,7 +252,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *store.MerchantEvent, token 
 		a.Error = truncate(msg, 500)
 		out.Error = a.Error
 	}
-	rec, err := d.st.RecordAttempt(ctx, e.ID, token, a, out)
+	rec, err := d.record(&store.AttemptRecord{EventID: e.ID, LeaseToken: token, Attempt: a, Outcome: out})
 	if err != nil {
 		d.log.Error("record webhook attempt", "event", e.ID, "err", err)
 		return
@@ -249,6 +270,53 @@ func (d *Dispatcher) deliver(ctx context.Context, e *store.MerchantEvent, token 
 	}
 	if result != "delivered" {
 		d.log.Info("merchant webhook not delivered", "event", e.ID, "type", e.Type, "attempt", rec.Attempts, "error", a.Error)
+	}
+}
+
+// pendingRecord is an attempt handed to the recorder, and its answer.
+type pendingRecord struct {
+	rec  *store.AttemptRecord
+	done chan struct{}
+}
+
+// record hands an attempt to the recorder and waits until it is stored:
+// the event stays leased to this delivery until then.
+func (d *Dispatcher) record(r *store.AttemptRecord) (*store.MerchantEvent, error) {
+	p := &pendingRecord{rec: r, done: make(chan struct{})}
+	d.records <- p
+	<-p.done
+	return r.Event, r.Err
+}
+
+// maxRecordBatch bounds the attempts recorded in one transaction.
+const maxRecordBatch = 64
+
+// recordLoop records the attempts of the deliveries that finished while
+// the previous batch was being written, all in one write: under load one
+// transaction (and on SQLite one share of a group commit) carries many
+// attempts instead of one each; alone, an attempt is recorded at once.
+func (d *Dispatcher) recordLoop() {
+	batch := make([]*pendingRecord, 0, maxRecordBatch)
+	recs := make([]*store.AttemptRecord, 0, maxRecordBatch)
+	for p := range d.records {
+		batch, recs = append(batch[:0], p), append(recs[:0], p.rec)
+	fill:
+		for len(batch) < maxRecordBatch {
+			select {
+			case p, ok := <-d.records:
+				if !ok {
+					break fill
+				}
+				batch, recs = append(batch, p), append(recs, p.rec)
+			default:
+				break fill
+			}
+		}
+		// The attempts happened: record them even while shutting down.
+		d.st.RecordAttempts(context.Background(), recs)
+		for _, p := range batch {
+			close(p.done)
+		}
 	}
 }
 

@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+// Many attempts recorded in one write end as each would alone: delivered,
+// due again later, or refused; a batch holding one record that cannot be
+// stored (an event that does not exist) still records all the others.
+func TestRecordAttemptsBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		now := time.Now().UTC()
+		for i := 0; i < 6; i++ {
+			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprintf("order.paid:b%d", i), Type: "order.paid", URL: "u",
+				Payload: []byte(`{}`), Status: store.EventPending, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now}
+			if err := st.InsertEvent(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		claimed, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
+		if err != nil || len(claimed) != 6 {
+			t.Fatalf("claim: %d %v", len(claimed), err)
+		}
+		retry := func(int) (time.Duration, bool) { return time.Hour, true }
+		delivered := store.AttemptOutcome{Delivered: true, At: now}
+		failed := store.AttemptOutcome{Error: "HTTP 500", At: now, RetryIn: retry}
+		rec := func(e *store.MerchantEvent, status int, out store.AttemptOutcome) *store.AttemptRecord {
+			out.Claimed = e
+			return &store.AttemptRecord{EventID: e.ID, LeaseToken: tok, Attempt: &store.EventAttempt{StatusCode: status, At: now}, Outcome: out}
+		}
+		cases := []struct {
+			name string
+			recs []*store.AttemptRecord
+			bad  int // index of the record that cannot be stored, or -1
+		}{
+			{"all delivered", []*store.AttemptRecord{rec(&claimed[0], 204, delivered), rec(&claimed[1], 200, delivered)}, -1},
+			{"mixed", []*store.AttemptRecord{rec(&claimed[2], 204, delivered), rec(&claimed[3], 500, failed)}, -1},
+			{"one bad", []*store.AttemptRecord{rec(&claimed[4], 204, delivered),
+				{EventID: "evt_missing", LeaseToken: tok, Attempt: &store.EventAttempt{StatusCode: 500, At: now}, Outcome: failed},
+				rec(&claimed[5], 500, failed)}, 1},
+		}
+		for _, c := range cases {
+			st.RecordAttempts(ctx, c.recs)
+			for i, r := range c.recs {
+				if i == c.bad {
+					if r.Err == nil {
+						t.Errorf("%s: the record of a missing event succeeded", c.name)
+					}
+					continue
+				}
+				if r.Err != nil {
+					t.Errorf("%s: record %d: %v", c.name, i, r.Err)
+					continue
+				}
+				got, err := st.EventByID(ctx, r.EventID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := store.EventDelivered
+				if !r.Outcome.Delivered {
+					want = store.EventPending
+					if got.NextTryAt.Before(time.Now().Add(50 * time.Minute)) {
+						t.Errorf("%s: %s due again at %v, want in an hour", c.name, r.EventID, got.NextTryAt)
+					}
+				}
+				if got.Status != want || got.Attempts != 1 || got.LeaseToken != "" || r.Event.Status != want {
+					t.Errorf("%s: %s is %s after %d attempts (lease %q; reported %s), want %s after 1",
+						c.name, r.EventID, got.Status, got.Attempts, got.LeaseToken, r.Event.Status, want)
+				}
+				atts, err := st.AttemptsOf(ctx, r.EventID)
+				if err != nil || len(atts) != 1 {
+					t.Errorf("%s: %s has %d attempts on record (%v), want 1", c.name, r.EventID, len(atts), err)
+				}
+			}
+		}
+	})
+}
