@@ -102,7 +102,7 @@ func TestCrashUnderNotificationLoad(t *testing.T) {
 		defer recv.Close()
 		addr := freeAddr(t)
 		cfg := filepath.Join(t.TempDir(), "gateway.yaml")
-		doc := fmt.Sprintf(benchGatewayConfig, addr, addr, driver, dsn, demoKey, recv.URL, gatewaytest.WebhookSecret, v2Key)
+		doc := fmt.Sprintf(benchGatewayConfig, addr, addr, freeAddr(t), driver, dsn, demoKey, recv.URL, gatewaytest.WebhookSecret, v2Key)
 		if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 			t.Fatal(err)
 		}

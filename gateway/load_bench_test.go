@@ -75,11 +75,12 @@ type benchBins struct{ gateway, baseline, shim string }
 
 // benchServer is a server process under measurement.
 type benchServer struct {
-	cmd       *exec.Cmd
-	url       string
-	countFile string // the shim's fsync counter, if any
-	pgDSN     string // PostgreSQL: where to read WAL syncs
-	walFile   string // SQLite: the write-ahead log, whose size is reported
+	cmd        *exec.Cmd
+	url        string
+	countFile  string // the shim's fsync counter, if any
+	pgDSN      string // PostgreSQL: where to read WAL syncs
+	metricsURL string // the gateway's /metrics and /debug/pprof
+	walFile    string // SQLite: the write-ahead log, whose size is reported
 }
 
 // startBench runs a server binary with args, counting its fsyncs when the
@@ -245,7 +246,7 @@ func BenchmarkIngestLoad(b *testing.B) {
 }
 
 const benchGatewayConfig = `
-server: {addr: "%s", public_url: "http://%s"}
+server: {addr: "%s", public_url: "http://%s", metrics_addr: "%s"}
 database: {driver: %s, dsn: "%s"}
 sandbox: true
 log: {level: warn}
@@ -277,19 +278,52 @@ func startBenchGateway(b *testing.B, bins benchBins, n int) (*benchServer, *atom
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	b.Cleanup(recv.Close)
-	addr := freeAddr(b)
+	addr, metricsAddr := freeAddr(b), freeAddr(b)
 	cfg := filepath.Join(b.TempDir(), "gateway.yaml")
-	doc := fmt.Sprintf(benchGatewayConfig, addr, addr, driver, dsn, demoKey, recv.URL, gatewaytest.WebhookSecret, v2Key)
+	doc := fmt.Sprintf(benchGatewayConfig, addr, addr, metricsAddr, driver, dsn, demoKey, recv.URL, gatewaytest.WebhookSecret, v2Key)
 	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	s := startBench(b, bins, bins.gateway, []string{"-config", cfg}, "http://"+addr)
+	s.metricsURL = "http://" + metricsAddr
 	if driver == "postgres" {
 		s.pgDSN = dsn
 	} else {
 		s.walFile = dsn + "-wal"
 	}
 	return s, &delivered
+}
+
+// envBenchProfile names a file prefix: the measured phase of each gateway
+// run is CPU-profiled (from the gateway's /debug/pprof) into
+// PREFIX-ingest.pprof and PREFIX-create.pprof.
+const envBenchProfile = "PAYGATE_BENCH_CPUPROFILE"
+
+// profile starts a CPU profile of the gateway for secs seconds, written
+// in the background; wait for it with the returned function.
+func (s *benchServer) profile(b *testing.B, what string, secs int) (wait func()) {
+	prefix := os.Getenv(envBenchProfile)
+	if prefix == "" || s.metricsURL == "" || b.N < 1000 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.metricsURL, secs))
+		if err != nil {
+			b.Logf("profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(prefix + "-" + what + ".pprof")
+		if err != nil {
+			b.Logf("profile: %v", err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }
 }
 
 // seedBenchOrders writes n PAYING orders straight into the database, as
@@ -361,9 +395,11 @@ func benchIngestGateway(b *testing.B, bins benchBins) {
 
 	before := srv.usage(b)
 	b.ResetTimer()
+	profiled := srv.profile(b, "ingest", 3)
 	start := time.Now()
 	sendAll(b, url, bodies[ingestWarmup:], ok)
 	acked := time.Since(start)
+	profiled()
 	waitFor(b, func() bool { return delivered.Load() == int64(b.N+ingestWarmup) }, "merchant webhooks")
 	elapsed := time.Since(start)
 	b.StopTimer()
@@ -519,6 +555,7 @@ func BenchmarkCreateLoad(b *testing.B) {
 	concurrently(0, 100, direct)
 	gw, sim = nil, nil
 	b.ResetTimer()
+	defer srv.profile(b, "create", 3)()
 	for done := 0; done < b.N; done += round {
 		n := min(round, b.N-done)
 		concurrently(100+done, n, create)

@@ -105,6 +105,10 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		}
 		rdb, _ := r.DB()
 		rdb.SetMaxOpenConns(opts.MaxReadConns)
+		// Kept open, all of them: database/sql keeps two idle by default and
+		// closes the rest as they come free, and a SQLite connection opened
+		// again re-reads the schema and prepares its statements anew.
+		rdb.SetMaxIdleConns(opts.MaxReadConns)
 		s.r = r
 		if s.gc, err = newGroupCommit(s.w, maxGroup); err != nil {
 			_ = s.Close()

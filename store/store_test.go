@@ -19,7 +19,7 @@ import (
 
 var ctx = context.Background()
 
-func seedConfig(t *testing.T, st *store.Store) {
+func seedConfig(t testing.TB, st *store.Store) {
 	t.Helper()
 	err := st.SyncConfig(ctx,
 		[]store.Merchant{{ID: "m1"}, {ID: "m2"}},

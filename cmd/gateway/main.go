@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -23,7 +24,17 @@ import (
 	_ "github.com/paygate/paygate/providers/all"
 )
 
+// gcPercent is the garbage collector's target unless GOGC says otherwise.
+// The gateway's live heap is a few MiB and every request allocates: at
+// Go's default (100) it collects every few MiB, several times a second
+// under load. 400 lets the heap grow to five times the live data between
+// collections, a few tens of MiB, for a fraction of the collector's CPU.
+const gcPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)

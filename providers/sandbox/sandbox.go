@@ -100,6 +100,7 @@ type Sandbox struct {
 	env      Env
 	mu       sync.RWMutex
 	sims     map[string]Simulator
+	handlers map[string]http.Handler // each simulator's, built once
 	channels map[string]providers.Channel
 }
 
@@ -111,11 +112,12 @@ func New(env Env) *Sandbox {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	s := &Sandbox{env: env, sims: map[string]Simulator{}, channels: map[string]providers.Channel{}}
+	s := &Sandbox{env: env, sims: map[string]Simulator{}, handlers: map[string]http.Handler{}, channels: map[string]providers.Channel{}}
 	constructorsMu.RLock()
 	defer constructorsMu.RUnlock()
 	for kind, c := range constructors {
 		s.sims[kind] = c(env)
+		s.handlers[kind] = s.sims[kind].Handler()
 	}
 	return s
 }
@@ -183,7 +185,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveCertificates(w, r, sub)
 		return
 	}
-	sim, ok := s.sims[kind]
+	h, ok := s.handlers[kind]
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -191,7 +193,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/" + sub
 	r2.URL.RawPath = ""
-	sim.Handler().ServeHTTP(w, r2)
+	h.ServeHTTP(w, r2)
 }
 
 func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, sub string) {
