@@ -449,7 +449,7 @@ func TestListOrdersUsesIndex(t *testing.T) {
 				index string
 			}{
 				{store.OrderFilter{MerchantID: "m1", OutTradeNo: "A"}, "ux_orders_merchant_out"},
-				{store.OrderFilter{MerchantID: "m1", ProviderTradeNo: "P"}, "ix_orders_ptn"},
+				{store.OrderFilter{MerchantID: "m1", ProviderTradeNo: "P"}, "ux_orders_ptn_channel"},
 				{store.OrderFilter{MerchantID: "m1", TransactionID: "T"}, "ux_orders_transaction_id"},
 			} {
 				sql, args := st.ListOrdersSQL(tc.f, nil, 51)

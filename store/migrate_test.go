@@ -197,6 +197,15 @@ func TestMigratesTimestampColumnsAndNumbersEvents(t *testing.T) {
 				t.Errorf("index %s on %s missing", ix, table)
 			}
 		}
+		// The two provider trade number indexes became one.
+		if !m.HasIndex("orders", "ux_orders_ptn_channel") {
+			t.Error("index ux_orders_ptn_channel missing")
+		}
+		for _, ix := range []string{"ux_orders_channel_ptn", "ix_orders_ptn"} {
+			if m.HasIndex("orders", ix) {
+				t.Errorf("index %s is still there", ix)
+			}
+		}
 		same := func(what string, got *store.DBTime, want time.Time) {
 			t.Helper()
 			if got == nil || got.Sub(want).Abs() > time.Millisecond {

@@ -234,6 +234,9 @@ func (s *Store) Migrate() error {
 			{&Notification{}, "idx_notifications_order_id"}, {&Notification{}, "idx_notifications_outcome"},
 			{&Notification{}, "ix_notifications_channel_pid"}, {&MerchantEvent{}, "ix_events_pending"},
 			{&Channel{}, "idx_channels_merchant_id"},
+			// One index on (provider_trade_no, channel_id) does the work of
+			// these two, with one index write less on every paid order.
+			{&Order{}, "ux_orders_channel_ptn"}, {&Order{}, "ix_orders_ptn"},
 		} {
 			if m.HasIndex(old.model, old.name) {
 				if err := m.DropIndex(old.model, old.name); err != nil {
