@@ -23,11 +23,11 @@ type Channel struct {
 // (OutTradeNo), the acquirer's (ProviderTradeNo) and WeChat's
 // (TransactionID). Money is integer minor units of Currency.
 type Order struct {
-	ID              string  `gorm:"primaryKey;size:32;index:ix_orders_merchant_created_id,priority:3"`
-	MerchantID      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created_id,priority:1"`
-	ChannelID       string  `gorm:"size:64;not null;uniqueIndex:ux_orders_ptn_channel,priority:2"`
-	Provider        string  `gorm:"size:32;not null"`
-	OutTradeNo      string  `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:2"`
+	ID         string `gorm:"primaryKey;size:32;index:ix_orders_merchant_created_id,priority:3"`
+	MerchantID string `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created_id,priority:1"`
+	ChannelID  string `gorm:"size:64;not null;uniqueIndex:ux_orders_ptn_channel,priority:2"`
+	Provider   string `gorm:"size:32;not null"`
+	OutTradeNo string `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:2"`
 	// ux_orders_ptn_channel (provider_trade_no, channel_id): unique per
 	// channel, and its first column serves lookups without the channel.
 	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_ptn_channel,priority:1"`
