@@ -58,7 +58,7 @@ func (s *Store) NextEventSequence(ctx context.Context, orderID string) (int64, s
 		Status string
 		Next   int64
 	}
-	err := s.rawQuery(ctx, &row, "SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id), 0) + 1 AS next "+
+	err := s.rawQuery(ctx, &row, "SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id AND e.sequence > 0), 0) + 1 AS next "+
 		"FROM orders o WHERE o.id = ?", orderID)
 	if err != nil {
 		return 0, "", err
@@ -76,7 +76,9 @@ func (s *Store) EventByID(ctx context.Context, id string) (*MerchantEvent, error
 func (s *Store) EventsOf(ctx context.Context, merchantID, orderID, status string, limit int) ([]MerchantEvent, error) {
 	q := s.r.WithContext(ctx).Where("merchant_id = ?", merchantID)
 	if orderID != "" {
-		q = q.Where("order_id = ?", orderID)
+		// An order's events are numbered from 1: "sequence > 0" lets the
+		// planner walk ux_events_order_sequence (a partial index).
+		q = q.Where("order_id = ? AND sequence > 0", orderID)
 	}
 	if status != "" {
 		q = q.Where("status = ?", status)
@@ -286,7 +288,7 @@ func (s *Store) orderNextDue(ctx context.Context, e *MerchantEvent, final bool, 
 	// index choice, a planner short of statistics walks the due index's
 	// range of every pending event instead (|| '' keeps it off).
 	now := s.dbNowMS()
-	later := "UPDATE merchant_events SET next_try_ms = " + now + " + ?, updated_at = ? WHERE order_id = ? AND sequence > ? AND status || '' = 'pending' AND "
+	later := "UPDATE merchant_events SET next_try_ms = " + now + " + ?, updated_at = ? WHERE order_id = ? AND sequence > 0 AND sequence > ? AND status || '' = 'pending' AND "
 	var err error
 	switch {
 	case final:

@@ -201,8 +201,8 @@ func TestMigratesTimestampColumnsAndNumbersEvents(t *testing.T) {
 		if !m.HasIndex("orders", "ux_orders_ptn_channel") {
 			t.Error("index ux_orders_ptn_channel missing")
 		}
-		for _, ix := range []string{"ux_orders_channel_ptn", "ix_orders_ptn"} {
-			if m.HasIndex("orders", ix) {
+		for ix, table := range map[string]string{"ux_orders_channel_ptn": "orders", "ix_orders_ptn": "orders", "idx_merchant_events_order_id": "merchant_events"} {
+			if m.HasIndex(table, ix) {
 				t.Errorf("index %s is still there", ix)
 			}
 		}

@@ -167,7 +167,7 @@ type MerchantEvent struct {
 	// e.g. "order.paid:ord_...".
 	DedupeKey string `gorm:"size:128;not null;uniqueIndex"`
 	Type      string `gorm:"size:32;not null"`
-	OrderID   string `gorm:"size:32;index;uniqueIndex:ux_events_order_sequence,priority:1,where:sequence > 0"`
+	OrderID   string `gorm:"size:32;uniqueIndex:ux_events_order_sequence,priority:1,where:sequence > 0"`
 	// Sequence numbers one order's events from 1 (0: an event of no
 	// order). The dispatcher sends an order's events in this order: one
 	// waits while an earlier one is pending.

@@ -237,6 +237,8 @@ func (s *Store) Migrate() error {
 			// One index on (provider_trade_no, channel_id) does the work of
 			// these two, with one index write less on every paid order.
 			{&Order{}, "ux_orders_channel_ptn"}, {&Order{}, "ix_orders_ptn"},
+			// An order's events are found by ux_events_order_sequence.
+			{&MerchantEvent{}, "idx_merchant_events_order_id"},
 		} {
 			if m.HasIndex(old.model, old.name) {
 				if err := m.DropIndex(old.model, old.name); err != nil {
