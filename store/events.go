@@ -58,12 +58,17 @@ func (s *Store) NextEventSequence(ctx context.Context, orderID string) (int64, s
 		Status string
 		Next   int64
 	}
-	err := s.rawQuery(ctx, &row, "SELECT o.status AS status, COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = o.id AND e.sequence > 0), 0) + 1 AS next "+
-		"FROM orders o WHERE o.id = ?", orderID)
+	err := s.rawQuery(ctx, &row, "SELECT o.status AS status, "+nextSequenceOf("o.id")+" AS next FROM orders o WHERE o.id = ?", orderID)
 	if err != nil {
 		return 0, "", err
 	}
 	return row.Next, row.Status, nil
+}
+
+// nextSequenceOf is the SQL of the number the next event of the order
+// whose id is the expression orderID gets.
+func nextSequenceOf(orderID string) string {
+	return "COALESCE((SELECT MAX(e.sequence) FROM merchant_events e WHERE e.order_id = " + orderID + " AND e.sequence > 0), 0) + 1"
 }
 
 // EventByID finds an event.

@@ -64,6 +64,33 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any
 	})
 }
 
+// UpdateOrderForEvent is UpdateOrder for a change that writes a merchant
+// event about the order: the same statement also returns the number the
+// order's next event gets (see NextEventSequence), one statement fewer in
+// the transaction.
+func (s *Store) UpdateOrderForEvent(ctx context.Context, o *Order, fields map[string]any) (nextSequence int64, err error) {
+	err = s.write(ctx, func(s *Store) error {
+		fields["version"] = gorm.Expr("version + 1")
+		fields["updated_at"] = s.Now()
+		q, args := s.casSQL("orders", o.ID, o.Version, fields)
+		q += ", " + nextSequenceOf("orders.id") + " AS next_event_sequence"
+		var row struct {
+			Order
+			NextEventSequence int64
+		}
+		err := s.rawQuery(ctx, &row, q, args...)
+		if errors.Is(err, ErrNotFound) {
+			return ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		*o, nextSequence = row.Order, row.NextEventSequence
+		return nil
+	})
+	return nextSequence, err
+}
+
 // casReturning updates the row of model (a *Order or *Refund) with id if
 // its version is still version, and scans the updated row into model.
 func (s *Store) casReturning(ctx context.Context, table string, model any, id string, version int64, fields map[string]any) error {

@@ -69,8 +69,19 @@ func (s *Service) applyOrder(ctx context.Context, orderID string, read *store.Or
 			return nil, err
 		}
 		was := o.Status
+		typ := ""
+		if move {
+			typ = orderEvent(next)
+		}
 		return func(tx *store.Store) (step, error) {
-			if len(fields) > 0 {
+			var seq int64
+			switch {
+			case typ != "":
+				var err error
+				if seq, err = tx.UpdateOrderForEvent(ctx, o, fields); err != nil {
+					return step{}, err
+				}
+			case len(fields) > 0:
 				if err := tx.UpdateOrder(ctx, o, fields); err != nil {
 					return step{}, err
 				}
@@ -81,8 +92,9 @@ func (s *Service) applyOrder(ctx context.Context, orderID string, read *store.Or
 			}
 			out = o
 			st := step{orderID: o.ID, moved: move, status: o.Status}
-			if typ := orderEvent(next); move && typ != "" {
-				st.event = &event{merchantID: o.MerchantID, typ: typ, dedupe: o.ID, url: o.NotifyURL, orderID: o.ID, data: ViewOrder(o)}
+			if typ != "" {
+				st.event = &event{merchantID: o.MerchantID, typ: typ, dedupe: o.ID, url: o.NotifyURL, orderID: o.ID, data: ViewOrder(o),
+					seq: seq, orderStatus: o.Status}
 			}
 			return st, nil
 		}, nil
@@ -147,6 +159,10 @@ type step struct {
 type event struct {
 	merchantID, typ, dedupe, url, orderID, refundID string
 	data                                            any
+	// seq and orderStatus number the event when the order's update
+	// returned them already (0: enqueue looks them up).
+	seq         int64
+	orderStatus string
 }
 
 // transact runs fn in a transaction together with its merchant event and
@@ -172,7 +188,7 @@ func (s *Service) transactPlanned(ctx context.Context, kind string, src Source, 
 				return err
 			}
 			if e := st.event; e != nil {
-				if err := s.enqueue(ctx, tx, e.merchantID, e.typ, e.dedupe, e.url, e.orderID, e.refundID, e.data); err != nil {
+				if err := s.enqueue(ctx, tx, e.merchantID, e.typ, e.dedupe, e.url, e.orderID, e.refundID, e.data, e.seq, e.orderStatus); err != nil {
 					return err
 				}
 			}

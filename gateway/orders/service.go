@@ -138,8 +138,10 @@ func (s *Service) eventsWritten() {
 // the order or refund. An order's event carries its sequence number (the
 // order's events counted from 1) and the order's status now, after the
 // change it reports, so a merchant can tell a stale event from the last
-// word; the dispatcher sends one order's events in that sequence.
-func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ, dedupe, url, orderID, refundID string, data any) error {
+// word; the dispatcher sends one order's events in that sequence. seq and
+// orderStatus are those, when the caller has them from the order's own
+// update (UpdateOrderForEvent); with seq 0 they are looked up here.
+func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ, dedupe, url, orderID, refundID string, data any, seq int64, orderStatus string) error {
 	if url == "" {
 		m, ok := s.merchants[merchantID]
 		if !ok || m.WebhookURL == "" {
@@ -147,11 +149,7 @@ func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ,
 		}
 		url = m.WebhookURL
 	}
-	var (
-		seq         int64
-		orderStatus string
-	)
-	if orderID != "" {
+	if orderID != "" && seq == 0 {
 		var err error
 		if seq, orderStatus, err = tx.NextEventSequence(ctx, orderID); err != nil {
 			return fmt.Errorf("number the %s event of order %s: %w", typ, orderID, err)
