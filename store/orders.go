@@ -74,11 +74,11 @@ func (s *Store) UpdateOrderForEvent(ctx context.Context, o *Order, fields map[st
 		fields["updated_at"] = s.Now()
 		q, args := s.casSQL("orders", o.ID, o.Version, fields)
 		q += ", " + nextSequenceOf("orders.id") + " AS next_event_sequence"
-		var row struct {
+		row := struct {
 			Order
 			NextEventSequence int64
-		}
-		err := s.rawQuery(ctx, &row, q, args...)
+		}{Order: *o}
+		err := s.updateRow(ctx, &row, q, args...)
 		if errors.Is(err, ErrNotFound) {
 			return ErrConflict
 		}
@@ -92,10 +92,11 @@ func (s *Store) UpdateOrderForEvent(ctx context.Context, o *Order, fields map[st
 }
 
 // casReturning updates the row of model (a *Order or *Refund) with id if
-// its version is still version, and scans the updated row into model.
+// its version is still version, and brings model up to date with the row
+// (see casSQL for what it returns).
 func (s *Store) casReturning(ctx context.Context, table string, model any, id string, version int64, fields map[string]any) error {
 	q, args := s.casSQL(table, id, version, fields)
-	err := s.rawQuery(ctx, model, q, args...)
+	err := s.updateRow(ctx, model, q, args...)
 	if errors.Is(err, ErrNotFound) {
 		return ErrConflict
 	}

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -65,6 +67,43 @@ func (s *Store) queryOn(ctx context.Context, on *gorm.DB, dest any, query string
 		return ErrNotFound
 	}
 	return s.driverError(db.ScanRows(rows, dest))
+}
+
+// updateRow runs a statement returning one row (UPDATE ... RETURNING some
+// columns) on the writer and sets those columns on dest, a model the
+// caller holds, leaving its other fields as they are; ErrNotFound when no
+// row came back.
+func (s *Store) updateRow(ctx context.Context, dest any, query string, args ...any) error {
+	rows, err := s.w.Statement.ConnPool.QueryContext(ctx, s.bind(query), args...)
+	if err != nil {
+		return s.driverError(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return s.driverError(err)
+		}
+		return ErrNotFound
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return s.driverError(err)
+	}
+	fresh := reflect.New(reflect.TypeOf(dest).Elem())
+	if err := s.w.Session(&gorm.Session{NewDB: true}).ScanRows(rows, fresh.Interface()); err != nil {
+		return s.driverError(err)
+	}
+	stmt := &gorm.Statement{DB: s.w}
+	if err := stmt.Parse(dest); err != nil {
+		return err
+	}
+	to, from := reflect.ValueOf(dest).Elem(), fresh.Elem()
+	for _, c := range cols {
+		if f := stmt.Schema.LookUpField(c); f != nil {
+			to.FieldByIndex(f.StructField.Index).Set(from.FieldByIndex(f.StructField.Index))
+		}
+	}
+	return nil
 }
 
 // driverError turns a driver's error into the store's (ErrDuplicate ...).
@@ -156,7 +195,11 @@ func (s *Store) insertSQL(table string, cols []string, vals []any, tail string) 
 // casSQL is the compare-and-set of a versioned row: UPDATE table SET
 // fields (in key order, so the statement's text repeats and stays
 // prepared), version + 1 and updated_at, WHERE id and version match,
-// RETURNING the row.
+// RETURNING what the caller's copy of the row may lack: every column but
+// those written once with the row (see writtenOnce), which the caller
+// read when it read the version it compares. The big immutable columns
+// (a description, metadata, the pay parameters' neighbours) are not sent
+// back and parsed again on every transition.
 func (s *Store) casSQL(table, id string, version int64, fields map[string]any) (string, []any) {
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -178,10 +221,58 @@ func (s *Store) casSQL(table, id string, version int64, fields map[string]any) (
 		b.WriteString(", ")
 		args = append(args, a...)
 	}
-	b.WriteString("version = version + 1, updated_at = ? WHERE id = ? AND version = ? RETURNING *")
+	b.WriteString("version = version + 1, updated_at = ? WHERE id = ? AND version = ? RETURNING ")
+	first := true
+	for _, c := range s.columnsOf(table) {
+		if _, set := fields[c]; writtenOnce[table][c] && !set {
+			continue
+		}
+		if !first {
+			b.WriteString(", ")
+		}
+		b.WriteString(c)
+		first = false
+	}
 	args = append(args, s.Now(), id, version)
 	return b.String(), args
 }
+
+// writtenOnce are the columns of orders and refunds that the store writes
+// only when it inserts the row (or, for a compare-and-set that sets them,
+// in its fields): a compare-and-set need not return them.
+var writtenOnce = map[string]map[string]bool{
+	"orders": setOf("id", "merchant_id", "channel_id", "provider", "out_trade_no", "amount_minor", "currency", "description",
+		"pay_method", "payer_open_id", "payer_app_id", "client_ip", "notify_url", "return_url", "metadata", "request_hash",
+		"expires_at", "created_at"),
+	"refunds": setOf("id", "order_id", "merchant_id", "channel_id", "out_refund_no", "amount_minor", "currency", "reason",
+		"request_hash", "external", "created_at"),
+}
+
+func setOf(cols ...string) map[string]bool {
+	m := make(map[string]bool, len(cols))
+	for _, c := range cols {
+		m[c] = true
+	}
+	return m
+}
+
+var tableModels = map[string]any{"orders": &Order{}, "refunds": &Refund{}}
+
+// columnsOf lists a versioned table's columns, in the model's order.
+func (s *Store) columnsOf(table string) []string {
+	if cols, ok := tableColumns.Load(table); ok {
+		return cols.([]string)
+	}
+	stmt := &gorm.Statement{DB: s.w}
+	if err := stmt.Parse(tableModels[table]); err != nil {
+		panic(fmt.Sprintf("store: columns of %s: %v", table, err))
+	}
+	cols := append([]string(nil), stmt.Schema.DBNames...)
+	tableColumns.Store(table, cols)
+	return cols
+}
+
+var tableColumns sync.Map // table -> []string
 
 // Columns of the rows the hot path inserts; TestRawColumnsCoverTheModels
 // keeps them whole.
