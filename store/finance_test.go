@@ -449,8 +449,8 @@ func TestListOrdersUsesIndex(t *testing.T) {
 				index string
 			}{
 				{store.OrderFilter{MerchantID: "m1", OutTradeNo: "A"}, "ux_orders_merchant_out"},
-				{store.OrderFilter{MerchantID: "m1", ProviderTradeNo: "P"}, "ux_orders_ptn_channel"},
-				{store.OrderFilter{MerchantID: "m1", TransactionID: "T"}, "ux_orders_transaction_id"},
+				{store.OrderFilter{MerchantID: "m1", ProviderTradeNo: "P"}, "ux_orders_ptn"},
+				{store.OrderFilter{MerchantID: "m1", TransactionID: "T"}, "ux_orders_txn"},
 			} {
 				sql, args := st.ListOrdersSQL(tc.f, nil, 51)
 				if plan := explain(t, st, driver, sql, args...); !strings.Contains(plan, tc.index) {

@@ -28,11 +28,11 @@ func TestIndexCensus(t *testing.T) {
 	census := map[string]indexUse{
 		// orders
 		"ux_orders_merchant_out":        {unique: true, sql: "SELECT * FROM orders WHERE merchant_id = ? AND out_trade_no = ?", args: []any{"m1", "A"}},
-		"ux_orders_ptn_channel":         {unique: true, sql: "SELECT * FROM orders WHERE channel_id = ? AND provider_trade_no = ?", args: []any{"ch-a", "P"}},
-		"ux_orders_transaction_id":      {unique: true, sql: "SELECT * FROM orders WHERE channel_id = ? AND transaction_id = ?", args: []any{"ch-a", "T"}},
+		"ux_orders_ptn":                 {unique: true, sql: "SELECT * FROM orders WHERE channel_id = ? AND provider_trade_no = ?", args: []any{"ch-a", "P"}},
+		"ux_orders_txn":                 {unique: true, sql: "SELECT * FROM orders WHERE channel_id = ? AND transaction_id = ?", args: []any{"ch-a", "T"}},
 		"ix_orders_merchant_created_id": {sql: "SELECT * FROM orders WHERE merchant_id = ? AND created_at >= ? ORDER BY created_at, id LIMIT 50", args: []any{"m1", now}},
 		"ix_orders_next_poll":           {sql: "SELECT id FROM orders WHERE next_poll_ms IS NOT NULL AND next_poll_ms <= ? ORDER BY next_poll_ms LIMIT 10", args: []any{now.UnixMilli()}},
-		"ix_orders_channel_paid":        {sql: "SELECT id FROM orders WHERE channel_id = ? AND paid_at >= ? AND paid_at < ? ORDER BY paid_at, id LIMIT 500", args: []any{"ch-a", now, now}}, // reconciliation
+		"ix_orders_channel_paid_at":     {sql: "SELECT id FROM orders WHERE channel_id = ? AND paid_at >= ? AND paid_at < ? ORDER BY paid_at, id LIMIT 500", args: []any{"ch-a", now, now}}, // reconciliation
 		// refunds
 		"ux_refunds_merchant_out":    {unique: true, sql: "SELECT * FROM refunds WHERE merchant_id = ? AND out_refund_no = ?", args: []any{"m1", "R"}},
 		"idx_refunds_order_id":       {sql: "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, id", args: []any{"ord_x"}},

@@ -197,11 +197,15 @@ func TestMigratesTimestampColumnsAndNumbersEvents(t *testing.T) {
 				t.Errorf("index %s on %s missing", ix, table)
 			}
 		}
-		// The two provider trade number indexes became one.
-		if !m.HasIndex("orders", "ux_orders_ptn_channel") {
-			t.Error("index ux_orders_ptn_channel missing")
+		// The two provider trade number indexes became one, and the
+		// numbers' indexes hold only the orders that have them.
+		for _, ix := range []string{"ux_orders_ptn", "ux_orders_txn", "ix_orders_channel_paid_at"} {
+			if !m.HasIndex("orders", ix) {
+				t.Errorf("index %s missing", ix)
+			}
 		}
-		for ix, table := range map[string]string{"ux_orders_channel_ptn": "orders", "ix_orders_ptn": "orders", "idx_merchant_events_order_id": "merchant_events"} {
+		for ix, table := range map[string]string{"ux_orders_channel_ptn": "orders", "ix_orders_ptn": "orders", "ux_orders_transaction_id": "orders",
+			"idx_merchant_events_order_id": "merchant_events"} {
 			if m.HasIndex(table, ix) {
 				t.Errorf("index %s is still there", ix)
 			}

@@ -25,13 +25,17 @@ type Channel struct {
 type Order struct {
 	ID         string `gorm:"primaryKey;size:32;index:ix_orders_merchant_created_id,priority:3"`
 	MerchantID string `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:1;index:ix_orders_merchant_created_id,priority:1"`
-	ChannelID  string `gorm:"size:64;not null;uniqueIndex:ux_orders_ptn_channel,priority:2"`
+	ChannelID  string `gorm:"size:64;not null;uniqueIndex:ux_orders_ptn,priority:2,where:provider_trade_no IS NOT NULL"`
 	Provider   string `gorm:"size:32;not null"`
 	OutTradeNo string `gorm:"size:64;not null;uniqueIndex:ux_orders_merchant_out,priority:2"`
-	// ux_orders_ptn_channel (provider_trade_no, channel_id): unique per
-	// channel, and its first column serves lookups without the channel.
-	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_ptn_channel,priority:1"`
-	TransactionID   *string `gorm:"size:64;uniqueIndex:ux_orders_transaction_id"`
+	// ux_orders_ptn (provider_trade_no, channel_id): unique per channel,
+	// and its first column serves lookups without the channel. This index
+	// and ux_orders_txn hold only the orders that have the number (an
+	// order gets it when paid): creating an order writes neither, paying
+	// it inserts into each without first deleting an entry for NULL. A
+	// lookup by number (= ?) implies IS NOT NULL on both databases.
+	ProviderTradeNo *string `gorm:"size:128;uniqueIndex:ux_orders_ptn,priority:1,where:provider_trade_no IS NOT NULL"`
+	TransactionID   *string `gorm:"size:64;uniqueIndex:ux_orders_txn,where:transaction_id IS NOT NULL"`
 
 	AmountMinor        int64  `gorm:"not null"`
 	Currency           string `gorm:"size:3;not null"`

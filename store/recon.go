@@ -123,7 +123,7 @@ var reconModels = []any{&ReconRun{}, &ReconRow{}, &ReconDifference{}}
 // (keyset order), and refunds by the provider's number.
 func migrateRecon(tx *gorm.DB) error {
 	for _, ddl := range []string{
-		"CREATE INDEX IF NOT EXISTS ix_orders_channel_paid ON orders (channel_id, paid_at, id)",
+		"CREATE INDEX IF NOT EXISTS ix_orders_channel_paid_at ON orders (channel_id, paid_at, id) WHERE paid_at IS NOT NULL",
 		"CREATE INDEX IF NOT EXISTS ix_refunds_channel_created ON refunds (channel_id, created_at, id)",
 		"CREATE INDEX IF NOT EXISTS ix_refunds_channel_prn ON refunds (channel_id, provider_refund_no)",
 		"CREATE INDEX IF NOT EXISTS ix_refunds_merchant_prn ON refunds (merchant_id, provider_refund_no)",

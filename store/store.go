@@ -236,7 +236,9 @@ func (s *Store) Migrate() error {
 			{&Channel{}, "idx_channels_merchant_id"},
 			// One index on (provider_trade_no, channel_id) does the work of
 			// these two, with one index write less on every paid order.
-			{&Order{}, "ux_orders_channel_ptn"}, {&Order{}, "ix_orders_ptn"},
+			{&Order{}, "ux_orders_channel_ptn"}, {&Order{}, "ix_orders_ptn"}, {&Order{}, "ux_orders_ptn_channel"},
+			// Replaced by partial indexes of the orders that have the value.
+			{&Order{}, "ux_orders_transaction_id"}, {&Order{}, "ix_orders_channel_paid"},
 			// An order's events are found by ux_events_order_sequence.
 			{&MerchantEvent{}, "idx_merchant_events_order_id"},
 		} {
