@@ -82,3 +82,50 @@ func TestRecordAttemptsBatch(t *testing.T) {
 		}
 	})
 }
+
+// An order's event delivered in a batch makes the order's next event,
+// held back until then, due at once (as a delivery recorded alone does).
+func TestRecordAttemptsBatchMakesTheOrdersNextEventDue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		now := time.Now().UTC()
+		var orders []*store.Order
+		for _, no := range []string{"NEXTDUE1", "NEXTDUE2"} {
+			o := newOrder(no, now)
+			if err := st.InsertOrder(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			orders = append(orders, o)
+		}
+		event := func(o *store.Order, seq int64, due store.DBTime) *store.MerchantEvent {
+			return &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprintf("e:%s:%d", o.ID, seq), Type: "order.paid", OrderID: o.ID, Sequence: seq,
+				URL: "u", Payload: []byte(`{}`), Status: store.EventPending, NextTryAt: due, CreatedAt: now, UpdatedAt: now}
+		}
+		held := event(orders[0], 2, store.DueIn(time.Hour))
+		for _, e := range []*store.MerchantEvent{event(orders[0], 1, store.DueNow()), held, event(orders[1], 1, store.DueNow())} {
+			if err := st.InsertEvent(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		claimed, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
+		if err != nil || len(claimed) != 2 {
+			t.Fatalf("claim: %d %v", len(claimed), err)
+		}
+		var recs []*store.AttemptRecord
+		for i := range claimed {
+			recs = append(recs, &store.AttemptRecord{EventID: claimed[i].ID, LeaseToken: tok, Attempt: &store.EventAttempt{StatusCode: 204, At: now},
+				Outcome: store.AttemptOutcome{Delivered: true, At: now, Claimed: &claimed[i]}})
+		}
+		st.RecordAttempts(ctx, recs)
+		for _, r := range recs {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		again, _, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
+		if err != nil || len(again) != 1 || again[0].ID != held.ID {
+			t.Fatalf("after the batch: claimed %d events (%v), want the order's held event %s", len(again), err, held.ID)
+		}
+	})
+}

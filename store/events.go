@@ -186,6 +186,9 @@ func (s *Store) RecordAttempts(ctx context.Context, recs []*AttemptRecord) {
 	}
 	events := make([]MerchantEvent, len(recs))
 	err := s.InTx(ctx, func(tx *Store) error {
+		if tx.driver == "postgres" && len(recs) > 1 {
+			return tx.recordBatch(ctx, recs, events)
+		}
 		for i, r := range recs {
 			if err := tx.recordOne(ctx, r.EventID, r.LeaseToken, r.Attempt, r.Outcome, &events[i]); err != nil {
 				return err
@@ -206,6 +209,96 @@ func (s *Store) RecordAttempts(ctx context.Context, recs []*AttemptRecord) {
 	for _, r := range recs {
 		r.Event, r.Err = s.RecordAttempt(ctx, r.EventID, r.LeaseToken, r.Attempt, r.Outcome)
 	}
+}
+
+// recordBatch is RecordAttempts' transaction in a few statements whatever
+// the batch's size, for PostgreSQL, where each statement is a round trip
+// and the server's work: every attempt in one INSERT; the deliveries by
+// the lease holder (the common case) in one UPDATE ... FROM VALUES, and
+// their orders' next events made due in one more; the rest one by one as
+// recordOne does. (SQLite runs in-process inside the group commit: there a
+// statement per record costs less than building these.)
+func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events []MerchantEvent) error {
+	var b strings.Builder
+	args := make([]any, 0, len(recs)*len(attemptColumns))
+	b.WriteString("INSERT INTO event_attempts (" + strings.Join(attemptColumns, ", ") + ") VALUES ")
+	for i, r := range recs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
+		args = append(args, attemptValues(r.Attempt)...)
+	}
+	if _, err := s.rawExec(ctx, b.String(), args...); err != nil {
+		return err
+	}
+
+	now := s.Now()
+	var fast []int // records delivered by the holder of the lease they claimed with
+	for i, r := range recs {
+		if c := r.Outcome.Claimed; r.Outcome.Delivered && r.LeaseToken != "" && c != nil && c.ID == r.EventID {
+			fast = append(fast, i)
+		}
+	}
+	done := make(map[string]bool, len(fast))
+	if len(fast) > 0 {
+		b.Reset()
+		args = append(args[:0], now, EventDelivered)
+		b.WriteString("UPDATE merchant_events AS m SET attempts = m.attempts + 1, updated_at = ?, status = ?, last_error = '', " +
+			"delivered_at = d.at, lease_until_ms = NULL, lease_token = '' FROM (VALUES ")
+		for k, i := range fast {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?::text, ?::text, ?::timestamptz)")
+			args = append(args, recs[i].EventID, recs[i].LeaseToken, recs[i].Outcome.At.UTC())
+		}
+		b.WriteString(") AS d(id, token, at) WHERE m.id = d.id AND m.lease_token = d.token AND m.status = ? RETURNING m.id AS id")
+		args = append(args, EventPending)
+		var updated []struct{ ID string }
+		if err := s.rawQuery(ctx, &updated, b.String(), args...); err != nil {
+			return err
+		}
+		for _, u := range updated {
+			done[u.ID] = true
+		}
+	}
+
+	var next []int // delivered here: their orders' next events are due now
+	for i, r := range recs {
+		if done[r.EventID] {
+			e := &events[i]
+			at := r.Outcome.At.UTC()
+			*e = *r.Outcome.Claimed
+			e.Attempts++
+			e.Status, e.LastError, e.DeliveredAt, e.LeaseUntil, e.LeaseToken, e.UpdatedAt = EventDelivered, "", &at, nil, "", now
+			if e.OrderID != "" && e.Sequence > 0 {
+				next = append(next, i)
+			}
+			continue
+		}
+		if err := s.recordAttempt(ctx, r.EventID, r.LeaseToken, r.Outcome, &events[i]); err != nil {
+			return err
+		}
+	}
+	if len(next) == 0 {
+		return nil
+	}
+	nowMS := s.dbNowMS()
+	b.Reset()
+	args = append(args[:0], now)
+	b.WriteString("UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM (VALUES ")
+	for k, i := range next {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?::text, ?::bigint)")
+		args = append(args, events[i].OrderID, events[i].Sequence)
+	}
+	b.WriteString(") AS d(order_id, seq) WHERE m.order_id = d.order_id AND m.sequence > 0 AND m.sequence > d.seq AND " +
+		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS)
+	_, err := s.rawExec(ctx, b.String(), args...)
+	return err
 }
 
 // delivered marks an event delivered by the holder of its lease and makes
