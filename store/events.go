@@ -242,21 +242,13 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	}
 	done := make(map[string]bool, len(fast))
 	if len(fast) > 0 {
-		b.Reset()
-		args = append(args[:0], now, EventDelivered)
-		b.WriteString("UPDATE merchant_events AS m SET attempts = m.attempts + 1, updated_at = ?, status = ?, last_error = '', " +
-			"delivered_at = d.at, lease_until_ms = NULL, lease_token = '' FROM (VALUES ")
+		rows := make([][3]any, len(fast))
 		for k, i := range fast {
-			if k > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?::text, ?::text, ?::timestamptz)")
-			args = append(args, recs[i].EventID, recs[i].LeaseToken, recs[i].Outcome.At.UTC())
+			rows[k] = [3]any{recs[i].EventID, recs[i].LeaseToken, recs[i].Outcome.At.UTC()}
 		}
-		b.WriteString(") AS d(id, token, at) WHERE m.id = d.id AND m.lease_token = d.token AND m.status = ? RETURNING m.id AS id")
-		args = append(args, EventPending)
+		q, args := s.deliveredBatchSQL(now, rows)
 		var updated []struct{ ID string }
-		if err := s.rawQuery(ctx, &updated, b.String(), args...); err != nil {
+		if err := s.rawQuery(ctx, &updated, q, args...); err != nil {
 			return err
 		}
 		for _, u := range updated {
@@ -284,21 +276,55 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	if len(next) == 0 {
 		return nil
 	}
-	nowMS := s.dbNowMS()
-	b.Reset()
-	args = append(args[:0], now)
-	b.WriteString("UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM (VALUES ")
+	rows := make([][2]any, len(next))
 	for k, i := range next {
+		rows[k] = [2]any{events[i].OrderID, events[i].Sequence}
+	}
+	q, args := s.nextDueBatchSQL(now, rows)
+	_, err := s.rawExec(ctx, q, args...)
+	return err
+}
+
+// deliveredBatchSQL marks delivered the events (id, lease token, answered
+// at) whose lease the tokens still hold, returning their ids. Each row is
+// found by its key ("status || ”" keeps PostgreSQL off the due index,
+// which would walk every pending event).
+func (s *Store) deliveredBatchSQL(now time.Time, rows [][3]any) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, 2+3*len(rows)+1)
+	args = append(args, now, EventDelivered)
+	b.WriteString("UPDATE merchant_events AS m SET attempts = m.attempts + 1, updated_at = ?, status = ?, last_error = '', " +
+		"delivered_at = d.at, lease_until_ms = NULL, lease_token = '' FROM (VALUES ")
+	for k, r := range rows {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?::text, ?::text, ?::timestamptz)")
+		args = append(args, r[0], r[1], r[2])
+	}
+	b.WriteString(") AS d(id, token, at) WHERE m.id = d.id AND m.lease_token = d.token AND m.status || '' = ? RETURNING m.id AS id")
+	return b.String(), append(args, EventPending)
+}
+
+// nextDueBatchSQL makes due now the later pending events of the orders
+// (order id, sequence delivered) held back until now, by the orders' own
+// events (ux_events_order_sequence).
+func (s *Store) nextDueBatchSQL(now time.Time, rows [][2]any) (string, []any) {
+	nowMS := s.dbNowMS()
+	var b strings.Builder
+	args := make([]any, 0, 1+2*len(rows))
+	args = append(args, now)
+	b.WriteString("UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM (VALUES ")
+	for k, r := range rows {
 		if k > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString("(?::text, ?::bigint)")
-		args = append(args, events[i].OrderID, events[i].Sequence)
+		args = append(args, r[0], r[1])
 	}
 	b.WriteString(") AS d(order_id, seq) WHERE m.order_id = d.order_id AND m.sequence > 0 AND m.sequence > d.seq AND " +
 		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS)
-	_, err := s.rawExec(ctx, b.String(), args...)
-	return err
+	return b.String(), args
 }
 
 // delivered marks an event delivered by the holder of its lease and makes
