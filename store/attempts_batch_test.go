@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -126,6 +127,44 @@ func TestRecordAttemptsBatchMakesTheOrdersNextEventDue(t *testing.T) {
 		again, _, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
 		if err != nil || len(again) != 1 || again[0].ID != held.ID {
 			t.Fatalf("after the batch: claimed %d events (%v), want the order's held event %s", len(again), err, held.ID)
+		}
+	})
+}
+
+// An event and its notification's inbox row go in together; a second
+// event for the same fact is refused (ErrDuplicate) and the inbox row is
+// written all the same.
+func TestInsertEventWithNotification(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		now := time.Now().UTC()
+		ev := func() *store.MerchantEvent {
+			return &store.MerchantEvent{MerchantID: "m1", DedupeKey: "order.paid:with-inbox", Type: "order.paid", URL: "u", Payload: []byte(`{}`)}
+		}
+		for i, want := range []error{nil, store.ErrDuplicate} {
+			n := &store.Notification{ChannelID: "ch-a", Provider: "wechat_v2", Outcome: store.OutcomeApplied, Body: []byte("<xml/>"), ReceivedAt: now}
+			var err error
+			if txErr := st.InTx(ctx, func(tx *store.Store) error {
+				err = tx.InsertEventWithNotification(ctx, ev(), n)
+				if errors.Is(err, store.ErrDuplicate) {
+					return nil // as the gateway does: the fact was reported already
+				}
+				return err
+			}); txErr != nil {
+				t.Fatal(txErr)
+			}
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Fatalf("insert %d: %v, want %v", i, err, want)
+			}
+			var got []store.Notification
+			if err := st.DB().Where("id = ?", n.ID).Find(&got).Error; err != nil || len(got) != 1 {
+				t.Fatalf("insert %d: inbox row %s: %d rows, %v", i, n.ID, len(got), err)
+			}
+		}
+		var events int64
+		if err := st.DB().Model(&store.MerchantEvent{}).Where("dedupe_key = ?", "order.paid:with-inbox").Count(&events).Error; err != nil || events != 1 {
+			t.Fatalf("%d events for one fact (%v)", events, err)
 		}
 	})
 }

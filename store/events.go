@@ -18,21 +18,7 @@ import (
 // event with its DedupeKey exists.
 func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 	return s.write(ctx, func(s *Store) error {
-		if e.ID == "" {
-			e.ID = NewID("evt")
-		}
-		if e.Status == "" {
-			e.Status = EventPending
-		}
-		if !e.NextTryAt.set() {
-			e.NextTryAt = DueNow()
-		}
-		if e.CreatedAt.IsZero() {
-			e.CreatedAt = s.Now()
-		}
-		if e.UpdatedAt.IsZero() {
-			e.UpdatedAt = e.CreatedAt
-		}
+		e.defaults(s.Now())
 		// A second event for one fact is refused without an error in the
 		// database: on PostgreSQL a failed statement would abort the whole
 		// transaction of the state change that wrote it.
@@ -46,6 +32,25 @@ func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 		}
 		return nil
 	})
+}
+
+// defaults fills what an event left unset: an id, pending, due now.
+func (e *MerchantEvent) defaults(now time.Time) {
+	if e.ID == "" {
+		e.ID = NewID("evt")
+	}
+	if e.Status == "" {
+		e.Status = EventPending
+	}
+	if !e.NextTryAt.set() {
+		e.NextTryAt = DueNow()
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = now
+	}
+	if e.UpdatedAt.IsZero() {
+		e.UpdatedAt = e.CreatedAt
+	}
 }
 
 // NextEventSequence returns the sequence number the order's next event

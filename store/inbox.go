@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
 
 // InsertNotification records an inbound provider webhook.
 func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
@@ -11,6 +15,40 @@ func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
 		q, args := s.insertSQL("notifications", notificationColumns, notificationValues(n), "")
 		_, err := s.rawExec(ctx, q, args...)
 		return err
+	})
+}
+
+// InsertEventWithNotification writes a merchant event and the inbox row of
+// the notification that caused it (see InsertEvent and InsertNotification):
+// ErrDuplicate when the event was already there, the inbox row written
+// all the same. On PostgreSQL it is one statement (one round trip instead
+// of two); SQLite runs the two in-process.
+func (s *Store) InsertEventWithNotification(ctx context.Context, e *MerchantEvent, n *Notification) error {
+	if s.driver != "postgres" {
+		err := s.InsertEvent(ctx, e)
+		if err != nil && !errors.Is(err, ErrDuplicate) {
+			return err
+		}
+		if nerr := s.InsertNotification(ctx, n); nerr != nil {
+			return nerr
+		}
+		return err
+	}
+	return s.write(ctx, func(s *Store) error {
+		e.defaults(s.Now())
+		if n.ID == "" {
+			n.ID = NewID("ntf")
+		}
+		eq, eargs := s.insertSQL("merchant_events", eventColumns, eventValues(e), " ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1")
+		nq, nargs := s.insertSQL("notifications", notificationColumns, notificationValues(n), "")
+		var row struct{ Events int64 }
+		if err := s.rawQuery(ctx, &row, "WITH e AS ("+eq+") "+nq+" RETURNING (SELECT count(*) FROM e) AS events", append(eargs, nargs...)...); err != nil {
+			return err
+		}
+		if row.Events == 0 {
+			return fmt.Errorf("%w: merchant event %s", ErrDuplicate, e.DedupeKey)
+		}
+		return nil
 	})
 }
 

@@ -187,20 +187,27 @@ func (s *Service) transactPlanned(ctx context.Context, kind string, src Source, 
 			if st, err = fn(tx); err != nil {
 				return err
 			}
+			var ev *store.MerchantEvent
 			if e := st.event; e != nil {
-				if err := s.enqueue(ctx, tx, e.merchantID, e.typ, e.dedupe, e.url, e.orderID, e.refundID, e.data, e.seq, e.orderStatus); err != nil {
+				if ev, err = s.newEvent(ctx, tx, e.merchantID, e.typ, e.dedupe, e.url, e.orderID, e.refundID, e.data, e.seq, e.orderStatus); err != nil {
 					return err
 				}
 			}
-			if src.Inbox != nil {
-				src.Inbox.OrderID = st.orderID
-				src.Inbox.Outcome = store.OutcomeDuplicate
-				if st.moved {
-					src.Inbox.Outcome = store.OutcomeApplied
+			if src.Inbox == nil {
+				if ev == nil {
+					return nil
 				}
+				return s.eventWritten(tx.InsertEvent(ctx, ev), ev)
+			}
+			src.Inbox.OrderID = st.orderID
+			src.Inbox.Outcome = store.OutcomeDuplicate
+			if st.moved {
+				src.Inbox.Outcome = store.OutcomeApplied
+			}
+			if ev == nil {
 				return tx.InsertNotification(ctx, src.Inbox)
 			}
-			return nil
+			return s.eventWritten(tx.InsertEventWithNotification(ctx, ev, src.Inbox), ev)
 		})
 		if errors.Is(err, store.ErrConflict) {
 			continue

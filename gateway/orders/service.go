@@ -142,34 +142,48 @@ func (s *Service) eventsWritten() {
 // orderStatus are those, when the caller has them from the order's own
 // update (UpdateOrderForEvent); with seq 0 they are looked up here.
 func (s *Service) enqueue(ctx context.Context, tx *store.Store, merchantID, typ, dedupe, url, orderID, refundID string, data any, seq int64, orderStatus string) error {
+	e, err := s.newEvent(ctx, tx, merchantID, typ, dedupe, url, orderID, refundID, data, seq, orderStatus)
+	if err != nil || e == nil {
+		return err
+	}
+	return s.eventWritten(tx.InsertEvent(ctx, e), e)
+}
+
+// newEvent is the merchant event enqueue writes, or nil when the merchant
+// asked for no webhooks.
+func (s *Service) newEvent(ctx context.Context, tx *store.Store, merchantID, typ, dedupe, url, orderID, refundID string, data any, seq int64, orderStatus string) (*store.MerchantEvent, error) {
 	if url == "" {
 		m, ok := s.merchants[merchantID]
 		if !ok || m.WebhookURL == "" {
-			return nil // the merchant asked for no webhooks
+			return nil, nil // the merchant asked for no webhooks
 		}
 		url = m.WebhookURL
 	}
 	if orderID != "" && seq == 0 {
 		var err error
 		if seq, orderStatus, err = tx.NextEventSequence(ctx, orderID); err != nil {
-			return fmt.Errorf("number the %s event of order %s: %w", typ, orderID, err)
+			return nil, fmt.Errorf("number the %s event of order %s: %w", typ, orderID, err)
 		}
 	}
 	id := store.NewID("evt")
 	now := s.now().UTC()
 	payload, err := json.Marshal(EventPayload{ID: id, Type: typ, CreatedAt: now.Truncate(time.Second), Sequence: seq, OrderStatus: orderStatus, Data: data})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	err = tx.InsertEvent(ctx, &store.MerchantEvent{
+	return &store.MerchantEvent{
 		ID: id, MerchantID: merchantID, DedupeKey: typ + ":" + dedupe, Type: typ,
 		OrderID: orderID, Sequence: seq, RefundID: refundID, URL: url, Payload: payload,
 		Status: store.EventPending, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now,
-	})
+	}, nil
+}
+
+// eventWritten is what becomes of an insert of e that returned err.
+func (s *Service) eventWritten(err error, e *store.MerchantEvent) error {
 	if errors.Is(err, store.ErrDuplicate) {
 		// The transition was already reported; the compare-and-set makes
 		// this unreachable, the unique key makes it harmless.
-		s.log.Warn("merchant event already exists", "type", typ, "key", dedupe)
+		s.log.Warn("merchant event already exists", "type", e.Type, "key", e.DedupeKey)
 		return nil
 	}
 	return err
