@@ -13,7 +13,25 @@ import (
 // has the out_trade_no.
 func (s *Store) InsertOrder(ctx context.Context, o *Order) error {
 	return s.write(ctx, func(s *Store) error {
-		return translate(s.w.WithContext(ctx).Create(o).Error)
+		if o.ID == "" {
+			o.ID = NewID("ord")
+		}
+		if o.Version == 0 {
+			o.Version = 1
+		}
+		if o.CreatedAt.IsZero() {
+			o.CreatedAt = s.Now()
+		}
+		if o.UpdatedAt.IsZero() {
+			o.UpdatedAt = o.CreatedAt
+		}
+		cols, vals, err := s.rowValues("orders", o)
+		if err != nil {
+			return err
+		}
+		q, args := s.insertSQL("orders", cols, vals, "")
+		_, err = s.rawExec(ctx, q, args...)
+		return err
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 )
 
 // The write path every payment crosses runs a handful of fixed statements
@@ -260,19 +261,50 @@ var tableModels = map[string]any{"orders": &Order{}, "refunds": &Refund{}}
 
 // columnsOf lists a versioned table's columns, in the model's order.
 func (s *Store) columnsOf(table string) []string {
-	if cols, ok := tableColumns.Load(table); ok {
-		return cols.([]string)
+	cols, _ := s.schemaOf(table)
+	return cols
+}
+
+// schemaOf is a versioned table's columns and the model's fields that
+// hold them, parsed once.
+func (s *Store) schemaOf(table string) ([]string, []*schema.Field) {
+	if t, ok := tableSchemas.Load(table); ok {
+		ts := t.(tableSchema)
+		return ts.cols, ts.fields
 	}
 	stmt := &gorm.Statement{DB: s.w}
 	if err := stmt.Parse(tableModels[table]); err != nil {
 		panic(fmt.Sprintf("store: columns of %s: %v", table, err))
 	}
-	cols := append([]string(nil), stmt.Schema.DBNames...)
-	tableColumns.Store(table, cols)
-	return cols
+	var ts tableSchema
+	for _, name := range stmt.Schema.DBNames {
+		ts.cols = append(ts.cols, name)
+		ts.fields = append(ts.fields, stmt.Schema.FieldsByDBName[name])
+	}
+	tableSchemas.Store(table, ts)
+	return ts.cols, ts.fields
 }
 
-var tableColumns sync.Map // table -> []string
+type tableSchema struct {
+	cols   []string
+	fields []*schema.Field
+}
+
+var tableSchemas sync.Map // table -> tableSchema
+
+// rowValues is every column of model's row (a *Order or *Refund) and its
+// value, for a raw INSERT: gorm's Create builds the same statement through
+// its callbacks and reflection, in the group commit's serial section.
+func (s *Store) rowValues(table string, model any) ([]string, []any, error) {
+	cols, fields := s.schemaOf(table)
+	rv := reflect.ValueOf(model).Elem()
+	vals := make([]any, len(fields))
+	for i, f := range fields {
+		v, _ := f.ValueOf(context.Background(), rv)
+		vals[i] = v
+	}
+	return cols, vals, nil
+}
 
 // Columns of the rows the hot path inserts; TestRawColumnsCoverTheModels
 // keeps them whole.

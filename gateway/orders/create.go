@@ -217,12 +217,8 @@ func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput)
 	if aerr != nil {
 		return nil, false, aerr
 	}
-	if existing, err := s.st.OrderByOutTradeNo(ctx, merchantID, in.OutTradeNo); err == nil {
-		o, err := s.replay(ctx, existing, plan)
-		return o, false, err
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, false, err
-	}
+	// Insert first: a repeat (rare) meets the unique number and is read
+	// then; a new order (the rule) is not read for nothing.
 	now := s.now().UTC()
 	o := &store.Order{
 		ID: store.NewID("ord"), MerchantID: merchantID, ChannelID: plan.ch.ID, Provider: plan.ch.Kind,
@@ -243,7 +239,8 @@ func (s *Service) Create(ctx context.Context, merchantID string, in CreateInput)
 	o.LeaseUntil, o.LeaseToken = &lease, token
 	if err := s.st.InsertOrder(ctx, o); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
-			// A concurrent request with the same number won the insert.
+			// The number is taken: a repeat of this request (replayed) or
+			// another one (refused), earlier or concurrent.
 			existing, gerr := s.st.OrderByOutTradeNo(ctx, merchantID, in.OutTradeNo)
 			if gerr != nil {
 				return nil, false, gerr
