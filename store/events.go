@@ -224,17 +224,12 @@ func (s *Store) RecordAttempts(ctx context.Context, recs []*AttemptRecord) {
 // recordOne does. (SQLite runs in-process inside the group commit: there a
 // statement per record costs less than building these.)
 func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events []MerchantEvent) error {
-	var b strings.Builder
-	args := make([]any, 0, len(recs)*len(attemptColumns))
-	b.WriteString("INSERT INTO event_attempts (" + strings.Join(attemptColumns, ", ") + ") VALUES ")
+	attempts := make([][]any, len(recs))
 	for i, r := range recs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
-		args = append(args, attemptValues(r.Attempt)...)
+		attempts[i] = attemptValues(r.Attempt)
 	}
-	if _, err := s.rawExec(ctx, b.String(), args...); err != nil {
+	q, args := s.insertRowsSQL("event_attempts", attemptColumns, attempts, "")
+	if _, err := s.rawExec(ctx, q, args...); err != nil {
 		return err
 	}
 
@@ -247,9 +242,9 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	}
 	done := make(map[string]bool, len(fast))
 	if len(fast) > 0 {
-		rows := make([][3]any, len(fast))
+		rows := make([][]any, len(fast))
 		for k, i := range fast {
-			rows[k] = [3]any{recs[i].EventID, recs[i].LeaseToken, recs[i].Outcome.At.UTC()}
+			rows[k] = []any{recs[i].EventID, recs[i].LeaseToken, recs[i].Outcome.At.UTC()}
 		}
 		q, args := s.deliveredBatchSQL(now, rows)
 		var updated []struct{ ID string }
@@ -265,10 +260,7 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	for i, r := range recs {
 		if done[r.EventID] {
 			e := &events[i]
-			at := r.Outcome.At.UTC()
-			*e = *r.Outcome.Claimed
-			e.Attempts++
-			e.Status, e.LastError, e.DeliveredAt, e.LeaseUntil, e.LeaseToken, e.UpdatedAt = EventDelivered, "", &at, nil, "", now
+			*e = deliveredClaim(r.Outcome.Claimed, r.Outcome.At, now)
 			if e.OrderID != "" && e.Sequence > 0 {
 				next = append(next, i)
 			}
@@ -281,11 +273,11 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	if len(next) == 0 {
 		return nil
 	}
-	rows := make([][2]any, len(next))
+	rows := make([][]any, len(next))
 	for k, i := range next {
-		rows[k] = [2]any{events[i].OrderID, events[i].Sequence}
+		rows[k] = []any{events[i].OrderID, events[i].Sequence}
 	}
-	q, args := s.nextDueBatchSQL(now, rows)
+	q, args = s.nextDueBatchSQL(now, rows)
 	_, err := s.rawExec(ctx, q, args...)
 	return err
 }
@@ -294,42 +286,35 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 // at) whose lease the tokens still hold, returning their ids. Each row is
 // found by its key ("status || ”" keeps PostgreSQL off the due index,
 // which would walk every pending event).
-func (s *Store) deliveredBatchSQL(now time.Time, rows [][3]any) (string, []any) {
-	var b strings.Builder
-	args := make([]any, 0, 2+3*len(rows)+1)
-	args = append(args, now, EventDelivered)
-	b.WriteString("UPDATE merchant_events AS m SET attempts = m.attempts + 1, updated_at = ?, status = ?, last_error = '', " +
-		"delivered_at = d.at, lease_until_ms = NULL, lease_token = '' FROM (VALUES ")
-	for k, r := range rows {
-		if k > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?::text, ?::text, ?::timestamptz)")
-		args = append(args, r[0], r[1], r[2])
-	}
-	b.WriteString(") AS d(id, token, at) WHERE m.id = d.id AND m.lease_token = d.token AND m.status || '' = ? RETURNING m.id AS id")
-	return b.String(), append(args, EventPending)
+func (s *Store) deliveredBatchSQL(now time.Time, rows [][]any) (string, []any) {
+	values, vargs := valuesSQL("(?::text, ?::text, ?::timestamptz)", rows)
+	q := "UPDATE merchant_events AS m SET attempts = m.attempts + 1, updated_at = ?, status = ?, last_error = '', " +
+		"delivered_at = d.at, lease_until_ms = NULL, lease_token = '' FROM (" + values + ") AS d(id, token, at) " +
+		"WHERE m.id = d.id AND m.lease_token = d.token AND m.status || '' = ? RETURNING m.id AS id"
+	return q, append(append([]any{now, EventDelivered}, vargs...), EventPending)
 }
 
 // nextDueBatchSQL makes due now the later pending events of the orders
 // (order id, sequence delivered) held back until now, by the orders' own
 // events (ux_events_order_sequence).
-func (s *Store) nextDueBatchSQL(now time.Time, rows [][2]any) (string, []any) {
+func (s *Store) nextDueBatchSQL(now time.Time, rows [][]any) (string, []any) {
 	nowMS := s.dbNowMS()
-	var b strings.Builder
-	args := make([]any, 0, 1+2*len(rows))
-	args = append(args, now)
-	b.WriteString("UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM (VALUES ")
-	for k, r := range rows {
-		if k > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?::text, ?::bigint)")
-		args = append(args, r[0], r[1])
-	}
-	b.WriteString(") AS d(order_id, seq) WHERE m.order_id = d.order_id AND m.sequence > 0 AND m.sequence > d.seq AND " +
-		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS)
-	return b.String(), args
+	values, vargs := valuesSQL("(?::text, ?::bigint)", rows)
+	q := "UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM (" + values + ") AS d(order_id, seq) " +
+		"WHERE m.order_id = d.order_id AND m.sequence > 0 AND m.sequence > d.seq AND " +
+		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS
+	return q, append([]any{now}, vargs...)
+}
+
+// deliveredClaim is the event c, claimed by a delivery, as the delivery's
+// record leaves it: the lease kept the row the caller's since the claim,
+// so it is c with this attempt's changes.
+func deliveredClaim(c *MerchantEvent, at, now time.Time) MerchantEvent {
+	e := *c
+	at = at.UTC()
+	e.Attempts++
+	e.Status, e.LastError, e.DeliveredAt, e.LeaseUntil, e.LeaseToken, e.UpdatedAt = EventDelivered, "", &at, nil, "", now
+	return e
 }
 
 // delivered marks an event delivered by the holder of its lease and makes
@@ -344,11 +329,7 @@ func (s *Store) delivered(ctx context.Context, eventID, token string, out Attemp
 		if err != nil || n == 0 {
 			return false, err
 		}
-		// The row is the claimed one with this attempt's changes: the lease
-		// kept it the caller's since the claim.
-		*e = *c
-		e.Attempts++
-		e.Status, e.LastError, e.DeliveredAt, e.LeaseUntil, e.LeaseToken, e.UpdatedAt = EventDelivered, "", &at, nil, "", now
+		*e = deliveredClaim(c, at, now)
 	} else {
 		err := s.rawQuery(ctx, e, set+" RETURNING *", now, EventDelivered, at, eventID, token, EventPending)
 		if errors.Is(err, ErrNotFound) {

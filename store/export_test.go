@@ -39,8 +39,8 @@ func (s *Store) ListOrdersSQL(f OrderFilter, from *OrderKey, limit int) (string,
 // rows each) to the index tests, with the index each row must be found by.
 func (s *Store) RecordBatchQueries() []ClaimQuery {
 	now := time.Now().UTC()
-	q1, a1 := s.deliveredBatchSQL(now, [][3]any{{"evt_a", "lease_a", now}, {"evt_b", "lease_a", now}})
-	q2, a2 := s.nextDueBatchSQL(now, [][2]any{{"ord_a", int64(1)}, {"ord_b", int64(2)}})
+	q1, a1 := s.deliveredBatchSQL(now, [][]any{{"evt_a", "lease_a", now}, {"evt_b", "lease_a", now}})
+	q2, a2 := s.nextDueBatchSQL(now, [][]any{{"ord_a", int64(1)}, {"ord_b", int64(2)}})
 	return []ClaimQuery{
 		{Name: "delivered batch", SQL: q1, Index: "merchant_events_pkey", Args: a1},
 		{Name: "next due batch", SQL: q2, Index: "ux_events_order_sequence", Args: a2},

@@ -25,12 +25,9 @@ func (s *Store) InsertOrder(ctx context.Context, o *Order) error {
 		if o.UpdatedAt.IsZero() {
 			o.UpdatedAt = o.CreatedAt
 		}
-		cols, vals, err := s.rowValues("orders", o)
-		if err != nil {
-			return err
-		}
+		cols, vals := s.rowValues("orders", o)
 		q, args := s.insertSQL("orders", cols, vals, "")
-		_, err = s.rawExec(ctx, q, args...)
+		_, err := s.rawExec(ctx, q, args...)
 		return err
 	})
 }

@@ -173,23 +173,51 @@ func (s *Store) value(v any) (string, []any) {
 // insertSQL is INSERT INTO table (cols) VALUES (...) for one row, with a
 // tail (ON CONFLICT ...) if given.
 func (s *Store) insertSQL(table string, cols []string, vals []any, tail string) (string, []any) {
+	return s.insertRowsSQL(table, cols, [][]any{vals}, tail)
+}
+
+// insertRowsSQL is insertSQL for many rows in one statement.
+func (s *Store) insertRowsSQL(table string, cols []string, rows [][]any, tail string) (string, []any) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO ")
 	b.WriteString(table)
 	b.WriteString(" (")
 	b.WriteString(strings.Join(cols, ", "))
-	b.WriteString(") VALUES (")
-	args := make([]any, 0, len(vals))
-	for i, v := range vals {
+	b.WriteString(") VALUES ")
+	args := make([]any, 0, len(rows)*len(cols))
+	for r, vals := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			frag, a := s.value(v)
+			b.WriteString(frag)
+			args = append(args, a...)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(tail)
+	return b.String(), args
+}
+
+// valuesSQL is a VALUES list of rows, each written as row (its
+// placeholders, with the casts PostgreSQL needs to type them), and the
+// rows' values in order.
+func valuesSQL(row string, rows [][]any) (string, []any) {
+	var b strings.Builder
+	var args []any
+	b.WriteString("VALUES ")
+	for i, r := range rows {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		frag, a := s.value(v)
-		b.WriteString(frag)
-		args = append(args, a...)
+		b.WriteString(row)
+		args = append(args, r...)
 	}
-	b.WriteString(")")
-	b.WriteString(tail)
 	return b.String(), args
 }
 
@@ -295,15 +323,14 @@ var tableSchemas sync.Map // table -> tableSchema
 // rowValues is every column of model's row (a *Order or *Refund) and its
 // value, for a raw INSERT: gorm's Create builds the same statement through
 // its callbacks and reflection, in the group commit's serial section.
-func (s *Store) rowValues(table string, model any) ([]string, []any, error) {
+func (s *Store) rowValues(table string, model any) ([]string, []any) {
 	cols, fields := s.schemaOf(table)
 	rv := reflect.ValueOf(model).Elem()
 	vals := make([]any, len(fields))
 	for i, f := range fields {
-		v, _ := f.ValueOf(context.Background(), rv)
-		vals[i] = v
+		vals[i], _ = f.ValueOf(context.Background(), rv)
 	}
-	return cols, vals, nil
+	return cols, vals
 }
 
 // Columns of the rows the hot path inserts; TestRawColumnsCoverTheModels
