@@ -103,7 +103,10 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	}
 	a.wireBackground(client)
 	a.Metrics.WatchVerification(a.verification, time.Now)
-	a.Metrics.WatchCommits(func() (int64, int64) { s := a.Store.CommitStats(); return s.Commits, s.Writes })
+	a.Metrics.WatchCommits(func() (int64, int64, time.Duration) {
+		s := a.Store.CommitStats()
+		return s.Commits, s.Writes, s.Busy
+	})
 	if a.Recon, err = a.buildRecon(); err != nil {
 		a.closeStore()
 		return nil, err

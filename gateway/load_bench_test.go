@@ -326,6 +326,31 @@ func (s *benchServer) profile(b *testing.B, what string, secs int) (wait func())
 	return func() { <-done }
 }
 
+// writerBusy reads paygate_store_commit_busy_seconds_total from the
+// gateway's /metrics: the seconds SQLite's one writer has spent in
+// transactions; -1 without it (PostgreSQL, or no metrics).
+func (s *benchServer) writerBusy(b *testing.B) float64 {
+	if s.metricsURL == "" || s.pgDSN != "" {
+		return -1
+	}
+	resp, err := http.Get(s.metricsURL + "/metrics")
+	if err != nil {
+		b.Logf("metrics: %v", err)
+		return -1
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "paygate_store_commit_busy_seconds_total "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
 // seedBenchOrders writes n PAYING orders straight into the database, as
 // if created earlier.
 func seedBenchOrders(b *testing.B, driver, dsn string, n int) {
@@ -394,11 +419,16 @@ func benchIngestGateway(b *testing.B, bins benchBins) {
 	}
 
 	before := srv.usage(b)
+	busyBefore := srv.writerBusy(b)
 	b.ResetTimer()
 	profiled := srv.profile(b, "ingest", 3)
 	start := time.Now()
 	sendAll(b, url, bodies[ingestWarmup:], ok)
 	acked := time.Since(start)
+	if busy := srv.writerBusy(b); busy >= 0 {
+		// Near 1, the one SQLite writer is what holds ingest back.
+		b.ReportMetric((busy-busyBefore)/acked.Seconds(), "writer-busy")
+	}
 	profiled()
 	waitFor(b, func() bool { return delivered.Load() == int64(b.N+ingestWarmup) }, "merchant webhooks")
 	elapsed := time.Since(start)
