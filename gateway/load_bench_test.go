@@ -146,6 +146,7 @@ func startBench(b *testing.B, bins benchBins, bin string, args []string, readyUR
 type usage struct {
 	cpu    time.Duration
 	fsyncs int64
+	dbCPU  time.Duration // PostgreSQL's processes, when it runs here; -1 otherwise
 }
 
 func (s *benchServer) usage(b *testing.B) usage {
@@ -159,10 +160,10 @@ func (s *benchServer) usage(b *testing.B) usage {
 	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	u := usage{cpu: time.Duration(ut+st) * 10 * time.Millisecond, fsyncs: -1}
+	u := usage{cpu: time.Duration(ut+st) * 10 * time.Millisecond, fsyncs: -1, dbCPU: -1}
 	switch {
 	case s.pgDSN != "":
-		u.fsyncs = pgWALSyncs(b, s.pgDSN)
+		u.fsyncs, u.dbCPU = pgWALSyncs(b, s.pgDSN)
 	case s.countFile != "":
 		if raw, err := os.ReadFile(s.countFile); err == nil && len(raw) == 8 {
 			var n int64
@@ -188,7 +189,7 @@ func analyze(b *testing.B, dsn string) {
 
 // pgWALSyncs reads the cluster's WAL syncs. Backends publish their
 // counts about once a second, so it first waits for them to.
-func pgWALSyncs(b *testing.B, dsn string) int64 {
+func pgWALSyncs(b *testing.B, dsn string) (syncs int64, cpu time.Duration) {
 	time.Sleep(1500 * time.Millisecond)
 	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -199,7 +200,54 @@ func pgWALSyncs(b *testing.B, dsn string) int64 {
 	if err := db.Raw("SELECT wal_sync FROM pg_stat_wal").Scan(&n).Error; err != nil {
 		b.Fatal(err)
 	}
-	return n
+	var backend int
+	if err := db.Raw("SELECT pg_backend_pid()").Scan(&backend).Error; err != nil {
+		b.Fatal(err)
+	}
+	return n, postgresCPU(backend)
+}
+
+// postgresCPU is the CPU time of the PostgreSQL server the backend pid
+// belongs to, if it runs on this machine and /proc shows it (-1 if not):
+// the postmaster's own and its exited children's (reaped), plus its live
+// children's. A child counted live in one reading and reaped by the next
+// moves from one sum to the other, so differences count each once.
+func postgresCPU(backend int) time.Duration {
+	ticks := func(pid int, reaped bool) (ppid int, t int64, ok bool) {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, 0, false
+		}
+		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+		ppid, _ = strconv.Atoi(f[1])
+		for i, field := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+			if i >= 2 && !reaped {
+				break
+			}
+			v, _ := strconv.ParseInt(f[field], 10, 64)
+			t += v
+		}
+		return ppid, t, true
+	}
+	postmaster, _, ok := ticks(backend, false)
+	if !ok {
+		return -1
+	}
+	_, total, ok := ticks(postmaster, true)
+	if !ok {
+		return -1
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, t, ok := ticks(pid, false); ok && ppid == postmaster {
+			total += t
+		}
+	}
+	return time.Duration(total) * 10 * time.Millisecond
 }
 
 // report records a measured run: throughput, and per operation the
@@ -209,6 +257,9 @@ func report(b *testing.B, n int, elapsed time.Duration, before, after usage) {
 	b.ReportMetric(float64((after.cpu-before.cpu).Microseconds())/float64(n), "server-cpu-µs/op")
 	if before.fsyncs >= 0 && after.fsyncs >= 0 {
 		b.ReportMetric(float64(after.fsyncs-before.fsyncs)/float64(n), "fsyncs/op")
+	}
+	if before.dbCPU >= 0 && after.dbCPU >= 0 {
+		b.ReportMetric(float64((after.dbCPU-before.dbCPU).Microseconds())/float64(n), "db-cpu-µs/op")
 	}
 }
 

@@ -317,12 +317,19 @@ func deliveredClaim(c *MerchantEvent, at, now time.Time) MerchantEvent {
 	return e
 }
 
+// deliveredSQL marks one event delivered by its lease holder. The row is
+// found by its id: the status compared as an expression keeps PostgreSQL
+// from walking the due index over every pending event instead (it did,
+// 2.7 ms a statement under a backlog, when its statistics were older than
+// the backlog).
+const deliveredSQL = "UPDATE merchant_events SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '', delivered_at = ?, " +
+	"lease_until_ms = NULL, lease_token = '' WHERE id = ? AND lease_token = ? AND status || '' = ?"
+
 // delivered marks an event delivered by the holder of its lease and makes
 // its order's next event due; false (nothing changed) when token no longer
 // holds it. e is the event as recorded.
 func (s *Store) delivered(ctx context.Context, eventID, token string, out AttemptOutcome, e *MerchantEvent) (bool, error) {
-	const set = "UPDATE merchant_events SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '', delivered_at = ?, " +
-		"lease_until_ms = NULL, lease_token = '' WHERE id = ? AND lease_token = ? AND status = ?"
+	set := deliveredSQL
 	now, at := s.Now(), out.At.UTC()
 	if c := out.Claimed; c != nil && c.ID == eventID {
 		n, err := s.rawExec(ctx, set, now, EventDelivered, at, eventID, token, EventPending)

@@ -42,6 +42,7 @@ func (s *Store) RecordBatchQueries() []ClaimQuery {
 	q1, a1 := s.deliveredBatchSQL(now, [][]any{{"evt_a", "lease_a", now}, {"evt_b", "lease_a", now}})
 	q2, a2 := s.nextDueBatchSQL(now, [][]any{{"ord_a", int64(1)}, {"ord_b", int64(2)}})
 	return []ClaimQuery{
+		{Name: "delivered", SQL: deliveredSQL, Index: "merchant_events_pkey", Args: []any{now, EventDelivered, now, "evt_a", "lease_a", EventPending}},
 		{Name: "delivered batch", SQL: q1, Index: "merchant_events_pkey", Args: a1},
 		{Name: "next due batch", SQL: q2, Index: "ux_events_order_sequence", Args: a2},
 	}
