@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -230,6 +231,11 @@ func valuesSQL(row string, rows [][]any) (string, []any) {
 // (a description, metadata, the pay parameters' neighbours) are not sent
 // back and parsed again on every transition.
 func (s *Store) casSQL(table, id string, version int64, fields map[string]any) (string, []any) {
+	return s.casSQLAt(table, id, version, fields, s.Now())
+}
+
+// casSQLAt is casSQL writing now as updated_at.
+func (s *Store) casSQLAt(table, id string, version int64, fields map[string]any, now time.Time) (string, []any) {
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		if k != "version" && k != "updated_at" {
@@ -262,7 +268,7 @@ func (s *Store) casSQL(table, id string, version int64, fields map[string]any) (
 		b.WriteString(c)
 		first = false
 	}
-	args = append(args, s.Now(), id, version)
+	args = append(args, now, id, version)
 	return b.String(), args
 }
 

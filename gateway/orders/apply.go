@@ -52,8 +52,11 @@ func (s *Service) ApplyOrderReport(ctx context.Context, read *store.Order, rep p
 }
 
 func (s *Service) applyOrder(ctx context.Context, orderID string, read *store.Order, rep providers.OrderState, src Source) (*store.Order, bool, error) {
-	var out *store.Order
-	moved, err := s.transactPlanned(ctx, "order", src, func() (func(tx *store.Store) (step, error), error) {
+	var (
+		out         *store.Order
+		latePayment string // the status a PAID report finds, when not PAYING
+	)
+	moved, err := s.transactPlanned(ctx, "order", src, func() (attempt, error) {
 		o := read
 		if o != nil {
 			cp := *read
@@ -61,19 +64,27 @@ func (s *Service) applyOrder(ctx context.Context, orderID string, read *store.Or
 		} else {
 			var err error
 			if o, err = s.st.OrderByID(ctx, orderID); err != nil {
-				return nil, err
+				return attempt{}, err
 			}
 		}
 		fields, next, move, err := s.orderChange(o, rep, src)
 		if err != nil {
-			return nil, err
+			return attempt{}, err
 		}
 		was := o.Status
 		typ := ""
 		if move {
 			typ = orderEvent(next)
 		}
-		return func(tx *store.Store) (step, error) {
+		latePayment = ""
+		if move && next == providers.OrderPaid && was != string(providers.OrderPaying) {
+			latePayment = was // logged once the attempt that decided so wrote
+		}
+		if a, ok := s.prepared(ctx, o, fields, typ, src); ok {
+			out = o
+			return a, nil
+		}
+		return attempt{fn: func(tx *store.Store) (step, error) {
 			var seq int64
 			switch {
 			case typ != "":
@@ -86,10 +97,6 @@ func (s *Service) applyOrder(ctx context.Context, orderID string, read *store.Or
 					return step{}, err
 				}
 			}
-			if move && next == providers.OrderPaid && was != string(providers.OrderPaying) {
-				s.log.Warn("late payment: provider reports PAID for a finished order", "order", o.ID, "was", was, "source", src.Name)
-				s.observe("late_payment", string(next), src.Name)
-			}
 			out = o
 			st := step{orderID: o.ID, moved: move, status: o.Status}
 			if typ != "" {
@@ -97,12 +104,42 @@ func (s *Service) applyOrder(ctx context.Context, orderID string, read *store.Or
 					seq: seq, orderStatus: o.Status}
 			}
 			return st, nil
-		}, nil
+		}}, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
+	if moved && latePayment != "" {
+		s.log.Warn("late payment: provider reports PAID for a finished order", "order", out.ID, "was", latePayment, "source", src.Name)
+		s.observe("late_payment", string(providers.OrderPaid), src.Name)
+	}
 	return out, moved, nil
+}
+
+// prepared builds a transition that moves the order and writes its event
+// and the notification's inbox row wholly ahead of the write (see
+// store.OrderChange); false when it cannot be (no event, no notification,
+// a field only the database can compute), and the ordinary write goes.
+func (s *Service) prepared(ctx context.Context, o *store.Order, fields map[string]any, typ string, src Source) (attempt, bool) {
+	if typ == "" || src.Inbox == nil {
+		return attempt{}, false
+	}
+	c, err := s.st.PrepareOrderChange(o, fields)
+	if err != nil {
+		return attempt{}, false
+	}
+	after := c.After
+	ev, err := s.newEvent(ctx, nil, after.MerchantID, typ, after.ID, after.NotifyURL, after.ID, "", ViewOrder(after), store.SequenceMark, after.Status)
+	if err != nil || ev == nil {
+		return attempt{}, false
+	}
+	st := step{orderID: o.ID, moved: true, status: after.Status,
+		event: &event{merchantID: after.MerchantID, typ: typ, dedupe: after.ID, orderID: after.ID}}
+	inboxOutcome(src.Inbox, st)
+	if err := c.SetEvent(ev, src.Inbox); err != nil {
+		return attempt{}, false
+	}
+	return attempt{change: c, st: st}, true
 }
 
 // orderChange decides what rep changes on o: the fields to set, the
@@ -169,46 +206,40 @@ type event struct {
 // the inbox row of src, retrying when a compare-and-set lost a race; it
 // reports whether the status moved.
 func (s *Service) transact(ctx context.Context, kind string, src Source, fn func(tx *store.Store) (step, error)) (bool, error) {
-	return s.transactPlanned(ctx, kind, src, func() (func(tx *store.Store) (step, error), error) { return fn, nil })
+	return s.transactPlanned(ctx, kind, src, func() (attempt, error) { return attempt{fn: fn}, nil })
+}
+
+// attempt is one planned attempt at a transition: fn runs inside a
+// transaction, or, when the plan could build the whole write ahead,
+// change is written instead (one statement on PostgreSQL; on SQLite,
+// statements only in the group commit's serial section) and st is what it
+// does.
+type attempt struct {
+	fn     func(tx *store.Store) (step, error)
+	change *store.OrderChange
+	st     step
 }
 
 // transactPlanned is transact with a plan made before each attempt,
 // outside the transaction (reads, decisions); the plan's function runs
 // inside it. A compare-and-set that lost makes a new plan.
-func (s *Service) transactPlanned(ctx context.Context, kind string, src Source, plan func() (func(tx *store.Store) (step, error), error)) (bool, error) {
-	for attempt := 0; attempt < 8; attempt++ {
-		var st step
-		fn, err := plan()
+func (s *Service) transactPlanned(ctx context.Context, kind string, src Source, plan func() (attempt, error)) (bool, error) {
+	for tries := 0; tries < 8; tries++ {
+		a, err := plan()
 		if err != nil {
 			return false, err
 		}
-		err = s.st.InTx(ctx, func(tx *store.Store) error {
-			var err error
-			if st, err = fn(tx); err != nil {
-				return err
+		st := a.st
+		if a.change != nil {
+			err = s.st.ApplyOrderChange(ctx, a.change)
+			if err == nil && !a.change.EventWritten {
+				s.log.Warn("merchant event already exists", "type", st.event.typ, "key", st.event.typ+":"+st.event.dedupe)
 			}
-			var ev *store.MerchantEvent
-			if e := st.event; e != nil {
-				if ev, err = s.newEvent(ctx, tx, e.merchantID, e.typ, e.dedupe, e.url, e.orderID, e.refundID, e.data, e.seq, e.orderStatus); err != nil {
-					return err
-				}
-			}
-			if src.Inbox == nil {
-				if ev == nil {
-					return nil
-				}
-				return s.eventWritten(tx.InsertEvent(ctx, ev), ev)
-			}
-			src.Inbox.OrderID = st.orderID
-			src.Inbox.Outcome = store.OutcomeDuplicate
-			if st.moved {
-				src.Inbox.Outcome = store.OutcomeApplied
-			}
-			if ev == nil {
-				return tx.InsertNotification(ctx, src.Inbox)
-			}
-			return s.eventWritten(tx.InsertEventWithNotification(ctx, ev, src.Inbox), ev)
-		})
+		} else {
+			err = s.st.InTx(ctx, func(tx *store.Store) error {
+				return s.attemptInTx(ctx, tx, a.fn, &st, src)
+			})
+		}
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
@@ -224,6 +255,43 @@ func (s *Service) transactPlanned(ctx context.Context, kind string, src Source, 
 		return st.moved, nil
 	}
 	return false, fmt.Errorf("%s: too many concurrent updates", kind)
+}
+
+// attemptInTx runs fn in tx, then writes its event and the inbox row of
+// src.
+func (s *Service) attemptInTx(ctx context.Context, tx *store.Store, fn func(tx *store.Store) (step, error), stp *step, src Source) error {
+	st, err := fn(tx)
+	if err != nil {
+		return err
+	}
+	*stp = st
+	var ev *store.MerchantEvent
+	if e := st.event; e != nil {
+		if ev, err = s.newEvent(ctx, tx, e.merchantID, e.typ, e.dedupe, e.url, e.orderID, e.refundID, e.data, e.seq, e.orderStatus); err != nil {
+			return err
+		}
+	}
+	if src.Inbox == nil {
+		if ev == nil {
+			return nil
+		}
+		return s.eventWritten(tx.InsertEvent(ctx, ev), ev)
+	}
+	inboxOutcome(src.Inbox, st)
+	if ev == nil {
+		return tx.InsertNotification(ctx, src.Inbox)
+	}
+	return s.eventWritten(tx.InsertEventWithNotification(ctx, ev, src.Inbox), ev)
+}
+
+// inboxOutcome fills in the inbox row of a notification from what its
+// transition did.
+func inboxOutcome(n *store.Notification, st step) {
+	n.OrderID = st.orderID
+	n.Outcome = store.OutcomeDuplicate
+	if st.moved {
+		n.Outcome = store.OutcomeApplied
+	}
 }
 
 func checkOrderReport(o *store.Order, rep providers.OrderState) error {
