@@ -138,10 +138,7 @@ func (s *Store) ApplyOrderChange(ctx context.Context, c *OrderChange) error {
 			Order
 			NextEventSequence int64
 		}{Order: *c.order}
-		if err := s.updateRow(ctx, &row, update, uargs...); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return ErrConflict
-			}
+		if err := s.casRow(ctx, &row, update, uargs...); err != nil {
 			return err
 		}
 		eargs[at[0]], eargs[at[1]] = row.NextEventSequence, c.numbered(row.NextEventSequence)
@@ -250,10 +247,7 @@ func (s *Store) applyOrderChangePG(ctx context.Context, c *OrderChange, update s
 		NextEventSequence int64
 		EventsWritten     int64
 	}{Order: *c.order}
-	if err := s.updateRow(ctx, &row, q, args...); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return ErrConflict
-		}
+	if err := s.casRow(ctx, &row, q, args...); err != nil {
 		return err
 	}
 	c.done(&row.Order, row.NextEventSequence, row.EventsWritten > 0)

@@ -45,6 +45,19 @@ func waitQueued(t *testing.T, queued *sync.WaitGroup) {
 	}
 }
 
+// runGroup lets the writes queued behind the held one run as one group
+// and waits for all of them.
+func runGroup(t *testing.T, queued, all *sync.WaitGroup, release func(), held <-chan error) {
+	t.Helper()
+	waitQueued(t, queued)
+	time.Sleep(50 * time.Millisecond) // let every goroutine reach the queue
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	all.Wait()
+}
+
 func TestGroupCommitMemberFailureCommitsTheOthers(t *testing.T) {
 	st := storetest.Open(t, "sqlite", store.Options{})
 	seedConfig(t, st)
@@ -90,13 +103,7 @@ func TestGroupCommitMemberFailureCommitsTheOthers(t *testing.T) {
 			})
 		}(i)
 	}
-	waitQueued(t, &queued)
-	time.Sleep(50 * time.Millisecond) // let every goroutine reach the queue
-	release()
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-	all.Wait()
+	runGroup(t, &queued, &all, release, held)
 	close(results)
 
 	for r := range results {
@@ -245,13 +252,7 @@ func TestGroupCommitMemberWhoseCallerLeftCompletes(t *testing.T) {
 			})
 		}(i)
 	}
-	waitQueued(t, &queued)
-	time.Sleep(50 * time.Millisecond)
-	release()
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-	all.Wait()
+	runGroup(t, &queued, &all, release, held)
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("member %d: %v", i, err)
@@ -307,13 +308,7 @@ func TestGroupCommitKeepsSavepointJournalsInMemory(t *testing.T) {
 			})
 		}(m)
 	}
-	waitQueued(t, &queued)
-	time.Sleep(50 * time.Millisecond)
-	release()
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-	all.Wait()
+	runGroup(t, &queued, &all, release, held)
 	close(errs)
 	for err := range errs {
 		if err != nil {

@@ -93,11 +93,7 @@ func (s *Store) UpdateOrderForEvent(ctx context.Context, o *Order, fields map[st
 			Order
 			NextEventSequence int64
 		}{Order: *o}
-		err := s.updateRow(ctx, &row, q, args...)
-		if errors.Is(err, ErrNotFound) {
-			return ErrConflict
-		}
-		if err != nil {
+		if err := s.casRow(ctx, &row, q, args...); err != nil {
 			return err
 		}
 		*o, nextSequence = row.Order, row.NextEventSequence
@@ -111,11 +107,7 @@ func (s *Store) UpdateOrderForEvent(ctx context.Context, o *Order, fields map[st
 // (see casSQL for what it returns).
 func (s *Store) casReturning(ctx context.Context, table string, model any, id string, version int64, fields map[string]any) error {
 	q, args := s.casSQL(table, id, version, fields)
-	err := s.updateRow(ctx, model, q, args...)
-	if errors.Is(err, ErrNotFound) {
-		return ErrConflict
-	}
-	return err
+	return s.casRow(ctx, model, q, args...)
 }
 
 // ReserveRefund atomically reserves amount of the order's refundable rest

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -69,6 +70,16 @@ func (s *Store) queryOn(ctx context.Context, on *gorm.DB, dest any, query string
 		return ErrNotFound
 	}
 	return s.driverError(db.ScanRows(rows, dest))
+}
+
+// casRow is updateRow for a compare-and-set: no row back means the row
+// moved on since it was read, ErrConflict.
+func (s *Store) casRow(ctx context.Context, dest any, query string, args ...any) error {
+	err := s.updateRow(ctx, dest, query, args...)
+	if errors.Is(err, ErrNotFound) {
+		return ErrConflict
+	}
+	return err
 }
 
 // updateRow runs a statement returning one row (UPDATE ... RETURNING some
