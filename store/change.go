@@ -29,7 +29,8 @@ var ErrNotPrepared = errors.New("change cannot be prepared ahead")
 // the merchant event it causes and the inbox row of the notification that
 // reported it, all built before the write: the SQL, the arguments, and the
 // event's payload from the order as the compare-and-set will leave it
-// (every change to what an event shows bumps the version, so a
+// (every write of an order bumps its version but for lease and poll
+// bookkeeping, TestOrderWritesBumpTheVersionOfWhatTheyChange, so a
 // compare-and-set that wins leaves exactly the copy read plus the fields).
 // The write itself then only runs statements: on SQLite the one writer
 // spends no time on SQL text or JSON; on PostgreSQL the three are one
