@@ -186,7 +186,7 @@ func (s *Store) insertArgsAt(table string, cols []string, vals []any, tail strin
 
 // pgColumnTypes are the PostgreSQL types of the columns a prepared change
 // inserts with INSERT ... SELECT, where a parameter takes no type from its
-// column (TestOrderChangeMatchesTheOrdinaryWrite runs it).
+// column (TestPreparedTransitionWritesWhatTheOrdinaryOneDoes runs it).
 var pgColumnTypes = map[string]string{
 	"sequence": "bigint", "attempts": "bigint", "next_try_ms": "bigint", "lease_until_ms": "bigint",
 	"payload": "bytea", "body": "bytea", "verified": "boolean",
