@@ -85,21 +85,32 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, fields map[string]any
 // the transaction.
 func (s *Store) UpdateOrderForEvent(ctx context.Context, o *Order, fields map[string]any) (nextSequence int64, err error) {
 	err = s.write(ctx, func(s *Store) error {
-		fields["version"] = gorm.Expr("version + 1")
-		fields["updated_at"] = s.Now()
-		q, args := s.casSQL("orders", o.ID, o.Version, fields)
-		q += ", " + nextSequenceOf("orders.id") + " AS next_event_sequence"
-		row := struct {
-			Order
-			NextEventSequence int64
-		}{Order: *o}
-		if err := s.casRow(ctx, &row, q, args...); err != nil {
-			return err
-		}
-		*o, nextSequence = row.Order, row.NextEventSequence
-		return nil
+		nextSequence, err = s.updateOrderForEventAt(ctx, o, fields, s.Now())
+		return err
 	})
 	return nextSequence, err
+}
+
+// updateOrderForEventAt is UpdateOrderForEvent writing now as updated_at,
+// on a writer.
+func (s *Store) updateOrderForEventAt(ctx context.Context, o *Order, fields map[string]any, now time.Time) (int64, error) {
+	q, args := orderEventCAS(s, o, fields, now)
+	row := struct {
+		Order
+		NextEventSequence int64
+	}{Order: *o}
+	if err := s.casRow(ctx, &row, q, args...); err != nil {
+		return 0, err
+	}
+	*o = row.Order
+	return row.NextEventSequence, nil
+}
+
+// orderEventCAS is the order's compare-and-set that also returns the
+// number of the order's next event (next_event_sequence).
+func orderEventCAS(s *Store, o *Order, fields map[string]any, now time.Time) (string, []any) {
+	q, args := s.casSQLAt("orders", o.ID, o.Version, fields, now)
+	return q + ", " + nextSequenceOf("orders.id") + " AS next_event_sequence", args
 }
 
 // casReturning updates the row of model (a *Order or *Refund) with id if

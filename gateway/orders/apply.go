@@ -211,9 +211,8 @@ func (s *Service) transact(ctx context.Context, kind string, src Source, fn func
 
 // attempt is one planned attempt at a transition: fn runs inside a
 // transaction, or, when the plan could build the whole write ahead,
-// change is written instead (one statement on PostgreSQL; on SQLite,
-// statements only in the group commit's serial section) and st is what it
-// does.
+// change is written instead (one statement on PostgreSQL) and st is what
+// it does.
 type attempt struct {
 	fn     func(tx *store.Store) (step, error)
 	change *store.OrderChange
@@ -233,7 +232,7 @@ func (s *Service) transactPlanned(ctx context.Context, kind string, src Source, 
 		if a.change != nil {
 			err = s.st.ApplyOrderChange(ctx, a.change)
 			if err == nil && !a.change.EventWritten {
-				s.log.Warn("merchant event already exists", "type", st.event.typ, "key", st.event.typ+":"+st.event.dedupe)
+				s.duplicateEvent(a.change.Event())
 			}
 		} else {
 			err = s.st.InTx(ctx, func(tx *store.Store) error {

@@ -181,12 +181,18 @@ func (s *Service) newEvent(ctx context.Context, tx *store.Store, merchantID, typ
 // eventWritten is what becomes of an insert of e that returned err.
 func (s *Service) eventWritten(err error, e *store.MerchantEvent) error {
 	if errors.Is(err, store.ErrDuplicate) {
-		// The transition was already reported; the compare-and-set makes
-		// this unreachable, the unique key makes it harmless.
-		s.log.Warn("merchant event already exists", "type", e.Type, "key", e.DedupeKey)
+		s.duplicateEvent(e)
 		return nil
 	}
 	return err
+}
+
+// duplicateEvent notes an event that was not written because one with
+// its dedupe key was there: the transition was already reported; the
+// compare-and-set makes this unreachable, the unique key makes it
+// harmless.
+func (s *Service) duplicateEvent(e *store.MerchantEvent) {
+	s.log.Warn("merchant event already exists", "type", e.Type, "key", e.DedupeKey)
 }
 
 // EventPayload is the body of a merchant webhook.
