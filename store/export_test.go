@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"time"
 
 	"gorm.io/gorm"
@@ -47,3 +48,6 @@ func (s *Store) RecordBatchQueries() []ClaimQuery {
 		{Name: "next due batch", SQL: q2, Index: "ux_events_order_sequence", Args: a2},
 	}
 }
+
+// ReadPool is the pool reads go through (on PostgreSQL the only one).
+func (s *Store) ReadPool() (*sql.DB, error) { return s.r.DB() }

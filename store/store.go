@@ -122,7 +122,12 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		}
 		sdb, _ := db.DB()
 		sdb.SetMaxOpenConns(opts.MaxOpenConns)
-		sdb.SetMaxIdleConns(max(opts.MaxOpenConns/2, 1))
+		// Kept open, all of them: a connection closed when it comes free
+		// above the idle cap is opened again moments later, and a new
+		// PostgreSQL connection is a server process forked and
+		// authenticated. Sixteen concurrent creates opened 650 of them a
+		// run with half the pool idle, and each write took 5 ms.
+		sdb.SetMaxIdleConns(opts.MaxOpenConns)
 		s.w, s.r = db, db
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", driver)
