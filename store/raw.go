@@ -247,6 +247,26 @@ func (s *Store) casSQL(table, id string, version int64, fields map[string]any) (
 
 // casSQLAt is casSQL writing now as updated_at.
 func (s *Store) casSQLAt(table, id string, version int64, fields map[string]any, now time.Time) (string, []any) {
+	q, args := s.casSetSQL(table, id, version, fields, now)
+	var b strings.Builder
+	b.WriteString(q)
+	b.WriteString(" RETURNING ")
+	first := true
+	for _, c := range s.columnsOf(table) {
+		if _, set := fields[c]; writtenOnce[table][c] && !set {
+			continue
+		}
+		if !first {
+			b.WriteString(", ")
+		}
+		b.WriteString(c)
+		first = false
+	}
+	return b.String(), args
+}
+
+// casSetSQL is the compare-and-set without its RETURNING clause.
+func (s *Store) casSetSQL(table, id string, version int64, fields map[string]any, now time.Time) (string, []any) {
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		if k != "version" && k != "updated_at" {
@@ -267,18 +287,7 @@ func (s *Store) casSQLAt(table, id string, version int64, fields map[string]any,
 		b.WriteString(", ")
 		args = append(args, a...)
 	}
-	b.WriteString("version = version + 1, updated_at = ? WHERE id = ? AND version = ? RETURNING ")
-	first := true
-	for _, c := range s.columnsOf(table) {
-		if _, set := fields[c]; writtenOnce[table][c] && !set {
-			continue
-		}
-		if !first {
-			b.WriteString(", ")
-		}
-		b.WriteString(c)
-		first = false
-	}
+	b.WriteString("version = version + 1, updated_at = ? WHERE id = ? AND version = ?")
 	args = append(args, now, id, version)
 	return b.String(), args
 }

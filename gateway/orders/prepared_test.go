@@ -100,6 +100,17 @@ func TestPreparedTransitionWritesWhatTheOrdinaryOneDoes(t *testing.T) {
 		if got.Version != 2 {
 			t.Errorf("the caller's copy is at version %d, want 2", got.Version)
 		}
+		// The caller's copy is the order as stored (on SQLite it is the
+		// prediction, not read back).
+		stored, err := st.OrderByID(ctx, prepared.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gj, _ := json.Marshal(ViewOrder(got))
+		sj, _ := json.Marshal(ViewOrder(stored))
+		if !bytes.Equal(gj, sj) || (got.NextPollAt == nil) != (stored.NextPollAt == nil) {
+			t.Errorf("the caller's copy of the order\n%s (next poll %v)\nthe order stored\n%s (next poll %v)", gj, got.NextPollAt, sj, stored.NextPollAt)
+		}
 		var n []store.Notification
 		err = st.DB().Where("channel_id = ?", "ch-a").Find(&n).Error
 		if err != nil || len(n) != 1 || n[0].Outcome != store.OutcomeApplied || n[0].OrderID != prepared.ID {
