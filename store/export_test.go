@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"time"
 
@@ -51,3 +52,14 @@ func (s *Store) RecordBatchQueries() []ClaimQuery {
 
 // ReadPool is the pool reads go through (on PostgreSQL the only one).
 func (s *Store) ReadPool() (*sql.DB, error) { return s.r.DB() }
+
+// RawRead runs a query on the read connections and scans it into dest
+// the way the store's hot reads do.
+func (s *Store) RawRead(ctx context.Context, dest any, query string, args ...any) error {
+	return s.rawRead(ctx, dest, query, args...)
+}
+
+// CasReturning is the compare-and-set of an order or refund row.
+func (s *Store) CasReturning(ctx context.Context, table string, model any, id string, version int64, fields map[string]any) error {
+	return s.write(ctx, func(s *Store) error { return s.casReturning(ctx, table, model, id, version, fields) })
+}

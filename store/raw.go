@@ -52,11 +52,14 @@ func (s *Store) queryOn(ctx context.Context, on *gorm.DB, dest any, query string
 		return s.driverError(err)
 	}
 	defer rows.Close()
-	db := s.w.Session(&gorm.Session{NewDB: true})
 	if slice := reflect.ValueOf(dest).Elem(); slice.Kind() == reflect.Slice {
+		sc, err := s.newRowScanner(rows, slice.Type().Elem())
+		if err != nil {
+			return s.driverError(err)
+		}
 		for rows.Next() {
 			row := reflect.New(slice.Type().Elem())
-			if err := db.ScanRows(rows, row.Interface()); err != nil {
+			if err := sc.scan(rows, row.Interface()); err != nil {
 				return s.driverError(err)
 			}
 			slice.Set(reflect.Append(slice, row.Elem()))
@@ -69,7 +72,11 @@ func (s *Store) queryOn(ctx context.Context, on *gorm.DB, dest any, query string
 		}
 		return ErrNotFound
 	}
-	return s.driverError(db.ScanRows(rows, dest))
+	sc, err := s.newRowScanner(rows, reflect.TypeOf(dest).Elem())
+	if err != nil {
+		return s.driverError(err)
+	}
+	return s.driverError(sc.scan(rows, dest))
 }
 
 // casRow is updateRow for a compare-and-set: no row back means the row
@@ -98,22 +105,19 @@ func (s *Store) updateRow(ctx context.Context, dest any, query string, args ...a
 		}
 		return ErrNotFound
 	}
-	cols, err := rows.Columns()
+	sc, err := s.newRowScanner(rows, reflect.TypeOf(dest).Elem())
 	if err != nil {
 		return s.driverError(err)
 	}
+	// Scanned into a copy first: dest changes only when the whole row read.
 	fresh := reflect.New(reflect.TypeOf(dest).Elem())
-	if err := s.w.Session(&gorm.Session{NewDB: true}).ScanRows(rows, fresh.Interface()); err != nil {
+	if err := sc.scan(rows, fresh.Interface()); err != nil {
 		return s.driverError(err)
 	}
-	stmt := &gorm.Statement{DB: s.w}
-	if err := stmt.Parse(dest); err != nil {
-		return err
-	}
 	to, from := reflect.ValueOf(dest).Elem(), fresh.Elem()
-	for _, c := range cols {
-		if f := stmt.Schema.LookUpField(c); f != nil {
-			to.FieldByIndex(f.StructField.Index).Set(from.FieldByIndex(f.StructField.Index))
+	for _, idx := range sc.plan {
+		if idx != nil {
+			to.FieldByIndex(idx).Set(from.FieldByIndex(idx))
 		}
 	}
 	return nil
