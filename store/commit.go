@@ -275,6 +275,33 @@ func (u uncancelled) QueryRowContext(ctx context.Context, query string, args ...
 	return u.ConnPool.QueryRowContext(context.WithoutCancel(ctx), query, args...)
 }
 
+// uncancelledPool is a PostgreSQL pool whose statements and transactions
+// run without their callers' cancellation (see Open).
+type uncancelledPool struct{ *sql.DB }
+
+func (p uncancelledPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return p.DB.PrepareContext(context.WithoutCancel(ctx), query)
+}
+
+func (p uncancelledPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.DB.ExecContext(context.WithoutCancel(ctx), query, args...)
+}
+
+func (p uncancelledPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.DB.QueryContext(context.WithoutCancel(ctx), query, args...)
+}
+
+func (p uncancelledPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.DB.QueryRowContext(context.WithoutCancel(ctx), query, args...)
+}
+
+func (p uncancelledPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	return p.DB.BeginTx(context.WithoutCancel(ctx), opts)
+}
+
+// GetDBConn lets gorm's DB() find the pool.
+func (p uncancelledPool) GetDBConn() (*sql.DB, error) { return p.DB, nil }
+
 func failAll(ms []*commitMember, err error) {
 	for _, m := range ms {
 		if m.err == nil && m.panic == nil {

@@ -332,3 +332,73 @@ func openTempFile() error {
 	}
 	return nil
 }
+
+// The same on PostgreSQL, where there is no group: a caller that goes
+// away once its write has begun does not cut it short, neither between
+// the statements of its transaction nor while a statement waits for a
+// row another transaction holds. Before, the caller's context reached
+// pgx, which cancelled the statement (database/sql rolled the
+// transaction back), and a write that may have committed came back as
+// an error.
+func TestPostgresWriteWhoseCallerLeftCompletes(t *testing.T) {
+	storetest.RequirePostgres(t)
+	st := storetest.Open(t, "postgres", store.Options{})
+	seedConfig(t, st)
+	created := time.Now().UTC()
+
+	cctx, cancel := context.WithCancel(ctx)
+	err := st.InTx(cctx, func(tx *store.Store) error {
+		if err := tx.InsertOrder(cctx, newOrder("PGLEFT0001A", created)); err != nil {
+			return err
+		}
+		cancel() // the caller is gone between two statements
+		if _, err := tx.OrderByOutTradeNo(cctx, "m1", "PGLEFT0001A"); err != nil {
+			return err
+		}
+		return tx.InsertOrder(cctx, newOrder("PGLEFT0001B", created))
+	})
+	if err != nil {
+		t.Fatalf("transaction whose caller left: %v", err)
+	}
+	for _, no := range []string{"PGLEFT0001A", "PGLEFT0001B"} {
+		if _, err := st.OrderByOutTradeNo(ctx, "m1", no); err != nil {
+			t.Errorf("%s: %v", no, err)
+		}
+	}
+
+	// A compare-and-set waiting for a row lock when its caller leaves.
+	o, err := st.OrderByOutTradeNo(ctx, "m1", "PGLEFT0001A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := st.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := sdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, "SELECT id FROM orders WHERE id = $1 FOR UPDATE", o.ID); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel = context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.UpdateOrder(cctx, o, map[string]any{"provider_status": "USERPAYING"}) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("compare-and-set whose caller left while it waited: %v", err)
+	}
+	if got, err := st.OrderByID(ctx, o.ID); err != nil || got.ProviderStatus != "USERPAYING" {
+		t.Fatalf("after it: %v %+v", err, got)
+	}
+	// A caller gone before the write begins gets its answer, and nothing runs.
+	if err := st.InsertOrder(cctx, newOrder("PGLEFT0002", created)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("write after its caller left: %v, want context.Canceled", err)
+	}
+}

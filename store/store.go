@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -128,7 +129,15 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		// authenticated. Sixteen concurrent creates opened 650 of them a
 		// run with half the pool idle, and each write took 5 ms.
 		sdb.SetMaxIdleConns(opts.MaxOpenConns)
-		s.w, s.r = db, db
+		// Writes run to their end whatever their callers' contexts say, as
+		// they do in SQLite's group commit: a statement or COMMIT cut short
+		// by a caller that went away leaves that caller not knowing whether
+		// it happened. (Nor does each statement then cost a goroutine in
+		// pgx and one in database/sql watching the context.) Reads stay
+		// cancellable.
+		w := db.Session(&gorm.Session{NewDB: true, Context: context.Background()})
+		w.Statement.ConnPool = uncancelledPool{sdb}
+		s.w, s.r = w, db
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", driver)
 	}
@@ -279,15 +288,14 @@ func (s *Store) Close() error {
 		s.gc.close()
 	}
 	var errs []error
+	var closed *sql.DB
 	for _, db := range []*gorm.DB{s.w, s.r} {
 		if db == nil {
 			continue
 		}
-		if sdb, err := db.DB(); err == nil {
+		if sdb, err := db.DB(); err == nil && sdb != closed {
 			errs = append(errs, sdb.Close())
-		}
-		if s.w == s.r {
-			break
+			closed = sdb
 		}
 	}
 	return errors.Join(errs...)
@@ -313,7 +321,16 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.gc != nil {
 		return s.gc.do(ctx, func(db *gorm.DB) error { return fn(s.view(db)) })
 	}
-	return s.w.WithContext(ctx).Transaction(func(db *gorm.DB) error { return fn(s.view(db)) })
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.w.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		// The transaction's statements, like its BEGIN and COMMIT, are not
+		// cut short by the caller's context (see Open).
+		tx := db.Session(&gorm.Session{NewDB: true, Context: context.Background()})
+		tx.Statement.ConnPool = uncancelled{db.Statement.ConnPool}
+		return fn(s.view(tx))
+	})
 }
 
 // view is the store inside the transaction db.
@@ -327,6 +344,13 @@ func (s *Store) view(db *gorm.DB) *Store {
 // transaction when s is one, and as they are on PostgreSQL.
 func (s *Store) write(ctx context.Context, fn func(s *Store) error) error {
 	if s.gc == nil {
+		if !s.inTx {
+			// Not begun yet: a caller gone already gets its answer; once
+			// begun, the write runs to its end (see Open).
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		return fn(s)
 	}
 	return s.gc.do(ctx, func(db *gorm.DB) error { return fn(s.view(db)) })
