@@ -377,29 +377,40 @@ func (s *benchServer) profile(b *testing.B, what string, secs int) (wait func())
 	return func() { <-done }
 }
 
-// writerBusy reads paygate_store_commit_busy_seconds_total from the
-// gateway's /metrics: the seconds SQLite's one writer has spent in
-// transactions; -1 without it (PostgreSQL, or no metrics).
-func (s *benchServer) writerBusy(b *testing.B) float64 {
-	if s.metricsURL == "" || s.pgDSN != "" {
-		return -1
+// commitStats reads the store's group commit counters from the gateway's
+// /metrics (paygate_store_commit*): SQLite's group COMMITs, or PostgreSQL's
+// groups of order changes, the writes in them, and the seconds SQLite's
+// one writer spent in transactions; ok false without metrics.
+func (s *benchServer) commitStats(b *testing.B) (commits, writes, busy float64, ok bool) {
+	if s.metricsURL == "" {
+		return 0, 0, 0, false
 	}
 	resp, err := http.Get(s.metricsURL + "/metrics")
 	if err != nil {
 		b.Logf("metrics: %v", err)
-		return -1
+		return 0, 0, 0, false
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "paygate_store_commit_busy_seconds_total "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err == nil {
-				return f
-			}
+		name, v, found := strings.Cut(line, " ")
+		if !found {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "paygate_store_commits_total":
+			commits, ok = f, true
+		case "paygate_store_commit_writes_total":
+			writes = f
+		case "paygate_store_commit_busy_seconds_total":
+			busy = f
 		}
 	}
-	return -1
+	return commits, writes, busy, ok
 }
 
 // seedBenchOrders writes n PAYING orders straight into the database, as
@@ -470,15 +481,19 @@ func benchIngestGateway(b *testing.B, bins benchBins) {
 	}
 
 	before := srv.usage(b)
-	busyBefore := srv.writerBusy(b)
+	commits0, writes0, busy0, _ := srv.commitStats(b)
 	b.ResetTimer()
 	profiled := srv.profile(b, "ingest", 3)
 	start := time.Now()
 	sendAll(b, url, bodies[ingestWarmup:], ok)
 	acked := time.Since(start)
-	if busy := srv.writerBusy(b); busy >= 0 {
-		// Near 1, the one SQLite writer is what holds ingest back.
-		b.ReportMetric((busy-busyBefore)/acked.Seconds(), "writer-busy")
+	if commits, writes, busy, ok := srv.commitStats(b); ok && commits > commits0 {
+		// Writes per group: how well concurrent changes share a commit.
+		b.ReportMetric((writes-writes0)/(commits-commits0), "writes/commit")
+		if srv.pgDSN == "" {
+			// Near 1, the one SQLite writer is what holds ingest back.
+			b.ReportMetric((busy-busy0)/acked.Seconds(), "writer-busy")
+		}
 	}
 	profiled()
 	waitFor(b, func() bool { return delivered.Load() == int64(b.N+ingestWarmup) }, "merchant webhooks")

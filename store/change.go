@@ -126,6 +126,12 @@ func (s *Store) ApplyOrderChange(ctx context.Context, c *OrderChange) error {
 		c.inbox.ID = NewID("ntf")
 	}
 	if s.driver == "postgres" {
+		if s.pgb != nil && !s.inTx {
+			return s.pgb.do(ctx, c)
+		}
+		if err := ctx.Err(); err != nil && !s.inTx {
+			return err
+		}
 		return s.applyOrderChangePG(ctx, c)
 	}
 	// In-process: the compare-and-set returns only the event's number (the
@@ -196,12 +202,14 @@ type sqlArgs struct {
 	args []any
 }
 
-// applyOrderChangePG is the change as one statement: the compare-and-set
-// returns the row and the event's number; the event and the inbox row are
-// inserted from its result, so a compare-and-set that lost inserts
-// nothing.
-func (s *Store) applyOrderChangePG(ctx context.Context, c *OrderChange) error {
-	update, uargs := orderEventCAS(s, c.order, c.fields, c.now)
+// pgChangeSQL is the change as one statement: the compare-and-set
+// returns the event's number; the event and the inbox row are inserted
+// from its result, so a compare-and-set that lost inserts nothing. Its
+// one row is (the event's number, 1 if the event was new); no row: the
+// compare-and-set lost. The order as it leaves it is c.After.
+func (s *Store) pgChangeSQL(c *OrderChange) (string, []any) {
+	update, uargs := s.casSetSQL("orders", c.order.ID, c.order.Version, c.fields, c.now)
+	update += " RETURNING " + nextSequenceOf("orders.id") + " AS next_event_sequence"
 	head, tail, _ := bytes.Cut(c.event.Payload, sequenceMarkText)
 	esel, eargs := s.selectList(eventColumns, eventValues(c.event), map[string]sqlArgs{
 		"sequence": {sql: "o.next_event_sequence"},
@@ -215,18 +223,28 @@ func (s *Store) applyOrderChangePG(ctx context.Context, c *OrderChange) error {
 		q += ", n AS (INSERT INTO notifications (" + strings.Join(notificationColumns, ", ") + ") SELECT " + nsel + " FROM o)"
 		args = append(args, nargs...)
 	}
-	q += " SELECT o.*, (SELECT count(*) FROM e) AS events_written FROM o"
-	row := struct {
-		Order
-		NextEventSequence int64
-		EventsWritten     int64
-	}{Order: *c.order}
-	if err := s.casRow(ctx, &row, q, args...); err != nil {
-		return err
+	q += " SELECT o.next_event_sequence, (SELECT count(*) FROM e) FROM o"
+	return s.bind(q), args
+}
+
+// applyOrderChangePG writes the change alone, as one statement.
+func (s *Store) applyOrderChangePG(ctx context.Context, c *OrderChange) error {
+	q, args := s.pgChangeSQL(c)
+	var seq, written int64
+	err := s.w.Statement.ConnPool.QueryRowContext(ctx, q, args...).Scan(&seq, &written)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrConflict
 	}
-	seq := row.NextEventSequence
-	*c.order = row.Order
-	c.event.Sequence, c.event.Payload = seq, c.numbered(seq)
-	c.EventWritten = row.EventsWritten > 0
+	if err != nil {
+		return s.driverError(err)
+	}
+	c.written(seq, written > 0)
 	return nil
+}
+
+// written records a change's write: the event numbered seq (new or not),
+// the caller's copy of the order as the change left it.
+func (c *OrderChange) written(seq int64, eventNew bool) {
+	c.event.Sequence, c.event.Payload = seq, c.numbered(seq)
+	*c.order, c.EventWritten = *c.After, eventNew
 }

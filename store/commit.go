@@ -312,8 +312,9 @@ func failAll(ms []*commitMember, err error) {
 
 // CommitStats are the group commit's counters: COMMITs issued, the
 // writes they carried, and the time the one writer spent in transactions
-// (SQLite; zero on PostgreSQL, which groups its own commits). Busy growing
-// as fast as the clock means the writer is the bottleneck.
+// (SQLite; Busy growing as fast as the clock means the writer is the
+// bottleneck). On PostgreSQL they count the groups of prepared order
+// changes and the changes in them (see pgChangeBatch), and Busy is zero.
 type CommitStats struct {
 	Commits, Writes int64
 	Busy            time.Duration
@@ -321,6 +322,9 @@ type CommitStats struct {
 
 // CommitStats reads the group commit's counters.
 func (s *Store) CommitStats() CommitStats {
+	if s.pgb != nil {
+		return CommitStats{Commits: s.pgb.groups.Load(), Writes: s.pgb.changes.Load()}
+	}
 	if s.gc == nil {
 		return CommitStats{}
 	}

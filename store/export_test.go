@@ -63,3 +63,25 @@ func (s *Store) RawRead(ctx context.Context, dest any, query string, args ...any
 func (s *Store) CasReturning(ctx context.Context, table string, model any, id string, version int64, fields map[string]any) error {
 	return s.write(ctx, func(s *Store) error { return s.casReturning(ctx, table, model, id, version, fields) })
 }
+
+// WriteChangeGroup writes changes as one group of PostgreSQL's batch (as
+// its senders do with what is queued) and returns each change's error.
+func (s *Store) WriteChangeGroup(changes []*OrderChange) []error {
+	group := make([]*pgChange, len(changes))
+	for i, c := range changes {
+		c.event.defaults(c.now)
+		if c.inbox != nil && c.inbox.ID == "" {
+			c.inbox.ID = NewID("ntf")
+		}
+		group[i] = &pgChange{ctx: context.Background(), c: c, done: make(chan struct{})}
+	}
+	s.pgb.commit(group)
+	errs := make([]error, len(group))
+	for i, m := range group {
+		errs[i] = m.err
+	}
+	return errs
+}
+
+// Inbox is the change's inbox row.
+func (c *OrderChange) Inbox() *Notification { return c.inbox }

@@ -38,6 +38,9 @@ type Store struct {
 	// through it (see write). Nil on PostgreSQL, which groups concurrent
 	// commits itself, and in a transaction's view of the store.
 	gc *groupCommit
+	// pgb groups PostgreSQL's prepared order changes (see pgChangeBatch);
+	// nil on SQLite and in a transaction's view.
+	pgb *pgChangeBatch
 	// inTx: the store is the view of one transaction (InTx's fn).
 	inTx bool
 }
@@ -138,6 +141,7 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		w := db.Session(&gorm.Session{NewDB: true, Context: context.Background()})
 		w.Statement.ConnPool = uncancelledPool{sdb}
 		s.w, s.r = w, db
+		s.pgb = newPGChangeBatch(s, sdb)
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", driver)
 	}
@@ -286,6 +290,9 @@ const stmtCacheSize = 512
 func (s *Store) Close() error {
 	if s.gc != nil {
 		s.gc.close()
+	}
+	if s.pgb != nil {
+		s.pgb.close()
 	}
 	var errs []error
 	var closed *sql.DB

@@ -11,7 +11,7 @@ import (
 func (m *Metrics) WatchCommits(read func() (commits, writes int64, busy time.Duration)) {
 	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "paygate_store_commits_total", Help: "Group COMMITs on SQLite's writer (0 on PostgreSQL, which groups its own).",
+			Name: "paygate_store_commits_total", Help: "Group COMMITs on SQLite's writer; on PostgreSQL, groups of order changes sent as one pipeline and transaction.",
 		}, func() float64 { c, _, _ := read(); return float64(c) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "paygate_store_commit_writes_total", Help: "Writes carried by those COMMITs.",
