@@ -151,16 +151,7 @@ type usage struct {
 
 func (s *benchServer) usage(b *testing.B) usage {
 	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command name: state is the first, utime the 12th,
-	// stime the 13th, in clock ticks (USER_HZ, 100 on Linux).
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	u := usage{cpu: time.Duration(ut+st) * 10 * time.Millisecond, fsyncs: -1, dbCPU: -1}
+	u := usage{cpu: s.processCPU(b), fsyncs: -1, dbCPU: -1}
 	switch {
 	case s.pgDSN != "":
 		u.fsyncs, u.dbCPU = pgWALSyncs(b, s.pgDSN)
@@ -174,6 +165,45 @@ func (s *benchServer) usage(b *testing.B) usage {
 		}
 	}
 	return u
+}
+
+// cpuReader returns a function reading the CPU time of the gateway's
+// process and, on PostgreSQL running on this machine, of the database
+// server (0 otherwise), at once: no wait for statistics, as usage has.
+func (s *benchServer) cpuReader(b *testing.B) func() (gateway, db time.Duration) {
+	backend := 0
+	if s.pgDSN != "" {
+		db, err := gorm.Open(postgres.Open(s.pgDSN), &gorm.Config{Logger: logger.Discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Raw("SELECT pg_backend_pid()").Scan(&backend).Error; err != nil {
+			b.Fatal(err)
+		}
+		sdb, _ := db.DB()
+		b.Cleanup(func() { sdb.Close() })
+	}
+	return func() (time.Duration, time.Duration) {
+		var db time.Duration
+		if backend != 0 {
+			db = max(postgresCPU(backend), 0)
+		}
+		return s.processCPU(b), db
+	}
+}
+
+// processCPU is the CPU time the gateway's process has used.
+func (s *benchServer) processCPU(b *testing.B) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name: state is the first, utime the 12th,
+	// stime the 13th, in clock ticks (USER_HZ, 100 on Linux).
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func analyze(b *testing.B, dsn string) {
@@ -652,10 +682,20 @@ func BenchmarkCreateLoad(b *testing.B) {
 	gw, sim = nil, nil
 	b.ResetTimer()
 	defer srv.profile(b, "create", 3)()
+	// CPU of each kind of round, summed: the gateway's process (which
+	// serves the sandbox too) and, on PostgreSQL, the database server's.
+	var createCPU, createDB, directCPU time.Duration
+	cpu := srv.cpuReader(b)
 	for done := 0; done < b.N; done += round {
 		n := min(round, b.N-done)
+		g0, d0 := cpu()
 		concurrently(100+done, n, create)
+		g1, d1 := cpu()
 		concurrently(100+done, n, direct)
+		g2, _ := cpu()
+		createCPU += g1 - g0
+		directCPU += g2 - g1
+		createDB += d1 - d0
 	}
 	b.StopTimer()
 	if b.Failed() {
@@ -668,6 +708,13 @@ func BenchmarkCreateLoad(b *testing.B) {
 	b.ReportMetric(millis(sp50), "sandbox-p50-ms")
 	b.ReportMetric(millis(sp99), "sandbox-p99-ms")
 	b.ReportMetric(millis(gp50-sp50), "added-p50-ms")
+	// Under 16 callers on two cores a create waits mostly for CPU: its
+	// latency follows the CPU each create costs, the sandbox's included.
+	b.ReportMetric(float64(createCPU.Microseconds())/float64(b.N), "create-cpu-µs/op")
+	b.ReportMetric(float64(directCPU.Microseconds())/float64(b.N), "sandbox-cpu-µs/op")
+	if srv.pgDSN != "" {
+		b.ReportMetric(float64(createDB.Microseconds())/float64(b.N), "create-db-cpu-µs/op")
+	}
 }
 
 // concurrently runs fn(from) ... fn(from+n-1) from createCallers goroutines.
