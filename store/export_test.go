@@ -18,11 +18,7 @@ type ClaimQuery struct {
 func (s *Store) ClaimQueries() []ClaimQuery {
 	var out []ClaimQuery
 	for _, q := range []dueQuery{dueOrders, dueRefunds, dueEvents} {
-		args := []any{int64(30000), "lease_x", 10}
-		if q.gate != "" && s.driver == "postgres" {
-			args = append(args, 10)
-		}
-		out = append(out, ClaimQuery{Name: "claim " + q.table, SQL: s.claimSQL(q), Index: q.index, Args: args})
+		out = append(out, ClaimQuery{Name: "claim " + q.table, SQL: s.claimSQL(q, 10), Index: q.index, Args: []any{int64(30000), "lease_x"}})
 	}
 	return out
 }

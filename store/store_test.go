@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
 )
@@ -799,4 +800,64 @@ func TestOrderEventsAreClaimedInSequence(t *testing.T) {
 			t.Fatalf("after the second was delivered: claimed %v, want the third", ids)
 		}
 	})
+}
+
+// PostgreSQL plans a prepared statement for its values five times, then
+// keeps one generic plan if that is no worse. A claim whose LIMIT was a
+// parameter never got there (the generic plan assumed a tenth of the
+// table) and was planned again on every call, half its server time
+// under load. The claim must settle on the generic plan.
+func TestClaimIsPlannedOnce(t *testing.T) {
+	st := storetest.Open(t, "postgres", store.Options{})
+	seedConfig(t, st)
+	// An outbox with a backlog: thousands of events, half of them due.
+	if err := st.DB().Exec(`INSERT INTO merchant_events (id, merchant_id, dedupe_key, type, order_id, sequence, url, payload,
+		status, attempts, next_try_ms, created_at, updated_at)
+		SELECT 'evt_' || i, 'm1', 'k' || i, 'order.paid', 'ord_' || i, 1, 'https://merchant.example/hook', 'x'::bytea,
+		CASE WHEN i % 2 = 0 THEN 'pending' ELSE 'delivered' END, 0, 1000 + i, now(), now()
+		FROM generate_series(1, 5000) i`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB().Exec("ANALYZE merchant_events").Error; err != nil {
+		t.Fatal(err)
+	}
+	var claim *store.ClaimQuery
+	for _, q := range st.ClaimQueries() {
+		if q.Name == "claim merchant_events" {
+			claim = &q
+		}
+	}
+	if claim == nil {
+		t.Fatal("no claim of merchant_events")
+	}
+	sql := claim.SQL
+	for i := range claim.Args {
+		sql = strings.Replace(sql, "?", fmt.Sprintf("$%d", i+1), 1)
+	}
+	errDone := errors.New("rolled back")
+	var generic, custom int64
+	err := st.InTx(ctx, func(tx *store.Store) error {
+		// The simple protocol: PREPARE's own $1 and $2 are not this
+		// statement's parameters.
+		if _, err := tx.DB().Statement.ConnPool.ExecContext(ctx, "PREPARE claim_events AS "+sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return err
+		}
+		for i := 0; i < 12; i++ {
+			exec := fmt.Sprintf("EXECUTE claim_events(%d, '%s')", claim.Args...)
+			if _, err := tx.DB().Statement.ConnPool.ExecContext(ctx, exec, pgx.QueryExecModeSimpleProtocol); err != nil {
+				return err
+			}
+		}
+		row := tx.DB().Raw("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'claim_events'").Row()
+		if err := row.Scan(&generic, &custom); err != nil {
+			return err
+		}
+		return errDone
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatal(err)
+	}
+	if generic == 0 || custom > 5 {
+		t.Errorf("12 claims: %d generic plans, %d planned for their values; want the generic plan after 5", generic, custom)
+	}
 }
