@@ -81,3 +81,18 @@ func (s *Store) WriteChangeGroup(changes []*OrderChange) []error {
 
 // Inbox is the change's inbox row.
 func (c *OrderChange) Inbox() *Notification { return c.inbox }
+
+// ReadOrdersTogether reads the orders with ids as one group of
+// PostgreSQL's read batch; alone says which were read again on their own.
+func (s *Store) ReadOrdersTogether(ids []string) (out []Order, alone []bool, errs []error) {
+	out, alone, errs = make([]Order, len(ids)), make([]bool, len(ids)), make([]error, len(ids))
+	group := make([]*pgRead, len(ids))
+	for i, id := range ids {
+		group[i] = &pgRead{ctx: context.Background(), query: s.bind("SELECT * FROM orders WHERE id = ?"), args: []any{id}, dest: &out[i], done: make(chan struct{})}
+	}
+	s.pgr.flush(group)
+	for i, m := range group {
+		alone[i], errs[i] = m.alone, m.err
+	}
+	return out, alone, errs
+}

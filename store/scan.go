@@ -33,9 +33,19 @@ func (s *Store) newRowScanner(rows *sql.Rows, t reflect.Type) (*rowScanner, erro
 	if err != nil {
 		return nil, err
 	}
+	plan, err := s.scanPlan(t, cols)
+	if err != nil {
+		return nil, err
+	}
+	return &rowScanner{s: s, plan: plan, cols: len(cols)}, nil
+}
+
+// scanPlan is, for each column, the index path of its field in t (nil:
+// no field), made once per type and column list.
+func (s *Store) scanPlan(t reflect.Type, cols []string) ([][]int, error) {
 	key := scanKey{t, strings.Join(cols, ",")}
 	if p, ok := scanPlans.Load(key); ok {
-		return &rowScanner{s: s, plan: p.([][]int), cols: len(cols)}, nil
+		return p.([][]int), nil
 	}
 	stmt := &gorm.Statement{DB: s.w}
 	if err := stmt.Parse(reflect.New(t).Interface()); err != nil {
@@ -48,7 +58,7 @@ func (s *Store) newRowScanner(rows *sql.Rows, t reflect.Type) (*rowScanner, erro
 		}
 	}
 	scanPlans.Store(key, plan)
-	return &rowScanner{s: s, plan: plan, cols: len(cols)}, nil
+	return plan, nil
 }
 
 // scan reads the current row into dest (a pointer to the model). A value

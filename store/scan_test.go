@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -91,6 +92,47 @@ func TestRowScanReadsWhatGormReads(t *testing.T) {
 		}
 		if odd.ID != full.ID || odd.Description != "" || odd.AmountMinor != 1234 {
 			t.Errorf("NULL into a string field: %+v", odd)
+		}
+
+		if driver != "postgres" {
+			return
+		}
+		// PostgreSQL's reads sent together, scanned by pgx: the same rows,
+		// and a missing one is not found. pgx will not scan a NULL into a
+		// plain string: that group is read again one by one, through
+		// database/sql and gorm, and still reads the same.
+		nulled := &store.Order{ID: store.NewID("ord"), MerchantID: "m1", ChannelID: "ch-a", Provider: "wechat_v2", OutTradeNo: "NULL0001",
+			AmountMinor: 1, Currency: "CNY", Status: "PAYING", RequestHash: "h", ExpiresAt: at, Version: 1, CreatedAt: at, UpdatedAt: at}
+		if err := st.InsertOrder(ctx, nulled); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DB().Exec("UPDATE orders SET provider_status = NULL WHERE id = ?", nulled.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			ids   []string
+			alone bool
+		}{
+			{[]string{full.ID, bare.ID, "ord_missing"}, false},
+			{[]string{full.ID, nulled.ID, bare.ID}, true},
+		} {
+			got, alone, errs := st.ReadOrdersTogether(tc.ids)
+			for i, id := range tc.ids {
+				if alone[i] != tc.alone {
+					t.Errorf("order %s read alone: %v, want %v", id, alone[i], tc.alone)
+				}
+				if id == "ord_missing" {
+					if !errors.Is(errs[i], store.ErrNotFound) {
+						t.Errorf("a missing order read together: %v, want ErrNotFound", errs[i])
+					}
+					continue
+				}
+				var want store.Order
+				viaGorm(&want, id)
+				if errs[i] != nil || !reflect.DeepEqual(got[i], want) {
+					t.Errorf("read together, order %s (%v):\nscanned %+v\ngorm    %+v", id, errs[i], got[i], want)
+				}
+			}
 		}
 	})
 }

@@ -41,6 +41,9 @@ type Store struct {
 	// pgb groups PostgreSQL's prepared order changes (see pgChangeBatch);
 	// nil on SQLite and in a transaction's view.
 	pgb *pgChangeBatch
+	// pgr groups PostgreSQL's one-row reads (see pgReadBatch); nil on
+	// SQLite and in a transaction's view.
+	pgr *pgReadBatch
 	// inTx: the store is the view of one transaction (InTx's fn).
 	inTx bool
 }
@@ -142,6 +145,7 @@ func Open(driver, dsn string, opts Options) (*Store, error) {
 		w.Statement.ConnPool = uncancelledPool{sdb}
 		s.w, s.r = w, db
 		s.pgb = newPGChangeBatch(s, sdb)
+		s.pgr = newPGReadBatch(s, sdb)
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", driver)
 	}
@@ -293,6 +297,9 @@ func (s *Store) Close() error {
 	}
 	if s.pgb != nil {
 		s.pgb.close()
+	}
+	if s.pgr != nil {
+		s.pgr.close()
 	}
 	var errs []error
 	var closed *sql.DB
