@@ -153,16 +153,11 @@ func (b *pgChangeBatch) commit(batch []*pgChange) {
 		}
 		live = append(live, m)
 	}
-	b.groups.Add(1)
-	b.changes.Add(int64(len(live)))
-	switch len(live) {
-	case 0:
-		b.groups.Add(-1)
-		return
-	case 1:
-		live[0].err = b.s.applyOrderChangePG(context.Background(), live[0].c)
+	if len(live) == 0 {
 		return
 	}
+	b.groups.Add(1)
+	b.changes.Add(int64(len(live)))
 	sort.SliceStable(live, func(i, j int) bool { return live[i].c.order.ID < live[j].c.order.ID })
 	if err := b.send(live); err != nil {
 		// Aborted, or its outcome unknown: each change again, alone.

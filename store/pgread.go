@@ -67,13 +67,10 @@ func (b *pgReadBatch) flush(batch []*pgRead) {
 		}
 		live = append(live, m)
 	}
-	if len(live) > 1 {
-		if err := b.send(live); err != nil {
-			for _, m := range live {
-				m.alone = true
-			}
-		}
-	} else {
+	if len(live) == 0 {
+		return
+	}
+	if err := b.send(live); err != nil {
 		for _, m := range live {
 			m.alone = true
 		}
