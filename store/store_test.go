@@ -861,3 +861,58 @@ func TestClaimIsPlannedOnce(t *testing.T) {
 		t.Errorf("12 claims: %d generic plans, %d planned for their values; want the generic plan after 5", generic, custom)
 	}
 }
+
+// A claim on PostgreSQL locks the rows it takes, not the window of due
+// rows it looks through for them: a lock is a write of the row, and
+// locking seventy rows to take six was most of a claim's cost. The rows
+// it took are locked until it commits; the others stay free for another
+// claim at the same moment.
+func TestClaimLocksOnlyWhatItTakes(t *testing.T) {
+	st := storetest.Open(t, "postgres", store.Options{})
+	seedConfig(t, st)
+	if err := st.DB().Exec(`INSERT INTO merchant_events (id, merchant_id, dedupe_key, type, order_id, sequence, url, payload,
+		status, attempts, next_try_ms, created_at, updated_at)
+		SELECT 'evt_' || lpad(i::text, 3, '0'), 'm1', 'k' || i, 'order.paid', 'ord_' || i, 1, 'https://merchant.example/hook', 'x'::bytea,
+		'pending', 0, 1000 + i, now(), now()
+		FROM generate_series(1, 20) i`).Error; err != nil {
+		t.Fatal(err)
+	}
+	var claim *store.ClaimQuery
+	for _, q := range st.ClaimQueries() {
+		if q.Name == "claim merchant_events" {
+			claim = &q
+		}
+	}
+	errDone := errors.New("rolled back")
+	err := st.InTx(ctx, func(tx *store.Store) error {
+		var claimed []store.MerchantEvent
+		if err := tx.DB().Raw(claim.SQL, claim.Args...).Scan(&claimed).Error; err != nil {
+			return err
+		}
+		var taken []string
+		for _, e := range claimed {
+			taken = append(taken, e.ID)
+		}
+		if len(taken) != 10 { // ClaimQueries' limit
+			t.Errorf("claimed %d, want 10", len(taken))
+		}
+		lockedElsewhere := func(id string) bool {
+			return st.InTx(ctx, func(other *store.Store) error {
+				var got []string
+				return other.DB().Raw("SELECT id FROM merchant_events WHERE id = ? FOR UPDATE NOWAIT", id).Pluck("id", &got).Error
+			}) != nil
+		}
+		if !lockedElsewhere(taken[0]) {
+			t.Errorf("%s was claimed but another transaction could lock it", taken[0])
+		}
+		for i := 11; i <= 20; i++ {
+			if id := fmt.Sprintf("evt_%03d", i); lockedElsewhere(id) {
+				t.Errorf("%s was not claimed but is locked", id)
+			}
+		}
+		return errDone
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatal(err)
+	}
+}
