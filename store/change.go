@@ -123,7 +123,7 @@ func (s *Store) ApplyOrderChange(ctx context.Context, c *OrderChange) error {
 	}
 	c.event.defaults(c.now)
 	if c.inbox != nil && c.inbox.ID == "" {
-		c.inbox.ID = NewID("ntf")
+		c.inbox.ID = NotificationID(c.inbox.ReceivedAt)
 	}
 	if s.driver == "postgres" {
 		if s.pgb != nil && !s.inTx {

@@ -67,7 +67,7 @@ func (s *Store) WriteChangeGroup(changes []*OrderChange) []error {
 	for i, c := range changes {
 		c.event.defaults(c.now)
 		if c.inbox != nil && c.inbox.ID == "" {
-			c.inbox.ID = NewID("ntf")
+			c.inbox.ID = NotificationID(c.inbox.ReceivedAt)
 		}
 		group[i] = &pgChange{ctx: context.Background(), c: c, done: make(chan struct{})}
 	}
@@ -96,3 +96,6 @@ func (s *Store) ReadOrdersTogether(ids []string) (out []Order, alone []bool, err
 	}
 	return out, alone, errs
 }
+
+// IDFloor exposes idFloor.
+var IDFloor = idFloor

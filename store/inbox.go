@@ -10,7 +10,7 @@ import (
 func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
 	return s.write(ctx, func(s *Store) error {
 		if n.ID == "" {
-			n.ID = NewID("ntf")
+			n.ID = NotificationID(n.ReceivedAt)
 		}
 		q, args := s.insertSQL("notifications", notificationColumns, notificationValues(n), "")
 		_, err := s.rawExec(ctx, q, args...)
@@ -37,7 +37,7 @@ func (s *Store) InsertEventWithNotification(ctx context.Context, e *MerchantEven
 	return s.write(ctx, func(s *Store) error {
 		e.defaults(s.Now())
 		if n.ID == "" {
-			n.ID = NewID("ntf")
+			n.ID = NotificationID(n.ReceivedAt)
 		}
 		eq, eargs := s.insertSQL("merchant_events", eventColumns, eventValues(e), " ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1")
 		nq, nargs := s.insertSQL("notifications", notificationColumns, notificationValues(n), "")
@@ -69,9 +69,11 @@ func (s *Store) NotificationApplied(ctx context.Context, channelID, providerNoti
 // Notifications lists a channel's inbox, newest first.
 func (s *Store) Notifications(ctx context.Context, channelID string, limit int) ([]Notification, error) {
 	var out []Notification
-	q := s.r.WithContext(ctx).Order("received_at DESC, id DESC").Limit(limit)
+	q := s.r.WithContext(ctx).Limit(limit)
 	if channelID != "" {
-		q = q.Where("channel_id = ?", channelID)
+		q = q.Where("channel_id = ?", channelID).Order("received_at DESC, id DESC")
+	} else {
+		q = q.Order("id DESC") // the time received, by NotificationID
 	}
 	return out, translate(q.Find(&out).Error)
 }

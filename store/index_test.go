@@ -47,7 +47,6 @@ func TestIndexCensus(t *testing.T) {
 		"idx_merchant_events_dedupe_key": {unique: true},
 		"ux_events_order_sequence":       {unique: true, sql: "SELECT * FROM merchant_events WHERE merchant_id = ? AND order_id = ? AND sequence > 0 ORDER BY created_at DESC, id DESC LIMIT 50", args: []any{"m1", "ord_x"}},
 		"ix_events_due":                  {sql: "SELECT id FROM merchant_events WHERE status = 'pending' AND next_try_ms <= ? ORDER BY next_try_ms LIMIT 10", args: []any{now.UnixMilli()}},
-		"ix_notifications_received":      {sql: "SELECT id FROM notifications WHERE received_at < ? ORDER BY received_at LIMIT 500", args: []any{now}}, // retention
 		"ix_events_merchant_status":      {sql: "SELECT * FROM merchant_events WHERE merchant_id = ? AND status = ? ORDER BY created_at DESC, id DESC LIMIT 50", args: []any{"m1", "failed"}},
 		"idx_event_attempts_event_id":    {sql: "SELECT * FROM event_attempts WHERE event_id = ? ORDER BY at, id", args: []any{"evt_x"}},
 		// reconciliation

@@ -141,8 +141,8 @@ type Notification struct {
 	OrderID          string `gorm:"size:32"`
 	Outcome          string `gorm:"size:32;not null"`
 	Detail           string `gorm:"size:512"`
-	// ix_notifications_received serves the retention purge.
-	ReceivedAt time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2;index:ix_notifications_received"`
+	// The retention purge reads the oldest rows by id (NotificationID).
+	ReceivedAt time.Time `gorm:"not null;index:ix_notifications_channel_received,priority:2"`
 }
 
 // Notification outcomes.

@@ -7,12 +7,14 @@ import (
 
 // PurgeNotifications deletes up to limit inbox rows received before
 // cutoff, oldest first, and says how many went. Small batches keep each
-// write short on the one SQLite writer.
+// write short on the one SQLite writer. An inbox row's id begins with the
+// time it was received (NotificationID): the rows before cutoff are the
+// primary key's range below the first id of cutoff's millisecond.
 func (s *Store) PurgeNotifications(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
 	return writeValue(s, ctx, func(s *Store) (int64, error) {
 		res := s.w.WithContext(ctx).Exec(
-			"DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE received_at < ? ORDER BY received_at LIMIT ?)",
-			cutoff.UTC(), limit)
+			"DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE id < ? ORDER BY id LIMIT ?)",
+			idFloor("ntf", cutoff), limit)
 		return res.RowsAffected, res.Error
 	})
 }

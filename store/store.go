@@ -263,6 +263,8 @@ func (s *Store) Migrate() error {
 			{&Order{}, "ux_orders_transaction_id"}, {&Order{}, "ix_orders_channel_paid"},
 			// An order's events are found by ux_events_order_sequence.
 			{&MerchantEvent{}, "idx_merchant_events_order_id"},
+			// The inbox's ids begin with the time received (NotificationID).
+			{&Notification{}, "ix_notifications_received"},
 		} {
 			if m.HasIndex(old.model, old.name) {
 				if err := m.DropIndex(old.model, old.name); err != nil {

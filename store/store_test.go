@@ -916,3 +916,29 @@ func TestClaimLocksOnlyWhatItTakes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An inbox row's id carries the time it was received: the retention purge
+// takes the primary key's range below the floor of its cutoff, so every
+// id received before the cutoff sorts below the floor and none after.
+func TestNotificationIDsSortByTheTimeReceived(t *testing.T) {
+	cutoff := time.Date(2026, 9, 5, 10, 0, 0, 0, time.UTC)
+	floor := store.IDFloor("ntf", cutoff)
+	for _, tc := range []struct {
+		at     time.Time
+		before bool
+	}{
+		{cutoff.Add(-time.Millisecond), true},
+		{cutoff.Add(-90 * 24 * time.Hour), true},
+		{time.Unix(0, 0), true},
+		{cutoff, false},
+		{cutoff.Add(time.Millisecond), false},
+		{cutoff.Add(50 * 365 * 24 * time.Hour), false},
+	} {
+		for range 50 {
+			id := store.NotificationID(tc.at)
+			if (id < floor) != tc.before {
+				t.Fatalf("received %v: id %s < floor %s is %v, want %v", tc.at, id, floor, id < floor, tc.before)
+			}
+		}
+	}
+}

@@ -69,7 +69,7 @@ func (h *Handler) Handle(w http.ResponseWriter, r *http.Request, channelID strin
 		return
 	}
 	rec := &store.Notification{
-		ID: store.NewID("ntf"), ChannelID: truncate(channelID, 64), Method: r.Method, Path: truncate(r.URL.RequestURI(), 512),
+		ID: store.NotificationID(now), ChannelID: truncate(channelID, 64), Method: r.Method, Path: truncate(r.URL.RequestURI(), 512),
 		Headers: headersJSON(r.Header), RemoteAddr: truncate(r.RemoteAddr, 64), ReceivedAt: now.UTC(),
 	}
 	ch, ok := h.svc.Channel(channelID)
