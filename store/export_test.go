@@ -69,9 +69,9 @@ func (s *Store) WriteChangeGroup(changes []*OrderChange) []error {
 		if c.inbox != nil && c.inbox.ID == "" {
 			c.inbox.ID = NotificationID(c.inbox.ReceivedAt)
 		}
-		group[i] = &pgChange{ctx: context.Background(), c: c, done: make(chan struct{})}
+		group[i] = &pgChange{pgMember: pgMember{ctx: context.Background(), done: make(chan struct{})}, c: c}
 	}
-	s.pgb.commit(group)
+	s.pgb.q.answer(group)
 	errs := make([]error, len(group))
 	for i, m := range group {
 		errs[i] = m.err
@@ -88,9 +88,9 @@ func (s *Store) ReadOrdersTogether(ids []string) (out []Order, alone []bool, err
 	out, alone, errs = make([]Order, len(ids)), make([]bool, len(ids)), make([]error, len(ids))
 	group := make([]*pgRead, len(ids))
 	for i, id := range ids {
-		group[i] = &pgRead{ctx: context.Background(), query: s.bind("SELECT * FROM orders WHERE id = ?"), args: []any{id}, dest: &out[i], done: make(chan struct{})}
+		group[i] = &pgRead{pgMember: pgMember{ctx: context.Background(), done: make(chan struct{})}, query: s.bind("SELECT * FROM orders WHERE id = ?"), args: []any{id}, dest: &out[i]}
 	}
-	s.pgr.flush(group)
+	s.pgr.q.answer(group)
 	for i, m := range group {
 		alone[i], errs[i] = m.alone, m.err
 	}

@@ -37,17 +37,15 @@ import (
 type pgChangeBatch struct {
 	s  *Store
 	db *sql.DB
-	q  *pgQueue[pgChange]
+	q  *pgQueue[*pgChange]
 
 	groups  atomic.Int64 // groups written (a change alone is one)
 	changes atomic.Int64 // changes in them
 }
 
 type pgChange struct {
-	ctx  context.Context
-	c    *OrderChange
-	err  error
-	done chan struct{}
+	pgMember
+	c *OrderChange
 }
 
 // pgBatchSenders is how many groups may be in flight at once, each on a
@@ -67,34 +65,44 @@ func newPGChangeBatch(s *Store, db *sql.DB) *pgChangeBatch {
 // returned. A caller whose ctx ends while c waits gets ctx.Err() and c is
 // not written; once sent, c is written whatever ctx says.
 func (b *pgChangeBatch) do(ctx context.Context, c *OrderChange) error {
-	m := &pgChange{ctx: ctx, c: c, done: make(chan struct{})}
-	if !b.q.put(m) {
-		return ErrClosed
-	}
-	<-m.done
-	return m.err
+	return b.q.do(ctx, &pgChange{c: c})
 }
 
 func (b *pgChangeBatch) close() { b.q.close() }
 
+// pgMember is what every member of a pgQueue carries: its caller's
+// context, its outcome, and the channel closed once it is answered.
+type pgMember struct {
+	ctx  context.Context
+	err  error
+	done chan struct{}
+}
+
+func (m *pgMember) member() *pgMember { return m }
+
+type pgQueued interface{ member() *pgMember }
+
 // pgQueue hands what concurrent callers queue to a few senders, each
 // taking whatever is queued when it is free (nothing waits to fill a
-// group): flush gets the group and must answer every member.
-type pgQueue[T any] struct {
-	queue   chan *T
+// group). A member whose caller's context ended while it waited gets
+// ctx.Err() and is not sent; flush gets the others and sets their
+// outcomes; every member is answered when flush returns.
+type pgQueue[M pgQueued] struct {
+	queue   chan M
+	flush   func(live []M)
 	mu      sync.RWMutex // guards closed against sends on a closed queue
 	closed  bool
 	senders sync.WaitGroup
 }
 
-func newPGQueue[T any](label string, senders, maxBatch int, flush func([]*T)) *pgQueue[T] {
-	q := &pgQueue[T]{queue: make(chan *T, maxBatch)}
+func newPGQueue[M pgQueued](label string, senders, maxBatch int, flush func(live []M)) *pgQueue[M] {
+	q := &pgQueue[M]{queue: make(chan M, maxBatch), flush: flush}
 	for range senders {
 		q.senders.Add(1)
 		go func() {
 			defer q.senders.Done()
 			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("store", label)))
-			batch := make([]*T, 0, maxBatch)
+			batch := make([]M, 0, maxBatch)
 			for m := range q.queue {
 				batch = append(batch[:0], m)
 			fill:
@@ -109,15 +117,47 @@ func newPGQueue[T any](label string, senders, maxBatch int, flush func([]*T)) *p
 						break fill
 					}
 				}
-				flush(batch)
+				q.answer(batch)
 			}
 		}()
 	}
 	return q
 }
 
+// do queues m and returns its outcome once its group is answered.
+func (q *pgQueue[M]) do(ctx context.Context, m M) error {
+	b := m.member()
+	b.ctx, b.done = ctx, make(chan struct{})
+	if !q.put(m) {
+		return ErrClosed
+	}
+	<-b.done
+	return b.err
+}
+
+// answer flushes the members still wanted and answers every one.
+func (q *pgQueue[M]) answer(batch []M) {
+	defer func() {
+		for _, m := range batch {
+			close(m.member().done)
+		}
+	}()
+	live := make([]M, 0, len(batch))
+	for _, m := range batch {
+		b := m.member()
+		if err := b.ctx.Err(); err != nil {
+			b.err = err
+			continue
+		}
+		live = append(live, m)
+	}
+	if len(live) > 0 {
+		q.flush(live)
+	}
+}
+
 // put queues m; false once the queue is closed.
-func (q *pgQueue[T]) put(m *T) bool {
+func (q *pgQueue[M]) put(m M) bool {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.closed {
@@ -128,7 +168,7 @@ func (q *pgQueue[T]) put(m *T) bool {
 }
 
 // close stops taking members and waits for those queued to be flushed.
-func (q *pgQueue[T]) close() {
+func (q *pgQueue[M]) close() {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true
@@ -138,24 +178,8 @@ func (q *pgQueue[T]) close() {
 	q.senders.Wait()
 }
 
-// commit writes one group and answers its members.
-func (b *pgChangeBatch) commit(batch []*pgChange) {
-	defer func() {
-		for _, m := range batch {
-			close(m.done)
-		}
-	}()
-	live := make([]*pgChange, 0, len(batch))
-	for _, m := range batch {
-		if err := m.ctx.Err(); err != nil {
-			m.err = err
-			continue
-		}
-		live = append(live, m)
-	}
-	if len(live) == 0 {
-		return
-	}
+// commit writes one group and sets its members' outcomes.
+func (b *pgChangeBatch) commit(live []*pgChange) {
 	b.groups.Add(1)
 	b.changes.Add(int64(len(live)))
 	sort.SliceStable(live, func(i, j int) bool { return live[i].c.order.ID < live[j].c.order.ID })
@@ -170,28 +194,17 @@ func (b *pgChangeBatch) commit(batch []*pgChange) {
 // send writes the group in one pipeline, and records each change's
 // result only once the group's commit has returned.
 func (b *pgChangeBatch) send(group []*pgChange) error {
-	ctx := context.Background()
-	conn, err := b.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	type result struct {
 		seq, written int64
 		lost         bool
 	}
 	results := make([]result, len(group))
-	err = conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("pgbatch: driver connection is %T", dc)
-		}
-		var pb pgx.Batch
+	err := pipeline(b.db, func(pb *pgx.Batch) {
 		for _, m := range group {
 			q, args := b.s.pgChangeSQL(m.c)
 			pb.Queue(q, args...)
 		}
-		br := sc.Conn().SendBatch(ctx, &pb)
+	}, func(br pgx.BatchResults) error {
 		for i := range group {
 			err := br.QueryRow().Scan(&results[i].seq, &results[i].written)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -199,13 +212,10 @@ func (b *pgChangeBatch) send(group []*pgChange) error {
 				continue
 			}
 			if err != nil {
-				_ = br.Close()
 				return err
 			}
 		}
-		// Close reads to the Sync's answer: the implicit transaction's
-		// commit, and its error if it failed.
-		return br.Close()
+		return nil
 	})
 	if err != nil {
 		return err
@@ -218,4 +228,34 @@ func (b *pgChangeBatch) send(group []*pgChange) error {
 		m.c.written(results[i].seq, results[i].written > 0)
 	}
 	return nil
+}
+
+// pipeline sends the statements queue puts in a pgx batch over one
+// connection of db, as one pipeline ending in one Sync (one implicit
+// transaction), reads their results with read, and returns once the
+// server has answered the Sync: for writes, once the group committed, or
+// the error that aborted it (read's own error aborts it too).
+func pipeline(db *sql.DB, queue func(*pgx.Batch), read func(pgx.BatchResults) error) error {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pipeline: driver connection is %T", dc)
+		}
+		var pb pgx.Batch
+		queue(&pb)
+		br := sc.Conn().SendBatch(ctx, &pb)
+		if err := read(br); err != nil {
+			_ = br.Close()
+			return err
+		}
+		// Close reads to the Sync's answer: the implicit transaction's
+		// commit, and its error if it failed.
+		return br.Close()
+	})
 }

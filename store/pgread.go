@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"reflect"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // pgReadBatch sends the one-row reads of concurrent callers on PostgreSQL
@@ -22,17 +20,15 @@ import (
 type pgReadBatch struct {
 	s  *Store
 	db *sql.DB
-	q  *pgQueue[pgRead]
+	q  *pgQueue[*pgRead]
 }
 
 type pgRead struct {
-	ctx   context.Context
+	pgMember
 	query string // bound ($1 …)
 	args  []any
-	dest  any // pointer to a model
-	err   error
+	dest  any  // pointer to a model
 	alone bool // to be read again on its own
-	done  chan struct{}
 }
 
 func newPGReadBatch(s *Store, db *sql.DB) *pgReadBatch {
@@ -45,31 +41,10 @@ func (b *pgReadBatch) close() { b.q.close() }
 
 // read reads the one row query finds into dest (ErrNotFound: none).
 func (b *pgReadBatch) read(ctx context.Context, dest any, query string, args ...any) error {
-	m := &pgRead{ctx: ctx, query: b.s.bind(query), args: args, dest: dest, done: make(chan struct{})}
-	if !b.q.put(m) {
-		return ErrClosed
-	}
-	<-m.done
-	return m.err
+	return b.q.do(ctx, &pgRead{query: b.s.bind(query), args: args, dest: dest})
 }
 
-func (b *pgReadBatch) flush(batch []*pgRead) {
-	defer func() {
-		for _, m := range batch {
-			close(m.done)
-		}
-	}()
-	live := make([]*pgRead, 0, len(batch))
-	for _, m := range batch {
-		if err := m.ctx.Err(); err != nil {
-			m.err = err
-			continue
-		}
-		live = append(live, m)
-	}
-	if len(live) == 0 {
-		return
-	}
+func (b *pgReadBatch) flush(live []*pgRead) {
 	if err := b.send(live); err != nil {
 		for _, m := range live {
 			m.alone = true
@@ -82,29 +57,16 @@ func (b *pgReadBatch) flush(batch []*pgRead) {
 	}
 }
 
-// send reads the group in one pipeline; a member whose row pgx would not
-// scan is marked to be read alone.
+// send reads the group in one pipeline.
 func (b *pgReadBatch) send(group []*pgRead) error {
-	ctx := context.Background()
-	conn, err := b.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("pgread: driver connection is %T", dc)
-		}
-		var pb pgx.Batch
+	return pipeline(b.db, func(pb *pgx.Batch) {
 		for _, m := range group {
 			pb.Queue(m.query, m.args...)
 		}
-		br := sc.Conn().SendBatch(ctx, &pb)
+	}, func(br pgx.BatchResults) error {
 		for _, m := range group {
 			rows, err := br.Query()
 			if err != nil {
-				_ = br.Close()
 				return err
 			}
 			m.err = b.s.scanOne(rows, m.dest)
@@ -112,15 +74,13 @@ func (b *pgReadBatch) send(group []*pgRead) error {
 			if m.err != nil && !errors.Is(m.err, ErrNotFound) {
 				// A row pgx would not scan: the rest of the pipeline's
 				// results cannot be trusted to follow; all read alone.
-				_ = br.Close()
 				return m.err
 			}
 			if err := rows.Err(); err != nil {
-				_ = br.Close()
 				return err
 			}
 		}
-		return br.Close()
+		return nil
 	})
 }
 
@@ -144,16 +104,7 @@ func (s *Store) scanOne(rows pgx.Rows, dest any) error {
 		return err
 	}
 	fresh := reflect.New(t).Elem()
-	ptrs := make([]any, len(cols))
-	for i, idx := range plan {
-		if idx == nil {
-			var discard any
-			ptrs[i] = &discard
-			continue
-		}
-		ptrs[i] = fresh.FieldByIndex(idx).Addr().Interface()
-	}
-	if err := rows.Scan(ptrs...); err != nil {
+	if err := rows.Scan(fieldPointers(fresh, plan)...); err != nil {
 		return err
 	}
 	reflect.ValueOf(dest).Elem().Set(fresh)

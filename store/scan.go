@@ -17,7 +17,6 @@ import (
 type rowScanner struct {
 	s    *Store
 	plan [][]int // per column: the field's index path; nil, no field
-	cols int
 }
 
 type scanKey struct {
@@ -37,7 +36,7 @@ func (s *Store) newRowScanner(rows *sql.Rows, t reflect.Type) (*rowScanner, erro
 	if err != nil {
 		return nil, err
 	}
-	return &rowScanner{s: s, plan: plan, cols: len(cols)}, nil
+	return &rowScanner{s: s, plan: plan}, nil
 }
 
 // scanPlan is, for each column, the index path of its field in t (nil:
@@ -66,9 +65,17 @@ func (s *Store) scanPlan(t reflect.Type, cols []string) ([][]int, error) {
 // a time SQLite hands over as text) is left to gorm's conversions: the
 // row is scanned again, whole, through ScanRows.
 func (r *rowScanner) scan(rows *sql.Rows, dest any) error {
-	v := reflect.ValueOf(dest).Elem()
-	ptrs := make([]any, r.cols)
-	for i, idx := range r.plan {
+	if err := rows.Scan(fieldPointers(reflect.ValueOf(dest).Elem(), r.plan)...); err == nil {
+		return nil
+	}
+	return r.s.w.Session(&gorm.Session{NewDB: true}).ScanRows(rows, dest)
+}
+
+// fieldPointers are the scan destinations of a row by plan: each column's
+// field of v (a struct), or a discard for a column with no field.
+func fieldPointers(v reflect.Value, plan [][]int) []any {
+	ptrs := make([]any, len(plan))
+	for i, idx := range plan {
 		if idx == nil {
 			var discard any
 			ptrs[i] = &discard
@@ -76,8 +83,5 @@ func (r *rowScanner) scan(rows *sql.Rows, dest any) error {
 		}
 		ptrs[i] = v.FieldByIndex(idx).Addr().Interface()
 	}
-	if err := rows.Scan(ptrs...); err == nil {
-		return nil
-	}
-	return r.s.w.Session(&gorm.Session{NewDB: true}).ScanRows(rows, dest)
+	return ptrs
 }
