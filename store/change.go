@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +72,7 @@ func (s *Store) PrepareOrderChange(o *Order, fields map[string]any) (*OrderChang
 				return nil, fmt.Errorf("%w: %s", ErrNotPrepared, k)
 			}
 		}
-		i := indexOf(cols, k)
+		i := slices.Index(cols, k)
 		if i < 0 {
 			return nil, fmt.Errorf("%w: no column %s", ErrNotPrepared, k)
 		}
@@ -82,15 +83,6 @@ func (s *Store) PrepareOrderChange(o *Order, fields map[string]any) (*OrderChang
 	after.Version = o.Version + 1
 	after.UpdatedAt = now
 	return &OrderChange{After: &after, order: o, fields: fields, now: now}, nil
-}
-
-func indexOf(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // SetEvent adds the event (its payload carrying SequenceMark once where
@@ -126,11 +118,8 @@ func (s *Store) ApplyOrderChange(ctx context.Context, c *OrderChange) error {
 		c.inbox.ID = NotificationID(c.inbox.ReceivedAt)
 	}
 	if s.driver == "postgres" {
-		if s.pgb != nil && !s.inTx {
+		if s.pgb != nil { // the root store; a transaction's view has none
 			return s.pgb.do(ctx, c)
-		}
-		if err := ctx.Err(); err != nil && !s.inTx {
-			return err
 		}
 		return s.applyOrderChangePG(ctx, c)
 	}
