@@ -43,7 +43,7 @@ func (s *Store) rawQuery(ctx context.Context, dest any, query string, args ...an
 
 // rawRead is rawQuery on the read connections.
 func (s *Store) rawRead(ctx context.Context, dest any, query string, args ...any) error {
-	if s.pgr != nil && !s.inTx && pgReadable(dest) {
+	if s.pgr != nil && pgReadable(dest) { // the root store; a transaction's view has none
 		return s.pgr.read(ctx, dest, query, args...)
 	}
 	return s.queryOn(ctx, s.r, dest, query, args...)
