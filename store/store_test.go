@@ -942,3 +942,44 @@ func TestNotificationIDsSortByTheTimeReceived(t *testing.T) {
 		}
 	}
 }
+
+// A claim writes only the event's lease, no indexed column: PostgreSQL
+// can then keep the new row version on its page (a HOT update, no entry in
+// any of the event's indexes) if the page has room, which the table's
+// fillfactor leaves. With full pages (PostgreSQL's default) every claimed
+// event got a new entry in each of its five indexes.
+func TestClaimUpdatesEventsInPlace(t *testing.T) {
+	st := storetest.Open(t, "postgres", store.Options{})
+	seedConfig(t, st)
+	// Payloads the size of a paid order's event.
+	if err := st.DB().Exec(`INSERT INTO merchant_events (id, merchant_id, dedupe_key, type, order_id, sequence, url, payload,
+		status, attempts, next_try_ms, created_at, updated_at)
+		SELECT 'evt_' || lpad(i::text, 3, '0'), 'm1', 'k' || i, 'order.paid', 'ord_' || i, 1, 'https://merchant.example/hook',
+		convert_to(repeat('x', 900), 'UTF8'), 'pending', 0, 1000 + i, now(), now()
+		FROM generate_series(1, 40) i`).Error; err != nil {
+		t.Fatal(err)
+	}
+	var claim *store.ClaimQuery
+	for _, q := range st.ClaimQueries() {
+		if q.Name == "claim merchant_events" {
+			claim = &q
+		}
+	}
+	err := st.InTx(ctx, func(tx *store.Store) error {
+		var claimed []store.MerchantEvent
+		if err := tx.DB().Raw(claim.SQL, claim.Args...).Scan(&claimed).Error; err != nil {
+			return err
+		}
+		var hot int
+		if err := tx.DB().Raw("SELECT pg_stat_get_xact_tuples_hot_updated('merchant_events'::regclass)").Scan(&hot).Error; err != nil {
+			return err
+		}
+		if len(claimed) == 0 || hot != len(claimed) {
+			t.Errorf("%d of %d claimed events updated in place (HOT), want all", hot, len(claimed))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
