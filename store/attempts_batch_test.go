@@ -168,3 +168,56 @@ func TestInsertEventWithNotification(t *testing.T) {
 		}
 	})
 }
+
+// A batch of deliveries in which one event's lease was lost meanwhile (an
+// expired lease taken by another claim): every attempt is on record once,
+// every event delivered, and the event whose lease moved on keeps its new
+// holder's lease.
+func TestRecordAttemptsBatchWithALostLease(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		now := time.Now().UTC()
+		for i := 0; i < 4; i++ {
+			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprintf("order.paid:l%d", i), Type: "order.paid", URL: "u",
+				Payload: []byte(`{}`), Status: store.EventPending, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now}
+			if err := st.InsertEvent(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		claimed, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
+		if err != nil || len(claimed) != 4 {
+			t.Fatalf("claim: %d %v", len(claimed), err)
+		}
+		lost := claimed[2].ID
+		if err := st.DB().Exec("UPDATE merchant_events SET lease_token = 'other' WHERE id = ?", lost).Error; err != nil {
+			t.Fatal(err)
+		}
+		var recs []*store.AttemptRecord
+		for i := range claimed {
+			recs = append(recs, &store.AttemptRecord{EventID: claimed[i].ID, LeaseToken: tok, Attempt: &store.EventAttempt{StatusCode: 204, At: now},
+				Outcome: store.AttemptOutcome{Delivered: true, At: now, Claimed: &claimed[i]}})
+		}
+		st.RecordAttempts(ctx, recs)
+		for _, r := range recs {
+			if r.Err != nil || r.Event == nil || r.Event.Status != store.EventDelivered {
+				t.Fatalf("%s: %+v %v", r.EventID, r.Event, r.Err)
+			}
+		}
+		for _, c := range claimed {
+			var e store.MerchantEvent
+			if err := st.DB().Where("id = ?", c.ID).Take(&e).Error; err != nil {
+				t.Fatal(err)
+			}
+			var attempts int64
+			st.DB().Model(&store.EventAttempt{}).Where("event_id = ?", c.ID).Count(&attempts)
+			wantToken := ""
+			if c.ID == lost {
+				wantToken = "other"
+			}
+			if e.Status != store.EventDelivered || e.Attempts != 1 || attempts != 1 || e.LeaseToken != wantToken {
+				t.Errorf("%s: status %s, attempts %d (rows %d), lease %q; want delivered, 1 (1), %q", c.ID, e.Status, e.Attempts, attempts, e.LeaseToken, wantToken)
+			}
+		}
+	})
+}

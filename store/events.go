@@ -190,6 +190,13 @@ func (s *Store) RecordAttempts(ctx context.Context, recs []*AttemptRecord) {
 		r.Attempt.EventID = r.EventID
 	}
 	events := make([]MerchantEvent, len(recs))
+	if s.driver == "postgres" && !s.inTx && allDeliveredByHolder(recs) {
+		if err := s.recordDelivered(ctx, recs, events); err == nil {
+			return
+		}
+		// Not written (one statement, its own transaction): the
+		// ordinary way below, which records them one by one if need be.
+	}
 	err := s.InTx(ctx, func(tx *Store) error {
 		if tx.driver == "postgres" && len(recs) > 1 {
 			return tx.recordBatch(ctx, recs, events)
@@ -280,6 +287,80 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	q, args = s.nextDueBatchSQL(now, rows)
 	_, err := s.rawExec(ctx, q, args...)
 	return err
+}
+
+// allDeliveredByHolder: every record is a delivery by the holder of the
+// lease it claimed its event with (the common case).
+func allDeliveredByHolder(recs []*AttemptRecord) bool {
+	for _, r := range recs {
+		if c := r.Outcome.Claimed; !r.Outcome.Delivered || r.LeaseToken == "" || c == nil || c.ID != r.EventID {
+			return false
+		}
+	}
+	return true
+}
+
+// recordDelivered records a batch of deliveries by their lease holders
+// on PostgreSQL as one statement, one round trip and one commit (it was
+// BEGIN, three statements and COMMIT, each a round trip and a wake-up of
+// the server process): the attempts, the events delivered, their orders'
+// next events made due. An event whose lease was lost meanwhile is not
+// among those delivered; it is then recorded as RecordAttempt would,
+// without its attempt again. An error means nothing was written.
+func (s *Store) recordDelivered(ctx context.Context, recs []*AttemptRecord, events []MerchantEvent) error {
+	now := s.Now()
+	q, args := s.deliveredRecordSQL(now, recs)
+	var updated []struct{ ID string }
+	if err := s.rawQuery(ctx, &updated, q, args...); err != nil {
+		return err
+	}
+	done := make(map[string]bool, len(updated))
+	for _, u := range updated {
+		done[u.ID] = true
+	}
+	var rest []int
+	for i, r := range recs {
+		if done[r.EventID] {
+			events[i] = deliveredClaim(r.Outcome.Claimed, r.Outcome.At, now)
+			r.Event, r.Err = &events[i], nil
+			continue
+		}
+		rest = append(rest, i)
+	}
+	for _, i := range rest {
+		r := recs[i]
+		// Its attempt is on record; the event is settled from its row.
+		r.Err = s.InTx(ctx, func(tx *Store) error {
+			return tx.recordAttempt(ctx, r.EventID, r.LeaseToken, r.Outcome, &events[i])
+		})
+		if r.Err == nil {
+			r.Event = &events[i]
+		}
+	}
+	return nil
+}
+
+// deliveredRecordSQL is recordDelivered's statement: it returns the ids
+// of the events it marked delivered (those whose lease the token still
+// held). The next events are found by the order's own events, as in
+// nextDueBatchSQL, and never one delivered by the same statement (a row
+// is changed once per statement).
+func (s *Store) deliveredRecordSQL(now time.Time, recs []*AttemptRecord) (string, []any) {
+	attempts := make([][]any, len(recs))
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		attempts[i] = attemptValues(r.Attempt)
+		rows[i] = []any{r.EventID, r.LeaseToken, r.Outcome.At.UTC()}
+	}
+	insert, iargs := s.insertRowsSQL("event_attempts", attemptColumns, attempts, "")
+	delivered, dargs := s.deliveredBatchSQL(now, rows)
+	nowMS := s.dbNowMS()
+	q := "WITH a AS (" + insert + "), d AS (" + delivered + ", m.order_id AS order_id, m.sequence AS sequence), " +
+		"n AS (UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM d " +
+		"WHERE d.order_id <> '' AND d.sequence > 0 AND m.order_id = d.order_id AND m.sequence > 0 AND m.sequence > d.sequence AND " +
+		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS + " AND m.id NOT IN (SELECT id FROM d)) " +
+		"SELECT id FROM d"
+	return q, append(append(iargs, dargs...), now)
 }
 
 // deliveredBatchSQL marks delivered the events (id, lease token, answered
