@@ -34,19 +34,20 @@ func (s *Store) InsertEvent(ctx context.Context, e *MerchantEvent) error {
 	})
 }
 
-// defaults fills what an event left unset: an id, pending, due now.
+// defaults fills what an event left unset: an id (from the time it was
+// made, which the retention purge relies on), pending, due now.
 func (e *MerchantEvent) defaults(now time.Time) {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = now
+	}
 	if e.ID == "" {
-		e.ID = NewID("evt")
+		e.ID = newIDAt("evt", e.CreatedAt, true)
 	}
 	if e.Status == "" {
 		e.Status = EventPending
 	}
 	if !e.NextTryAt.set() {
 		e.NextTryAt = DueNow()
-	}
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = now
 	}
 	if e.UpdatedAt.IsZero() {
 		e.UpdatedAt = e.CreatedAt

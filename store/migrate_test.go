@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,9 +249,62 @@ func TestMigratesTimestampColumnsAndNumbersEvents(t *testing.T) {
 		if err != nil || len(es) != 1 || es[0].ID != "evt_0" {
 			t.Fatalf("claim after migration: %d %v", len(es), err)
 		}
+		if def := indexDef(t, st, driver, "ix_events_due"); !strings.Contains(def, "WHERE") {
+			t.Errorf("ix_events_due after migration: %s, want the pending events only", def)
+		}
 		// A second start migrates nothing more.
 		if err := st.Migrate(); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// ix_events_due as the previous version made it, on (status, next_try_ms)
+// over every event, is made again over the pending events only; the
+// claim still finds the due event by it.
+func TestMigrateMakesTheEventsDueIndexPartial(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver, store.Options{})
+		seedConfig(t, st)
+		db := st.DB()
+		for _, q := range []string{"DROP INDEX ix_events_due", "CREATE INDEX ix_events_due ON merchant_events (status, next_try_ms)"} {
+			if err := db.Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if def := indexDef(t, st, driver, "ix_events_due"); strings.Contains(def, "WHERE") {
+			t.Fatalf("set-up: %s", def)
+		}
+		now := time.Now().UTC()
+		for i, status := range []string{store.EventDelivered, store.EventPending} {
+			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprint("mig:", i), Type: "order.paid", URL: "u", Payload: []byte(`{}`),
+				Status: status, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now}
+			if err := st.InsertEvent(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Migrate(); err != nil {
+			t.Fatal(err)
+		}
+		if def := indexDef(t, st, driver, "ix_events_due"); !strings.Contains(def, "WHERE") || !strings.Contains(def, "pending") {
+			t.Errorf("ix_events_due after migration: %s, want the pending events only", def)
+		}
+		if es, _, err := st.ClaimDueEvents(ctx, 10, time.Minute); err != nil || len(es) != 1 || es[0].Status != store.EventPending {
+			t.Fatalf("claim after migration: %d %v", len(es), err)
+		}
+	})
+}
+
+// indexDef is the index's definition as the database keeps it.
+func indexDef(t *testing.T, st *store.Store, driver, name string) string {
+	t.Helper()
+	q := "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?"
+	if driver == "postgres" {
+		q = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?"
+	}
+	var def string
+	if err := st.DB().Raw(q, name).Scan(&def).Error; err != nil || def == "" {
+		t.Fatalf("index %s: %q %v", name, def, err)
+	}
+	return def
 }

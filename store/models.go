@@ -179,13 +179,13 @@ type MerchantEvent struct {
 	RefundID string `gorm:"size:32"`
 	URL      string `gorm:"size:512;not null"`
 	Payload  []byte `gorm:"not null"` // the exact body sent, frozen at creation
-	// Due events are found by ix_events_due (status, next_try_ms): delivered
-	// and failed events, which keep their last next_try_ms, stay out of the
-	// range the dispatcher scans, and are the range the retention purge
-	// reads. NextTryAt and LeaseUntil are on the database's clock (DBTime).
-	Status      string  `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2;index:ix_events_due,priority:1"`
+	// Due events are found by ix_events_due, which holds only the pending
+	// ones: an event delivered or given up leaves it (its index entry is
+	// deleted, none written). NextTryAt and LeaseUntil are on the
+	// database's clock (DBTime).
+	Status      string  `gorm:"size:16;not null;index:ix_events_merchant_status,priority:2"`
 	Attempts    int     `gorm:"not null;default:0"`
-	NextTryAt   DBTime  `gorm:"column:next_try_ms;type:bigint;not null;default:0;index:ix_events_due,priority:2"`
+	NextTryAt   DBTime  `gorm:"column:next_try_ms;type:bigint;not null;default:0;index:ix_events_due,where:status = 'pending'"`
 	LeaseUntil  *DBTime `gorm:"column:lease_until_ms;type:bigint"`
 	LeaseToken  string  `gorm:"size:64"`
 	LastError   string  `gorm:"size:512"`

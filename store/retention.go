@@ -22,14 +22,17 @@ func (s *Store) PurgeNotifications(ctx context.Context, cutoff time.Time, limit 
 // PurgeEvents deletes up to limit merchant events that are finished
 // (delivered or given up) and were last due before cutoff, with their
 // delivery attempts, in one transaction; pending events are never
-// touched. The range is the due index's (status, next_try_ms).
+// touched. The oldest go first, by the primary key: an event's id begins
+// with the time it was made, never after its first due time, so every
+// event last due before cutoff was made before it (a replica's clock
+// ahead of the database's can hold one back until the next purge).
 func (s *Store) PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
 	var n int64
 	err := s.InTx(ctx, func(tx *Store) error {
 		var ids []string
 		if err := tx.w.Model(&MerchantEvent{}).
-			Where("status IN ? AND next_try_ms < ?", []string{EventDelivered, EventFailed}, cutoff.UnixMilli()).
-			Order("next_try_ms").Limit(limit).Pluck("id", &ids).Error; err != nil {
+			Where("id < ? AND status IN ? AND next_try_ms < ?", idFloor("evt", cutoff), []string{EventDelivered, EventFailed}, cutoff.UnixMilli()).
+			Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
 			return err
 		}
 		if len(ids) == 0 {

@@ -218,6 +218,27 @@ func sqliteDSN(dsn string, readOnly bool) string {
 // statements -20%. The price: new events fill half a page.
 const eventsFillFactor = 50
 
+// dropFullEventsDueIndex drops ix_events_due as earlier versions made it,
+// on (status, next_try_ms) over every event, so that AutoMigrate makes it
+// again over the pending events only.
+func dropFullEventsDueIndex(tx *gorm.DB, driver string) error {
+	q := "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'ix_events_due'"
+	if driver == "postgres" {
+		q = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'ix_events_due'"
+	}
+	var defs []string
+	if err := tx.Raw(q).Scan(&defs).Error; err != nil {
+		return fmt.Errorf("ix_events_due: %w", err)
+	}
+	if len(defs) == 0 || strings.Contains(strings.ToUpper(defs[0]), " WHERE ") {
+		return nil
+	}
+	if err := tx.Exec("DROP INDEX ix_events_due").Error; err != nil {
+		return fmt.Errorf("drop the full ix_events_due: %w", err)
+	}
+	return nil
+}
+
 // setEventsFillFactor sets eventsFillFactor on merchant_events unless
 // set; rows written before keep their pages until updated.
 func setEventsFillFactor(tx *gorm.DB) error {
@@ -251,6 +272,9 @@ func (s *Store) Migrate() error {
 			}
 		}
 		if err := dropTimestampIndexes(tx); err != nil {
+			return err
+		}
+		if err := dropFullEventsDueIndex(tx, s.driver); err != nil {
 			return err
 		}
 		// Events written before events were numbered get their numbers once.
