@@ -18,17 +18,7 @@ func TestRecordAttemptsBatch(t *testing.T) {
 		st := storetest.Open(t, driver, store.Options{})
 		seedConfig(t, st)
 		now := time.Now().UTC()
-		for i := 0; i < 6; i++ {
-			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprintf("order.paid:b%d", i), Type: "order.paid", URL: "u",
-				Payload: []byte(`{}`), Status: store.EventPending, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now}
-			if err := st.InsertEvent(ctx, e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		claimed, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
-		if err != nil || len(claimed) != 6 {
-			t.Fatalf("claim: %d %v", len(claimed), err)
-		}
+		claimed, tok := claimNewEvents(t, st, "b", 6)
 		retry := func(int) (time.Duration, bool) { return time.Hour, true }
 		delivered := store.AttemptOutcome{Delivered: true, At: now}
 		failed := store.AttemptOutcome{Error: "HTTP 500", At: now, RetryIn: retry}
@@ -113,11 +103,7 @@ func TestRecordAttemptsBatchMakesTheOrdersNextEventDue(t *testing.T) {
 		if err != nil || len(claimed) != 2 {
 			t.Fatalf("claim: %d %v", len(claimed), err)
 		}
-		var recs []*store.AttemptRecord
-		for i := range claimed {
-			recs = append(recs, &store.AttemptRecord{EventID: claimed[i].ID, LeaseToken: tok, Attempt: &store.EventAttempt{StatusCode: 204, At: now},
-				Outcome: store.AttemptOutcome{Delivered: true, At: now, Claimed: &claimed[i]}})
-		}
+		recs := deliveries(claimed, tok, now)
 		st.RecordAttempts(ctx, recs)
 		for _, r := range recs {
 			if r.Err != nil {
@@ -178,26 +164,12 @@ func TestRecordAttemptsBatchWithALostLease(t *testing.T) {
 		st := storetest.Open(t, driver, store.Options{})
 		seedConfig(t, st)
 		now := time.Now().UTC()
-		for i := 0; i < 4; i++ {
-			e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprintf("order.paid:l%d", i), Type: "order.paid", URL: "u",
-				Payload: []byte(`{}`), Status: store.EventPending, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now}
-			if err := st.InsertEvent(ctx, e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		claimed, tok, err := st.ClaimDueEvents(ctx, 10, 30*time.Second)
-		if err != nil || len(claimed) != 4 {
-			t.Fatalf("claim: %d %v", len(claimed), err)
-		}
+		claimed, tok := claimNewEvents(t, st, "l", 4)
 		lost := claimed[2].ID
 		if err := st.DB().Exec("UPDATE merchant_events SET lease_token = 'other' WHERE id = ?", lost).Error; err != nil {
 			t.Fatal(err)
 		}
-		var recs []*store.AttemptRecord
-		for i := range claimed {
-			recs = append(recs, &store.AttemptRecord{EventID: claimed[i].ID, LeaseToken: tok, Attempt: &store.EventAttempt{StatusCode: 204, At: now},
-				Outcome: store.AttemptOutcome{Delivered: true, At: now, Claimed: &claimed[i]}})
-		}
+		recs := deliveries(claimed, tok, now)
 		st.RecordAttempts(ctx, recs)
 		for _, r := range recs {
 			if r.Err != nil || r.Event == nil || r.Event.Status != store.EventDelivered {
@@ -220,4 +192,34 @@ func TestRecordAttemptsBatchWithALostLease(t *testing.T) {
 			}
 		}
 	})
+}
+
+// claimNewEvents inserts n pending events of merchant m1, due now, and
+// claims them all; it returns them and the claim's lease token.
+func claimNewEvents(t *testing.T, st *store.Store, key string, n int) ([]store.MerchantEvent, string) {
+	t.Helper()
+	now := time.Now().UTC()
+	for i := 0; i < n; i++ {
+		e := &store.MerchantEvent{MerchantID: "m1", DedupeKey: fmt.Sprintf("order.paid:%s%d", key, i), Type: "order.paid", URL: "u",
+			Payload: []byte(`{}`), Status: store.EventPending, NextTryAt: store.DueNow(), CreatedAt: now, UpdatedAt: now}
+		if err := st.InsertEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed, tok, err := st.ClaimDueEvents(ctx, n+4, 30*time.Second)
+	if err != nil || len(claimed) != n {
+		t.Fatalf("claim: %d %v", len(claimed), err)
+	}
+	return claimed, tok
+}
+
+// deliveries are the records of claimed events delivered at at by the
+// holder of their lease token.
+func deliveries(claimed []store.MerchantEvent, tok string, at time.Time) []*store.AttemptRecord {
+	var recs []*store.AttemptRecord
+	for i := range claimed {
+		recs = append(recs, &store.AttemptRecord{EventID: claimed[i].ID, LeaseToken: tok, Attempt: &store.EventAttempt{StatusCode: 204, At: at},
+			Outcome: store.AttemptOutcome{Delivered: true, At: at, Claimed: &claimed[i]}})
+	}
+	return recs
 }

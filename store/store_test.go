@@ -821,15 +821,7 @@ func TestClaimIsPlannedOnce(t *testing.T) {
 	if err := st.DB().Exec("ANALYZE merchant_events").Error; err != nil {
 		t.Fatal(err)
 	}
-	var claim *store.ClaimQuery
-	for _, q := range st.ClaimQueries() {
-		if q.Name == "claim merchant_events" {
-			claim = &q
-		}
-	}
-	if claim == nil {
-		t.Fatal("no claim of merchant_events")
-	}
+	claim := eventsClaim(t, st)
 	sql := claim.SQL
 	for i := range claim.Args {
 		sql = strings.Replace(sql, "?", fmt.Sprintf("$%d", i+1), 1)
@@ -877,12 +869,7 @@ func TestClaimLocksOnlyWhatItTakes(t *testing.T) {
 		FROM generate_series(1, 20) i`).Error; err != nil {
 		t.Fatal(err)
 	}
-	var claim *store.ClaimQuery
-	for _, q := range st.ClaimQueries() {
-		if q.Name == "claim merchant_events" {
-			claim = &q
-		}
-	}
+	claim := eventsClaim(t, st)
 	errDone := errors.New("rolled back")
 	err := st.InTx(ctx, func(tx *store.Store) error {
 		var claimed []store.MerchantEvent
@@ -959,12 +946,7 @@ func TestClaimUpdatesEventsInPlace(t *testing.T) {
 		FROM generate_series(1, 40) i`).Error; err != nil {
 		t.Fatal(err)
 	}
-	var claim *store.ClaimQuery
-	for _, q := range st.ClaimQueries() {
-		if q.Name == "claim merchant_events" {
-			claim = &q
-		}
-	}
+	claim := eventsClaim(t, st)
 	err := st.InTx(ctx, func(tx *store.Store) error {
 		var claimed []store.MerchantEvent
 		if err := tx.DB().Raw(claim.SQL, claim.Args...).Scan(&claimed).Error; err != nil {
@@ -982,4 +964,16 @@ func TestClaimUpdatesEventsInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// eventsClaim is the store's claim of due merchant events, as it runs it.
+func eventsClaim(t *testing.T, st *store.Store) *store.ClaimQuery {
+	t.Helper()
+	for _, q := range st.ClaimQueries() {
+		if q.Name == "claim merchant_events" {
+			return &q
+		}
+	}
+	t.Fatal("no claim of merchant_events")
+	return nil
 }
