@@ -244,7 +244,7 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	now := s.Now()
 	var fast []int // records delivered by the holder of the lease they claimed with
 	for i, r := range recs {
-		if c := r.Outcome.Claimed; r.Outcome.Delivered && r.LeaseToken != "" && c != nil && c.ID == r.EventID {
+		if r.deliveredByHolder() {
 			fast = append(fast, i)
 		}
 	}
@@ -290,11 +290,17 @@ func (s *Store) recordBatch(ctx context.Context, recs []*AttemptRecord, events [
 	return err
 }
 
-// allDeliveredByHolder: every record is a delivery by the holder of the
-// lease it claimed its event with (the common case).
+// deliveredByHolder: the record is a delivery by the holder of the lease
+// it claimed its event with (the common case).
+func (r *AttemptRecord) deliveredByHolder() bool {
+	c := r.Outcome.Claimed
+	return r.Outcome.Delivered && r.LeaseToken != "" && c != nil && c.ID == r.EventID
+}
+
+// allDeliveredByHolder: every record is deliveredByHolder.
 func allDeliveredByHolder(recs []*AttemptRecord) bool {
 	for _, r := range recs {
-		if c := r.Outcome.Claimed; !r.Outcome.Delivered || r.LeaseToken == "" || c == nil || c.ID != r.EventID {
+		if !r.deliveredByHolder() {
 			return false
 		}
 	}
@@ -356,10 +362,9 @@ func (s *Store) deliveredRecordSQL(now time.Time, recs []*AttemptRecord) (string
 	insert, iargs := s.insertRowsSQL("event_attempts", attemptColumns, attempts, "")
 	delivered, dargs := s.deliveredBatchSQL(now, rows)
 	nowMS := s.dbNowMS()
-	q := "WITH a AS (" + insert + "), d AS (" + delivered + ", m.order_id AS order_id, m.sequence AS sequence), " +
+	q := "WITH a AS (" + insert + "), d AS (" + delivered + ", m.order_id AS order_id, m.sequence AS seq), " +
 		"n AS (UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM d " +
-		"WHERE d.order_id <> '' AND d.sequence > 0 AND m.order_id = d.order_id AND m.sequence > 0 AND m.sequence > d.sequence AND " +
-		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS + " AND m.id NOT IN (SELECT id FROM d)) " +
+		"WHERE d.order_id <> '' AND d.seq > 0 AND " + laterPendingOf("d", nowMS) + " AND m.id NOT IN (SELECT id FROM d)) " +
 		"SELECT id FROM d"
 	return q, append(append(iargs, dargs...), now)
 }
@@ -383,9 +388,16 @@ func (s *Store) nextDueBatchSQL(now time.Time, rows [][]any) (string, []any) {
 	nowMS := s.dbNowMS()
 	values, vargs := valuesSQL("(?::text, ?::bigint)", rows)
 	q := "UPDATE merchant_events AS m SET next_try_ms = " + nowMS + ", updated_at = ? FROM (" + values + ") AS d(order_id, seq) " +
-		"WHERE m.order_id = d.order_id AND m.sequence > 0 AND m.sequence > d.seq AND " +
-		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS
+		"WHERE " + laterPendingOf("d", nowMS)
 	return q, append([]any{now}, vargs...)
+}
+
+// laterPendingOf is the condition on m (merchant_events) of the pending
+// events, held back until nowMS, that come after the event of d's
+// (order_id, seq) in its order.
+func laterPendingOf(d, nowMS string) string {
+	return "m.order_id = " + d + ".order_id AND m.sequence > 0 AND m.sequence > " + d + ".seq AND " +
+		"m.status || '' = 'pending' AND m.next_try_ms > " + nowMS
 }
 
 // deliveredClaim is the event c, claimed by a delivery, as the delivery's

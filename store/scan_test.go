@@ -21,9 +21,7 @@ func TestRowScanReadsWhatGormReads(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
 		st := storetest.Open(t, driver, store.Options{})
-		if err := st.SyncConfig(ctx, []store.Merchant{{ID: "m1"}}, []store.Channel{{ID: "ch-a", MerchantID: "m1", Provider: "wechat_v2", Currency: "CNY"}}); err != nil {
-			t.Fatal(err)
-		}
+		seedConfig(t, st)
 		at := time.Date(2026, 12, 4, 9, 30, 1, 123456000, time.UTC)
 		ptn, txn := "P0001", "4200000001"
 		due := store.DBTime{Time: at.Add(time.Hour)}
