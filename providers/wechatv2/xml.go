@@ -27,6 +27,14 @@ func parseXML(body []byte, root string) (map[string]string, error) {
 	if len(body) > MaxBodyBytes {
 		return nil, fmt.Errorf("%w: body of %d bytes exceeds %d", errXML, len(body), MaxBodyBytes)
 	}
+	if fields, ok := parseFlatXML(body, root); ok {
+		return fields, nil
+	}
+	return decodeXML(body, root)
+}
+
+// decodeXML is parseXML with encoding/xml's tokenizer, for any document.
+func decodeXML(body []byte, root string) (map[string]string, error) {
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	dec.Strict = true
 	// No Entity map and no CharsetReader: only the five predefined
