@@ -126,23 +126,29 @@ func (g *groupCommit) run() {
 	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("store", "committer")))
 	batch := make([]*commitMember, 0, g.maxBatch)
 	for m := range g.queue {
-		batch = append(batch[:0], m)
-	fill:
-		for len(batch) < g.maxBatch {
-			select {
-			case m, ok := <-g.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
+		batch = takeQueued(g.queue, append(batch[:0], m), g.maxBatch)
 		start := time.Now()
 		g.commit(batch)
 		g.busy.Add(int64(time.Since(start)))
 	}
+}
+
+// takeQueued appends to batch what waits in queue now, up to max in all,
+// without waiting for more: a group is whatever arrived while the last
+// one was being written.
+func takeQueued[M any](queue <-chan M, batch []M, max int) []M {
+	for len(batch) < max {
+		select {
+		case m, ok := <-queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs one group transaction and answers its members.

@@ -104,19 +104,7 @@ func newPGQueue[M pgQueued](label string, senders, maxBatch int, flush func(live
 			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("store", label)))
 			batch := make([]M, 0, maxBatch)
 			for m := range q.queue {
-				batch = append(batch[:0], m)
-			fill:
-				for len(batch) < maxBatch {
-					select {
-					case m, ok := <-q.queue:
-						if !ok {
-							break fill
-						}
-						batch = append(batch, m)
-					default:
-						break fill
-					}
-				}
+				batch = takeQueued(q.queue, append(batch[:0], m), maxBatch)
 				q.answer(batch)
 			}
 		}()
